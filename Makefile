@@ -1,0 +1,54 @@
+# One verb each. Every target does its own setup (creates .venv on first use).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SERVERS := $(PYTHON) scripts/realserver.py
+
+.PHONY: demo test unit integration lint type notebooks bench bench-smoke servers stop-servers clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: the main job: LangChain + LlamaIndex through hfbridge (local real servers unless HF_TOKEN is set)
+demo: $(STAMP)
+	$(BIN)/python -m hfbridge.demo
+
+## test: everything CI runs: lint, types, unit tests, integration tests against the real servers
+test: lint type unit integration notebooks bench-smoke
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests integration_tests benchmarks scripts
+
+type: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests -p no:cacheprovider --disable-socket --allow-unix-socket
+
+integration: $(STAMP)
+	$(SERVERS) install
+	$(BIN)/pytest integration_tests -p no:cacheprovider
+
+notebooks: $(STAMP)
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/pytest --nbmake notebooks -p no:cacheprovider; fi
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks.run
+
+bench-smoke: $(STAMP)
+	@if test -f benchmarks/run.py; then \
+		$(BIN)/python -m pip install --quiet -e '.[bench]' && $(BIN)/python -m benchmarks.run --smoke; fi
+
+servers:
+	$(SERVERS) start
+
+stop-servers:
+	$(SERVERS) stop
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,337 @@
+"""The errors hfbridge raises, and how an HTTP answer becomes one.
+
+Every error says what failed, why, and what to do. None ever contains the token.
+
+::
+
+    HFError
+    ├── HFConfigError            bad input, caught before any request (also a ValueError)
+    ├── HFConnectionError        the request never got an answer
+    │   └── HFTimeoutError       connect / read / write / pool timeout
+    ├── HFStreamError            a stream broke after it started, or carried an error event
+    ├── HFResponseError          a 2xx answer whose body cannot be understood
+    └── HFStatusError            a non-2xx answer (status, body, request_id, model, provider, url)
+        ├── HFBadRequestError        400
+        ├── HFAuthenticationError    401
+        ├── HFPaymentRequiredError   402
+        ├── HFPermissionError        403 (gated model, token lacks a permission)
+        ├── HFNotFoundError          404
+        ├── HFPayloadTooLargeError   413
+        ├── HFUnprocessableError     422
+        ├── HFRateLimitError         429 (retry_after)
+        └── HFServerError            5xx
+            └── HFModelLoadingError  503 "model is loading" (estimated_time)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hfbridge._constants import ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER, REQUEST_ID_HEADERS
+from hfbridge._redact import redact, redact_url
+
+__all__ = [
+    "HFAuthenticationError",
+    "HFBadRequestError",
+    "HFConfigError",
+    "HFConnectionError",
+    "HFError",
+    "HFModelLoadingError",
+    "HFNotFoundError",
+    "HFPayloadTooLargeError",
+    "HFPaymentRequiredError",
+    "HFPermissionError",
+    "HFRateLimitError",
+    "HFResponseError",
+    "HFServerError",
+    "HFStatusError",
+    "HFStreamError",
+    "HFTimeoutError",
+    "HFUnprocessableError",
+    "error_from_response",
+    "extract_error_message",
+]
+
+_MAX_BODY_IN_MESSAGE = 500
+
+
+class HFError(Exception):
+    """Base class of every error hfbridge raises."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+    @property
+    def message(self) -> str:
+        """The error's text (already redacted)."""
+        return str(self.args[0]) if self.args else ""
+
+
+class HFConfigError(HFError, ValueError):
+    """Invalid configuration or input, detected before any request was sent."""
+
+
+class HFConnectionError(HFError):
+    """The request did not get an HTTP answer (DNS, refused, reset, TLS, protocol error)."""
+
+
+class HFTimeoutError(HFConnectionError):
+    """The request took longer than the configured timeout."""
+
+
+class HFStreamError(HFError):
+    """A stream failed after it started, or the server sent an error event inside it.
+
+    The partial output received so far is never returned as if it were complete.
+    """
+
+    def __init__(
+        self, message: str, *, error_type: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.status_code = status_code
+
+
+class HFResponseError(HFError):
+    """The server answered with success, but the body is not what the route promises."""
+
+    def __init__(self, message: str, *, body: str = "", request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.body = redact(body[:_MAX_BODY_IN_MESSAGE])
+        self.request_id = request_id
+
+
+class HFStatusError(HFError):
+    """The server answered with a non-success HTTP status."""
+
+    hint: str = "Check the request, and the server message above."
+
+    def __init__(  # noqa: PLR0913 - every field is part of the diagnostic
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any = None,
+        request_id: str | None = None,
+        url: str = "",
+        model: str | None = None,
+        provider: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+        self.request_id = request_id
+        self.url = redact_url(url) if url else ""
+        self.model = model
+        self.provider = provider
+        self.error_code = error_code
+
+
+class HFBadRequestError(HFStatusError):
+    """400: the server rejected the request (unsupported model or parameter)."""
+
+    hint = (
+        "The server rejected the request. If the model is not served by any provider you enabled, "
+        "pick another provider ('model:provider') or enable one at "
+        "https://hf.co/settings/inference-providers."
+    )
+
+
+class HFAuthenticationError(HFStatusError):
+    """401: the token is missing or invalid."""
+
+    hint = (
+        "Token missing or invalid: set HF_TOKEN or pass token=... (a token with the "
+        "'Make calls to Inference Providers' permission)."
+    )
+
+
+class HFPaymentRequiredError(HFStatusError):
+    """402: inference credits exhausted."""
+
+    hint = (
+        "Credits exhausted: add credits or subscribe to PRO at https://hf.co/settings/billing, "
+        "or bill an organization with bill_to=..."
+    )
+
+
+class HFPermissionError(HFStatusError):
+    """403: gated model or a token without the needed permission."""
+
+    hint = (
+        "Access denied: if the model is gated, accept its licence at https://huggingface.co/{model}; "
+        "otherwise give the token the 'Make calls to Inference Providers' permission."
+    )
+
+
+class HFNotFoundError(HFStatusError):
+    """404: unknown model, route or endpoint."""
+
+    hint = (
+        "Model or route not found: check the model id '{model}' and the base URL, "
+        "or look for a served model with `hfbridge models --search <name>`."
+    )
+
+
+class HFPayloadTooLargeError(HFStatusError):
+    """413: the request body is too large for the server."""
+
+    hint = "The request body is too large: send fewer or shorter inputs per request."
+
+
+class HFUnprocessableError(HFStatusError):
+    """422: the server understood the request but could not process it (validation)."""
+
+    hint = "The server could not process the input: check parameters, tools and message format."
+
+
+class HFRateLimitError(HFStatusError):
+    """429: rate limited; ``retry_after`` is the server's suggested wait in seconds, if any."""
+
+    hint = "Rate limited: retry after {retry_after}, lower concurrency, or raise max_retries."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class HFServerError(HFStatusError):
+    """5xx: the server or the provider failed."""
+
+    hint = "The server failed: retry later, raise max_retries, or pin another provider."
+
+
+class HFModelLoadingError(HFServerError):
+    """503 with "currently loading": the model is starting; ``estimated_time`` in seconds."""
+
+    hint = "The model is loading (about {estimated_time}): retry later or raise max_retries."
+
+    def __init__(self, message: str, *, estimated_time: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.estimated_time = estimated_time
+
+
+_BY_STATUS: dict[int, type[HFStatusError]] = {
+    400: HFBadRequestError,
+    401: HFAuthenticationError,
+    402: HFPaymentRequiredError,
+    403: HFPermissionError,
+    404: HFNotFoundError,
+    413: HFPayloadTooLargeError,
+    422: HFUnprocessableError,
+    429: HFRateLimitError,
+}
+
+
+def _decode_body(body: bytes | str, content_type: str) -> tuple[Any, str]:
+    """Return ``(parsed JSON or None, text)``; HTML pages are reduced to their title."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if "html" in content_type.lower() or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        start, end = text.lower().find("<title>"), text.lower().find("</title>")
+        title = text[start + 7 : end].strip() if 0 <= start < end else "HTML error page"
+        return None, f"{title} (HTML page, probably from a proxy or gateway)"
+    try:
+        return json.loads(text), text
+    except ValueError:
+        return None, text.strip()
+
+
+def extract_error_message(parsed: Any, text: str = "") -> str:
+    """Pull a human-readable message out of any error body shape the HF services send."""
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("msg") or json.dumps(error)[:200])
+        if isinstance(error, list):
+            return "; ".join(str(item) for item in error)
+        if isinstance(error, str):
+            description = parsed.get("error_description")
+            return f"{error}: {description}" if description else error
+        errors = parsed.get("errors")
+        if isinstance(errors, list) and errors:
+            return "; ".join(
+                str(item.get("message", item)) if isinstance(item, dict) else str(item)
+                for item in errors
+            )
+        for key in ("message", "detail"):
+            if parsed.get(key):
+                return str(parsed[key])
+    return text[:_MAX_BODY_IN_MESSAGE]
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _hint(cls: type[HFStatusError], **values: Any) -> str:
+    filled = {key: (value if value is not None else "unknown") for key, value in values.items()}
+    for key in ("retry_after", "estimated_time"):
+        if isinstance(values.get(key), float):
+            filled[key] = f"{values[key]:.0f} s"
+    return cls.hint.format(**filled)
+
+
+def error_from_response(  # noqa: PLR0913 - all are diagnostic context
+    *,
+    status_code: int,
+    headers: Mapping[str, str],
+    body: bytes | str,
+    method: str,
+    url: str,
+    model: str | None = None,
+    provider: str | None = None,
+    retry_after: float | None = None,
+) -> HFStatusError:
+    """Build the typed error for a non-2xx answer. ``headers`` must have lower-case keys."""
+    parsed, text = _decode_body(body, headers.get("content-type", ""))
+    server_message = extract_error_message(parsed, text) or "(empty body)"
+    header_message = headers.get(ERROR_MESSAGE_HEADER)
+    if header_message and header_message not in server_message:
+        server_message = f"{header_message}; {server_message}"
+    request_id = next((headers[name] for name in REQUEST_ID_HEADERS if name in headers), None)
+    error_code = headers.get(ERROR_CODE_HEADER)
+    estimated_time = _number(parsed.get("estimated_time")) if isinstance(parsed, dict) else None
+
+    cls: type[HFStatusError]
+    if status_code == 503 and (estimated_time is not None or "loading" in server_message.lower()):  # noqa: PLR2004
+        cls = HFModelLoadingError
+    elif status_code in _BY_STATUS:
+        cls = _BY_STATUS[status_code]
+    elif status_code >= 500:  # noqa: PLR2004
+        cls = HFServerError
+    else:
+        cls = HFStatusError
+    if error_code == "GatedRepo":
+        cls = HFPermissionError
+
+    target = f" for model '{model}'" if model else ""
+    via = f" via provider '{provider}'" if provider else ""
+    message = (
+        f"{method} {redact_url(url)} failed with HTTP {status_code}{target}{via}: {server_message}. "
+        + _hint(cls, model=model, retry_after=retry_after, estimated_time=estimated_time)
+    )
+    if request_id:
+        message += f" (request id: {request_id})"
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "body": json.loads(redact(json.dumps(parsed)))
+        if parsed is not None
+        else redact(text[:_MAX_BODY_IN_MESSAGE]),
+        "request_id": request_id,
+        "url": url,
+        "model": model,
+        "provider": provider,
+        "error_code": error_code,
+    }
+    if cls is HFRateLimitError:
+        return HFRateLimitError(message, retry_after=retry_after, **kwargs)
+    if cls is HFModelLoadingError:
+        return HFModelLoadingError(message, estimated_time=estimated_time, **kwargs)
+    return cls(message, **kwargs)

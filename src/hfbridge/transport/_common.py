@@ -1,0 +1,262 @@
+"""What the sync and async clients share: request preparation, answers, errors, retry hooks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import tenacity
+
+from hfbridge._constants import REQUEST_ID_HEADERS
+from hfbridge._redact import redact, redact_url
+from hfbridge.errors import (
+    HFConnectionError,
+    HFError,
+    HFResponseError,
+    HFStatusError,
+    HFStreamError,
+    HFTimeoutError,
+    error_from_response,
+)
+from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
+from hfbridge.transport.retry import RetryPolicy, compute_wait, is_retryable, parse_retry_after
+
+logger = logging.getLogger("hfbridge.transport")
+
+JSONBody = Mapping[str, Any] | list[Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a request is about, for error messages: the model and the provider, when known."""
+
+    model: str | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HFResponse:
+    """A complete (non-streamed) answer with a success status."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+    request_id: str | None
+    next_url: str | None = None
+
+    def json(self) -> Any:
+        """The body parsed as JSON; :class:`HFResponseError` if it is not JSON."""
+        return decode_json(self.content, self.headers, self.request_id, self.url)
+
+
+def decode_json(content: bytes, headers: Mapping[str, str], request_id: str | None, url: str) -> Any:
+    """Parse a success body, explaining what came back when it is not JSON."""
+    try:
+        return json.loads(content)
+    except ValueError:
+        kind = headers.get("content-type", "no content type")
+        text = content.decode("utf-8", "replace")
+        what = "an empty body" if not content.strip() else f"a non-JSON body ({kind})"
+        raise HFResponseError(
+            f"{redact_url(url)} answered with success but sent {what}: the URL may point at "
+            "something other than an inference API (check base_url), or a proxy rewrote the answer.",
+            body=text,
+            request_id=request_id,
+        ) from None
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The first request-id header the server sent."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+@lru_cache(maxsize=256)
+def host_of(url: str) -> str | None:
+    """Host of an absolute URL (cached: clients send to few distinct URLs)."""
+    return urlsplit(url).hostname
+
+
+def absolute_url(config: ClientConfig, url: str) -> str:
+    """``url`` if absolute, else joined to the client's base URL."""
+    if url.startswith(("http://", "https://")):
+        return url
+    return f"{config.base_url}/{url.lstrip('/')}"
+
+
+def build_timeout(config: ClientConfig, timeout: float | None) -> httpx.Timeout:
+    """The httpx timeout for a call (per-call override, else the client's)."""
+    read = config.timeout if timeout is None else validate_timeout(timeout)
+    return httpx.Timeout(read, connect=connect_timeout(read))
+
+
+def encode_body(body: JSONBody) -> bytes | None:
+    """Compact JSON, keys in insertion order (the wire layer puts ``model`` first)."""
+    if body is None:
+        return None
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def build_request(  # noqa: PLR0913 - the parts of one request
+    client: httpx.Client | httpx.AsyncClient,
+    config: ClientConfig,
+    method: str,
+    url: str,
+    *,
+    json_body: JSONBody,
+    params: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+    timeout: float | None,
+) -> httpx.Request:
+    """An httpx request with hfbridge's headers; the token only where it may go."""
+    full_url = absolute_url(config, url)
+    request_headers = config.headers_for(host_of(full_url))
+    if headers:
+        request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
+    return client.build_request(
+        method,
+        full_url,
+        content=encode_body(json_body),
+        params=params,
+        headers=request_headers,
+        timeout=build_timeout(config, timeout),
+    )
+
+
+def status_error(
+    response: httpx.Response, body: bytes, context: CallContext
+) -> HFStatusError:
+    """The typed error for a non-success answer whose body has been read."""
+    return error_from_response(
+        status_code=response.status_code,
+        headers=response.headers,
+        body=body,
+        method=response.request.method,
+        url=str(response.request.url),
+        model=context.model,
+        provider=context.provider,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )
+
+
+def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallContext) -> HFError:
+    """Translate an httpx failure into hfbridge's vocabulary."""
+    target = f" (model '{context.model}')" if context.model else ""
+    where = f"{method} {redact_url(url)}{target}"
+    detail = redact(str(exc)) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        kind = type(exc).__name__.replace("Timeout", "").lower() or "request"
+        return HFTimeoutError(
+            f"{where} timed out ({kind} timeout: {detail}). The server may be overloaded or a cold "
+            "model is starting: raise timeout=..., or retry later."
+        )
+    if isinstance(exc, httpx.TooManyRedirects):
+        return HFConnectionError(f"{where} was redirected too many times: check the URL.")
+    return HFConnectionError(
+        f"{where} failed before an answer arrived ({type(exc).__name__}: {detail}). "
+        "Check the URL and your network; the request is retried automatically up to max_retries."
+    )
+
+
+def stream_broken(exc: BaseException, url: str, received: int) -> HFStreamError:
+    """The error for a stream cut after some events were handed out."""
+    return HFStreamError(
+        f"The stream from {redact_url(url)} broke after {received} event(s) "
+        f"({type(exc).__name__}: {redact(str(exc))}); the output is incomplete. Retry the call."
+    )
+
+
+def parse_event(payload: str, url: str) -> Any:
+    """One SSE payload as JSON; an ``error`` payload becomes :class:`HFStreamError`."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise HFStreamError(
+            f"The stream from {redact_url(url)} sent an event that is not JSON: {payload[:200]!r}."
+        ) from None
+    if isinstance(event, dict) and event.get("error"):
+        error = event["error"]
+        error_type = event.get("error_type")
+        status: Any = None
+        if isinstance(error, dict):
+            message = str(error.get("message") or error)
+            error_type = error_type or error.get("type")
+            status = error.get("http_status_code") or error.get("code")
+        else:
+            message = str(error)
+        raise HFStreamError(
+            f"The server reported an error inside the stream from {redact_url(url)}: {message}",
+            error_type=str(error_type) if error_type else None,
+            status_code=status if isinstance(status, int) else None,
+        )
+    return event
+
+
+def is_json_answer(headers: Mapping[str, str]) -> bool:
+    """True when a streaming request got a plain JSON document instead of an event stream."""
+    content_type = headers.get("content-type", "")
+    return "json" in content_type and "event-stream" not in content_type
+
+
+def json_instead_of_stream(body: bytes, response: httpx.Response, context: CallContext) -> HFError:
+    """The error for a JSON answer to a streaming request (raised directly if it is an error report)."""
+    url, request_id = str(response.url), request_id_of(response.headers)
+    payload = decode_json(body, response.headers, request_id, url)
+    parse_event(body.decode("utf-8", "replace"), url)  # raises when the document reports an error
+    kind = f"keys {sorted(payload)[:5]}" if isinstance(payload, dict) else type(payload).__name__
+    target = f" for model '{context.model}'" if context.model else ""
+    return HFResponseError(
+        f"{redact_url(url)} sent a JSON document ({kind}) instead of an event stream: the server "
+        f"does not stream on this route{target}. Call it without streaming.",
+        body=body.decode("utf-8", "replace"),
+        request_id=request_id,
+    )
+
+
+def missing_done(url: str, received: int) -> HFStreamError:
+    """The error for a stream that ended without its ``[DONE]`` marker."""
+    return HFStreamError(
+        f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]: the "
+        "connection was probably cut and the output is incomplete. Retry the call."
+    )
+
+
+class _Wait(tenacity.wait.wait_base):
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        return compute_wait(self.policy, retry_state.attempt_number, error)
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    logger.debug(
+        "hfbridge retry: attempt %d failed (%s); retrying in %.2f s",
+        retry_state.attempt_number,
+        type(error).__name__,
+        delay,
+    )
+
+
+def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
+    """Arguments for ``tenacity.Retrying``/``AsyncRetrying`` that implement ``policy``."""
+    return {
+        "stop": tenacity.stop_after_attempt(policy.max_retries + 1),
+        "wait": _Wait(policy),
+        "retry": tenacity.retry_if_exception(is_retryable),
+        "before_sleep": _log_retry,
+        "reraise": True,
+    }

@@ -1,0 +1,255 @@
+"""The asynchronous client: the same contract as :class:`~hfbridge.transport.client.HFClient`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+import tenacity
+
+from hfbridge.transport._common import (
+    CallContext,
+    HFResponse,
+    JSONBody,
+    build_request,
+    is_json_answer,
+    json_instead_of_stream,
+    missing_done,
+    parse_event,
+    request_id_of,
+    retry_kwargs,
+    status_error,
+    stream_broken,
+    transport_error,
+)
+from hfbridge.transport._pool import new_async_client, shared_async_client
+from hfbridge.transport.auth import Secret
+from hfbridge.transport.client import StreamEnd
+from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.retry import RetryPolicy
+from hfbridge.transport.sse import SSEDecoder, aiter_sse_payloads
+
+_NO_CONTEXT = CallContext()
+
+
+class AsyncEventStream:
+    """Async iterator over the JSON events of one server-sent-event stream.
+
+    ``headers`` and ``request_id`` are set before the first event is yielded. Use ``async with`` or
+    :meth:`aclose` when you stop early, to release the connection at once.
+    """
+
+    def __init__(self) -> None:
+        self._events: AsyncIterator[Any] | None = None
+        self.headers: Mapping[str, str] = {}
+        self.request_id: str | None = None
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        assert self._events is not None  # noqa: S101 - set by AsyncHFClient.stream
+        return self._events
+
+    async def __anext__(self) -> Any:
+        return await self.__aiter__().__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection."""
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class AsyncHFClient:
+    """Asynchronous client for the router, the Hub API and any HF-compatible endpoint.
+
+    Connections come from a pool per running event loop (aiohttp underneath, for throughput),
+    shared by every client and closed when the loop shuts down; so an instance is safe to use from
+    several event loops in turn. Inject ``http_client`` or ``transport`` to use your own.
+    """
+
+    def __init__(  # noqa: PLR0913 - the public settings
+        self,
+        config: ClientConfig | None = None,
+        *,
+        token: str | Secret | None = None,
+        base_url: str | None = None,
+        bill_to: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        use_cache: bool | None = None,
+        verify: bool | str = True,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config or ClientConfig.create(
+            token=token,
+            base_url=base_url,
+            bill_to=bill_to,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            use_cache=use_cache,
+            verify=verify,
+        )
+        self._injected = http_client
+        self._owned: httpx.AsyncClient | None = None
+        if http_client is None and transport is not None:
+            self._owned = new_async_client(self.config.verify, transport)
+        self._sleep = sleep
+        self._retryers: dict[RetryPolicy, tenacity.AsyncRetrying] = {}
+
+    def __repr__(self) -> str:
+        return f"AsyncHFClient({self.config!r})"
+
+    async def http(self) -> httpx.AsyncClient:
+        """The httpx client requests go through (the running loop's shared pool by default)."""
+        return self._injected or self._owned or await shared_async_client(self.config.verify)
+
+    def _retrying(self, max_retries: int | None) -> tenacity.AsyncRetrying:
+        policy = self.config.retry.with_max_retries(max_retries)
+        retrying = self._retryers.get(policy)
+        if retrying is None:
+            retrying = tenacity.AsyncRetrying(sleep=self._sleep, **retry_kwargs(policy))
+            self._retryers[policy] = retrying
+        return retrying
+
+    async def request(  # noqa: PLR0913 - one request's parts
+        self,
+        method: str,
+        url: str,
+        *,
+        json: JSONBody = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        context: CallContext = _NO_CONTEXT,
+    ) -> HFResponse:
+        """Send one request (retried per the policy) and return its successful answer."""
+        http = await self.http()
+        request = build_request(
+            http, self.config, method, url,
+            json_body=json, params=params, headers=headers, timeout=timeout,
+        )  # fmt: skip
+        async for attempt in self._retrying(max_retries):
+            with attempt:
+                return await self._send(http, request, context)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _send(
+        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
+    ) -> HFResponse:
+        try:
+            response = await http.send(request)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, request.method, str(request.url), context) from exc
+        if response.status_code >= 400:  # noqa: PLR2004
+            raise status_error(response, response.content, context)
+        return HFResponse(
+            status_code=response.status_code,
+            headers=response.headers,
+            content=response.content,
+            url=str(response.url),
+            request_id=request_id_of(response.headers),
+            next_url=response.links.get("next", {}).get("url"),
+        )
+
+    def stream(  # noqa: PLR0913 - one request's parts
+        self,
+        method: str,
+        url: str,
+        *,
+        json: JSONBody = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        context: CallContext = _NO_CONTEXT,
+        end: StreamEnd = "done",
+    ) -> AsyncEventStream:
+        """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rules."""
+        stream = AsyncEventStream()
+        stream._events = self._events(  # noqa: SLF001
+            stream, method, url, json, headers, timeout, max_retries, context, end
+        )
+        return stream
+
+    async def _open(
+        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
+    ) -> tuple[httpx.Response, SSEDecoder, AsyncIterator[str], str | None]:
+        try:
+            response = await http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, request.method, str(request.url), context) from exc
+        try:
+            if response.status_code >= 400:  # noqa: PLR2004
+                raise status_error(response, await response.aread(), context)
+            if is_json_answer(response.headers):
+                raise json_instead_of_stream(await response.aread(), response, context)
+            decoder = SSEDecoder()
+            payloads = aiter_sse_payloads(response.aiter_lines(), decoder)
+            first = await anext(payloads, None)
+        except httpx.HTTPError as exc:
+            await response.aclose()
+            raise transport_error(exc, request.method, str(request.url), context) from exc
+        except BaseException:
+            await response.aclose()
+            raise
+        return response, decoder, payloads, first
+
+    async def _events(  # noqa: PLR0913 - the stream's parts
+        self,
+        stream: AsyncEventStream,
+        method: str,
+        url: str,
+        json: JSONBody,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,
+        max_retries: int | None,
+        context: CallContext,
+        end: StreamEnd,
+    ) -> AsyncIterator[Any]:
+        http = await self.http()
+        request = build_request(
+            http, self.config, method, url,
+            json_body=json, params=None, headers=headers, timeout=timeout,
+        )  # fmt: skip
+        full_url = str(request.url)
+        async for attempt in self._retrying(max_retries):
+            with attempt:
+                response, decoder, payloads, first = await self._open(http, request, context)
+        stream.headers = response.headers
+        stream.request_id = request_id_of(response.headers)
+        received = 0
+        try:
+            if first is not None:
+                received += 1
+                yield parse_event(first, full_url)
+            async for payload in payloads:
+                received += 1
+                yield parse_event(payload, full_url)
+        except httpx.HTTPError as exc:
+            raise stream_broken(exc, full_url, received) from exc
+        finally:
+            await response.aclose()
+        if end == "done" and not decoder.done:
+            raise missing_done(full_url, received)
+
+    async def aclose(self) -> None:
+        """Close connections this client owns (never the shared pool or an injected client)."""
+        if self._owned is not None:
+            await self._owned.aclose()
+
+    async def __aenter__(self) -> AsyncHFClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

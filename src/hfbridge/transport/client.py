@@ -1,0 +1,256 @@
+"""The synchronous client: one request or one event stream, with auth, retries and typed errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal
+
+import httpx
+import tenacity
+
+from hfbridge.transport._common import (
+    CallContext,
+    HFResponse,
+    JSONBody,
+    build_request,
+    is_json_answer,
+    json_instead_of_stream,
+    missing_done,
+    parse_event,
+    request_id_of,
+    retry_kwargs,
+    status_error,
+    stream_broken,
+    transport_error,
+)
+from hfbridge.transport._pool import new_sync_client, shared_sync_client
+from hfbridge.transport.auth import Secret
+from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.retry import RetryPolicy
+from hfbridge.transport.sse import SSEDecoder, iter_sse_payloads
+
+StreamEnd = Literal["done", "eof"]
+_NO_CONTEXT = CallContext()
+
+
+class EventStream:
+    """Iterator over the JSON events of one server-sent-event stream.
+
+    ``headers`` and ``request_id`` are set once the answer has arrived (before the first event).
+    A stream that breaks after its first event raises :class:`~hfbridge.errors.HFStreamError`;
+    it is never presented as complete.
+    """
+
+    def __init__(self, events: Iterator[Any]) -> None:
+        self._events = events
+        self.headers: Mapping[str, str] = {}
+        self.request_id: str | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._events
+
+    def __next__(self) -> Any:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Stop reading and release the connection."""
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class HFClient:
+    """Synchronous client for the router, the Hub API and any HF-compatible endpoint.
+
+    Instances are cheap: connections come from a process-wide pool shared by every client with the
+    same TLS settings, unless you inject ``http_client`` (used as is, never closed by hfbridge) or
+    ``transport`` (e.g. ``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(  # noqa: PLR0913 - the public settings
+        self,
+        config: ClientConfig | None = None,
+        *,
+        token: str | Secret | None = None,
+        base_url: str | None = None,
+        bill_to: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        use_cache: bool | None = None,
+        verify: bool | str = True,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or ClientConfig.create(
+            token=token,
+            base_url=base_url,
+            bill_to=bill_to,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            use_cache=use_cache,
+            verify=verify,
+        )
+        self._owned: httpx.Client | None = None
+        self._injected = http_client
+        if http_client is None and transport is not None:
+            self._owned = new_sync_client(self.config.verify, transport)
+        self._sleep = sleep
+        self._retryers: dict[RetryPolicy, tenacity.Retrying] = {}
+
+    def __repr__(self) -> str:
+        return f"HFClient({self.config!r})"
+
+    @property
+    def http(self) -> httpx.Client:
+        """The httpx client requests go through."""
+        return self._injected or self._owned or shared_sync_client(self.config.verify)
+
+    def _retrying(self, max_retries: int | None) -> tenacity.Retrying:
+        policy = self.config.retry.with_max_retries(max_retries)
+        retrying = self._retryers.get(policy)
+        if retrying is None:
+            retrying = tenacity.Retrying(sleep=self._sleep, **retry_kwargs(policy))
+            self._retryers[policy] = retrying
+        return retrying
+
+    def request(  # noqa: PLR0913 - one request's parts
+        self,
+        method: str,
+        url: str,
+        *,
+        json: JSONBody = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        context: CallContext = _NO_CONTEXT,
+    ) -> HFResponse:
+        """Send one request (retried per the policy) and return its successful answer.
+
+        ``url`` is absolute or relative to ``base_url``. Non-2xx answers raise the typed
+        :class:`~hfbridge.errors.HFStatusError` subclass for their status.
+        """
+        request = build_request(
+            self.http, self.config, method, url,
+            json_body=json, params=params, headers=headers, timeout=timeout,
+        )  # fmt: skip
+        for attempt in self._retrying(max_retries):
+            with attempt:
+                return self._send(request, context)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _send(self, request: httpx.Request, context: CallContext) -> HFResponse:
+        try:
+            response = self.http.send(request)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, request.method, str(request.url), context) from exc
+        if response.status_code >= 400:  # noqa: PLR2004
+            raise status_error(response, response.content, context)
+        return HFResponse(
+            status_code=response.status_code,
+            headers=response.headers,
+            content=response.content,
+            url=str(response.url),
+            request_id=request_id_of(response.headers),
+            next_url=response.links.get("next", {}).get("url"),
+        )
+
+    def stream(  # noqa: PLR0913 - one request's parts
+        self,
+        method: str,
+        url: str,
+        *,
+        json: JSONBody = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        context: CallContext = _NO_CONTEXT,
+        end: StreamEnd = "done",
+    ) -> EventStream:
+        """Open a server-sent-event stream and iterate its JSON events.
+
+        ``end="done"`` (OpenAI-style routes) requires the ``[DONE]`` marker: a body that ends
+        without it raises :class:`~hfbridge.errors.HFStreamError`. ``end="eof"`` (TGI
+        ``/generate_stream``) accepts the end of the body as the end of the stream. The request is
+        retried only until its first event is handed out.
+        """
+        request = build_request(
+            self.http, self.config, method, url,
+            json_body=json, params=None, headers=headers, timeout=timeout,
+        )  # fmt: skip
+        stream = EventStream(iter(()))
+        stream._events = self._events(stream, request, max_retries, context, end)  # noqa: SLF001
+        return stream
+
+    def _open(
+        self, request: httpx.Request, context: CallContext
+    ) -> tuple[httpx.Response, SSEDecoder, Iterator[str], str | None]:
+        try:
+            response = self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, request.method, str(request.url), context) from exc
+        try:
+            if response.status_code >= 400:  # noqa: PLR2004
+                raise status_error(response, response.read(), context)
+            if is_json_answer(response.headers):
+                raise json_instead_of_stream(response.read(), response, context)
+            decoder = SSEDecoder()
+            payloads = iter_sse_payloads(response.iter_lines(), decoder)
+            first = next(payloads, None)
+        except httpx.HTTPError as exc:
+            response.close()
+            raise transport_error(exc, request.method, str(request.url), context) from exc
+        except BaseException:
+            response.close()
+            raise
+        return response, decoder, payloads, first
+
+    def _events(
+        self,
+        stream: EventStream,
+        request: httpx.Request,
+        max_retries: int | None,
+        context: CallContext,
+        end: StreamEnd,
+    ) -> Iterator[Any]:
+        url = str(request.url)
+        for attempt in self._retrying(max_retries):
+            with attempt:
+                response, decoder, payloads, first = self._open(request, context)
+        stream.headers = response.headers
+        stream.request_id = request_id_of(response.headers)
+        received = 0
+        try:
+            if first is not None:
+                received += 1
+                yield parse_event(first, url)
+            for payload in payloads:
+                received += 1
+                yield parse_event(payload, url)
+        except httpx.HTTPError as exc:
+            raise stream_broken(exc, url, received) from exc
+        finally:
+            response.close()
+        if end == "done" and not decoder.done:
+            raise missing_done(url, received)
+
+    def close(self) -> None:
+        """Close connections this client owns (never the shared pool or an injected client)."""
+        if self._owned is not None:
+            self._owned.close()
+
+    def __enter__(self) -> HFClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

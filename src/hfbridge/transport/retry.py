@@ -1,0 +1,128 @@
+"""What to retry and how long to wait: small pure functions, driven by tenacity in the client.
+
+Retried: connection errors and timeouts (the request got no answer), and the statuses in
+``RETRYABLE_STATUSES`` (408, 429, 500, 502, 503 including "model is loading", 504). A server's
+``Retry-After`` (seconds or an HTTP date) or ``estimated_time`` sets the wait, capped; otherwise the
+wait grows exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from hfbridge._constants import (
+    MAX_RETRIES,
+    RETRY_INITIAL_DELAY,
+    RETRY_MAX_BACKOFF,
+    RETRY_WAIT_CAP,
+    RETRYABLE_STATUSES,
+)
+from hfbridge.errors import (
+    HFConfigError,
+    HFConnectionError,
+    HFModelLoadingError,
+    HFRateLimitError,
+    HFStatusError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How many times to retry and how to space the attempts.
+
+    ``max_retries`` counts retries after the first attempt (0 disables retrying). ``wait_cap``
+    bounds every wait, including one the server asks for.
+    """
+
+    max_retries: int = MAX_RETRIES
+    initial_delay: float = RETRY_INITIAL_DELAY
+    max_backoff: float = RETRY_MAX_BACKOFF
+    wait_cap: float = RETRY_WAIT_CAP
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise HFConfigError(
+                f"max_retries must be an integer >= 0, got {self.max_retries!r}: "
+                "pass 0 to disable retries."
+            )
+        for name in ("initial_delay", "max_backoff", "wait_cap"):
+            if getattr(self, name) < 0:
+                raise HFConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
+
+    def with_max_retries(self, max_retries: int | None) -> RetryPolicy:
+        """This policy with another retry count (``None`` keeps the current one)."""
+        if max_retries is None or max_retries == self.max_retries:
+            return self
+        return RetryPolicy(
+            max_retries, self.initial_delay, self.max_backoff, self.wait_cap, self.jitter
+        )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns ``None`` when the header is absent or unreadable; a date in the past gives ``0.0``.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        current = time.time() if now is None else now
+        return max(0.0, when.timestamp() - current)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite
+        return None
+    return max(0.0, seconds)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """True when ``error`` is worth another attempt."""
+    if isinstance(error, HFConnectionError):
+        return True
+    return isinstance(error, HFStatusError) and error.status_code in RETRYABLE_STATUSES
+
+
+def server_requested_wait(error: BaseException) -> float | None:
+    """The wait the server asked for, from ``Retry-After`` or ``estimated_time``, if any."""
+    if isinstance(error, HFRateLimitError):
+        return error.retry_after
+    if isinstance(error, HFModelLoadingError):
+        return error.estimated_time
+    if isinstance(error, HFStatusError):
+        return getattr(error, "retry_after", None)
+    return None
+
+
+def compute_wait(
+    policy: RetryPolicy,
+    attempt: int,
+    error: BaseException | None,
+    *,
+    rand: float | None = None,
+) -> float:
+    """Seconds to sleep before retry number ``attempt`` (1-based) after ``error``.
+
+    A server-requested wait wins (capped at ``policy.wait_cap``); otherwise exponential backoff
+    ``initial_delay * 2**(attempt-1)`` bounded by ``max_backoff``, with up to 25% jitter removed.
+    """
+    requested = server_requested_wait(error) if error is not None else None
+    if requested is not None:
+        return min(requested, policy.wait_cap)
+    backoff = min(policy.initial_delay * (2 ** max(0, attempt - 1)), policy.max_backoff)
+    if policy.jitter:
+        fraction = random.random() if rand is None else rand  # noqa: S311 - not for security
+        backoff *= 1 - 0.25 * fraction
+    return min(backoff, policy.wait_cap)
