@@ -1,0 +1,1 @@
+"""Framework-free inference services (chat, embeddings, text generation) shared by every adapter."""

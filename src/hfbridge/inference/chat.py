@@ -1,0 +1,386 @@
+"""Chat completions as a framework-free service: the one place adapters send chat requests.
+
+:class:`ChatService` resolves the model (alias, ``model:provider``, policy), asks the catalog for a
+route when the request needs a capability (tools, a JSON schema), sends through the shared
+transport, fails over once to the next capable provider on a provider error, and returns typed
+results with the metadata adapters report (provider that served, request id, cost estimate).
+Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent verbatim.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hfbridge.catalog.aliases import resolve_model
+from hfbridge.catalog.spec import ModelSpec
+from hfbridge.errors import HFError
+from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
+from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
+from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+
+logger = logging.getLogger("hfbridge.inference")
+
+CHAT_ROUTE = "chat/completions"
+PROVIDER_HEADERS = ("x-inference-provider", "x-hf-provider")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A finished chat call and where it ran."""
+
+    completion: ChatCompletion
+    model: str
+    provider: str | None
+    request_id: str | None
+    cost_usd: float | None = None
+    route: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Per-call transport settings."""
+
+    timeout: float | None = None
+    max_retries: int | None = None
+    headers: Mapping[str, str] | None = None
+
+
+def _needs(params: Mapping[str, Any]) -> tuple[bool, bool]:
+    tools = bool(params.get("tools")) and params.get("tool_choice") != "none"
+    response_format = params.get("response_format")
+    schema = isinstance(response_format, Mapping) and response_format.get("type") == "json_schema"
+    return tools, schema
+
+
+class ChatService:
+    """Send chat completions for one configured model over the shared transport.
+
+    Args:
+        model: a model id, ``model:provider``, ``model:fastest|cheapest|preferred``, or an alias
+            (``default``, ``large``, ``small``, ``agent``); ``None`` means ``default``.
+        base_url: a self-hosted OpenAI-compatible root (``.../v1``); ``None`` uses the router.
+        aliases: per-instance alias overrides (``{"default": "org/name"}``).
+        client, async_client: clients to use instead of ones built from the settings.
+        catalog: the catalog used for routing (default: the process-wide one).
+    """
+
+    def __init__(  # noqa: PLR0913 - the public settings, passed through by adapters
+        self,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        token: str | Secret | None = None,
+        bill_to: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        aliases: Mapping[str, str] | None = None,
+        client: HFClient | None = None,
+        async_client: AsyncHFClient | None = None,
+        catalog: Any = None,
+    ) -> None:
+        config = (client.config if client is not None else None) or ClientConfig.create(
+            token=token,
+            base_url=base_url,
+            bill_to=bill_to,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+        )
+        self.custom_endpoint = base_url is not None
+        self.spec = resolve_model(
+            model, kind="chat", overrides=aliases, custom_endpoint=self.custom_endpoint
+        )
+        self.client = client or HFClient(config)
+        self.async_client = async_client or AsyncHFClient(config)
+        self.catalog = catalog
+
+    def __repr__(self) -> str:
+        return f"ChatService(model={self.spec.router_model!r}, {self.client.config!r})"
+
+    # --- routing -----------------------------------------------------------------------------------
+
+    def _wire_model(self, spec: ModelSpec) -> str:
+        return spec.model_id if self.custom_endpoint else spec.router_model
+
+    def candidates(self, params: Mapping[str, Any]) -> tuple[list[ModelSpec], str]:
+        """The models to try in order (primary first) and why."""
+        needs_tools, needs_schema = _needs(params)
+        if self.custom_endpoint or not (needs_tools or needs_schema):
+            return [self.spec], "as configured"
+        from hfbridge.catalog import plan_route  # noqa: PLC0415 - router path only
+
+        plan = plan_route(
+            self.spec,
+            needs_tools=needs_tools,
+            needs_structured_output=needs_schema,
+            catalog=self.catalog,
+        )
+        return [plan.primary, *plan.fallbacks], plan.reason
+
+    async def acandidates(self, params: Mapping[str, Any]) -> tuple[list[ModelSpec], str]:
+        """Async form of :meth:`candidates`."""
+        needs_tools, needs_schema = _needs(params)
+        if self.custom_endpoint or not (needs_tools or needs_schema):
+            return [self.spec], "as configured"
+        from hfbridge.catalog import aplan_route  # noqa: PLC0415 - router path only
+
+        plan = await aplan_route(
+            self.spec,
+            needs_tools=needs_tools,
+            needs_structured_output=needs_schema,
+            catalog=self.catalog,
+        )
+        return [plan.primary, *plan.fallbacks], plan.reason
+
+    def _cost(self, spec: ModelSpec, provider: str | None, usage: Usage | None) -> float | None:
+        if self.custom_endpoint or usage is None or provider is None:
+            return None
+        from hfbridge.catalog import capabilities, estimate_cost  # noqa: PLC0415
+
+        caps = capabilities(spec.with_provider(None), catalog=self.catalog)
+        info = next((p for p in caps.providers if p.provider == provider), None)
+        return estimate_cost(info, usage.prompt_tokens, usage.completion_tokens)
+
+    @staticmethod
+    def _should_fail_over(exc: HFError, remaining: int) -> bool:
+        if remaining <= 0:
+            return False
+        from hfbridge.catalog import is_failover_error  # noqa: PLC0415
+
+        return is_failover_error(exc)
+
+    def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
+        if self.custom_endpoint:
+            return None
+        return spec.provider or next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+
+    def _result(
+        self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
+        request_id: str | None, route: str,
+    ) -> ChatResult:  # fmt: skip
+        provider = self._provider(spec, headers)
+        return ChatResult(
+            completion=completion,
+            model=self._wire_model(spec),
+            provider=provider,
+            request_id=request_id,
+            cost_usd=self._cost(spec, provider, completion.usage),
+            route=route,
+        )
+
+    # --- capabilities (from the catalog; unknown for self-hosted endpoints) -------------------------
+
+    def capabilities(self) -> Any:
+        """The catalog's :class:`~hfbridge.catalog.ModelCapabilities`, or ``None`` when self-hosted."""
+        if self.custom_endpoint:
+            return None
+        from hfbridge.catalog import capabilities  # noqa: PLC0415
+
+        return capabilities(self.spec, catalog=self.catalog)
+
+    def supports_tools(self) -> bool | None:
+        """Whether the model (on its pinned provider, else any live one) calls tools; None: unknown."""
+        caps = self.capabilities()
+        return None if caps is None else caps.supports_tools
+
+    def structured_output_method(self) -> str:
+        """``json_schema`` where the provider supports native structured output (or where that is
+        unknown: self-hosted servers and the router pass it through), else ``function_calling``."""
+        caps = self.capabilities()
+        if caps is not None and caps.supports_structured_output is False:
+            return "function_calling"
+        return "json_schema"
+
+    def context_window(self, default: int) -> int:
+        """The model's context length from the catalog, else ``default``."""
+        caps = self.capabilities()
+        length = None if caps is None else caps.context_length
+        return length if isinstance(length, int) and length > 0 else default
+
+    def check_tools_supported(self) -> None:
+        """Raise :class:`~hfbridge.errors.HFCapabilityError` before any request when the pinned
+        provider cannot call tools (or no live provider can); reroutes happen per call."""
+        self.candidates({"tools": [{"type": "function", "function": {"name": "probe"}}]})
+
+    # --- calls -------------------------------------------------------------------------------------
+
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        options: CallOptions | None = None,
+    ) -> ChatResult:
+        """One non-streamed completion (with failover across the route's providers)."""
+        options = options or CallOptions()
+        payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
+        candidates, route = self.candidates(params)
+        for position, spec in enumerate(candidates):
+            payload["model"] = self._wire_model(spec)
+            try:
+                response = self.client.request(
+                    "POST", CHAT_ROUTE, json=payload, headers=options.headers,
+                    timeout=options.timeout, max_retries=options.max_retries,
+                    context=CallContext(model=payload["model"], provider=spec.provider),
+                )  # fmt: skip
+            except HFError as exc:
+                if self._should_fail_over(exc, len(candidates) - position - 1):
+                    logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
+                    continue
+                raise
+            completion = parse_chat_completion(response.json())
+            return self._result(spec, completion, response.headers, response.request_id, route)
+        raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
+
+    async def acomplete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        options: CallOptions | None = None,
+    ) -> ChatResult:
+        """Async form of :meth:`complete`."""
+        options = options or CallOptions()
+        payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
+        candidates, route = await self.acandidates(params)
+        for position, spec in enumerate(candidates):
+            payload["model"] = self._wire_model(spec)
+            try:
+                response = await self.async_client.request(
+                    "POST", CHAT_ROUTE, json=payload, headers=options.headers,
+                    timeout=options.timeout, max_retries=options.max_retries,
+                    context=CallContext(model=payload["model"], provider=spec.provider),
+                )  # fmt: skip
+            except HFError as exc:
+                if self._should_fail_over(exc, len(candidates) - position - 1):
+                    logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
+                    continue
+                raise
+            completion = parse_chat_completion(response.json())
+            return self._result(spec, completion, response.headers, response.request_id, route)
+        raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        options: CallOptions | None = None,
+        *,
+        include_usage: bool = True,
+    ) -> ChatStream:
+        """A streamed completion; iterate the returned :class:`ChatStream` for deltas."""
+        payload = build_chat_payload(
+            self._wire_model(self.spec), messages, params=params, stream=True,
+            include_usage=include_usage,
+        )  # fmt: skip
+        return ChatStream(self, payload, params, options or CallOptions())
+
+    def astream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        options: CallOptions | None = None,
+        *,
+        include_usage: bool = True,
+    ) -> AsyncChatStream:
+        """Async form of :meth:`stream`."""
+        payload = build_chat_payload(
+            self._wire_model(self.spec), messages, params=params, stream=True,
+            include_usage=include_usage,
+        )  # fmt: skip
+        return AsyncChatStream(self, payload, params, options or CallOptions())
+
+
+class _StreamBase:
+    """State shared by the sync and async streams: the accumulator and the serving route."""
+
+    def __init__(
+        self, service: ChatService, payload: dict[str, Any], params: Mapping[str, Any],
+        options: CallOptions,
+    ) -> None:  # fmt: skip
+        self.service = service
+        self.payload = payload
+        self.params = params
+        self.options = options
+        self.accumulator = ChunkAccumulator()
+        self.spec = service.spec
+        self.route = ""
+        self.request_id: str | None = None
+        self.headers: Mapping[str, str] = {}
+        self.finished = False
+
+    def _context(self, spec: ModelSpec) -> CallContext:
+        self.payload["model"] = self.service._wire_model(spec)  # noqa: SLF001 - same module family
+        return CallContext(model=self.payload["model"], provider=spec.provider)
+
+    def result(self) -> ChatResult:
+        """The assembled result; only valid once the stream has been consumed to its end."""
+        if not self.finished:
+            raise HFError("The stream has not finished: consume it fully before asking for the result.")
+        return self.service._result(  # noqa: SLF001 - same module family
+            self.spec, self.accumulator.completion(), self.headers, self.request_id, self.route
+        )
+
+
+class ChatStream(_StreamBase):
+    """Iterator of :class:`StreamDelta`; :meth:`result` gives the assembled :class:`ChatResult`."""
+
+    def __iter__(self) -> Iterator[StreamDelta]:
+        candidates, self.route = self.service.candidates(self.params)
+        for position, spec in enumerate(candidates):
+            events = self.service.client.stream(
+                "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
+                timeout=self.options.timeout, max_retries=self.options.max_retries,
+                context=self._context(spec),
+            )  # fmt: skip
+            iterator = iter(events)
+            try:
+                first = next(iterator, None)
+            except HFError as exc:
+                if self.service._should_fail_over(exc, len(candidates) - position - 1):  # noqa: SLF001
+                    continue
+                raise
+            self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
+            try:
+                if first is not None:
+                    yield from self.accumulator.add(first)
+                for event in iterator:
+                    yield from self.accumulator.add(event)
+            finally:
+                events.close()
+            self.finished = True
+            return
+
+
+class AsyncChatStream(_StreamBase):
+    """Async iterator of :class:`StreamDelta`; :meth:`result` once consumed."""
+
+    async def __aiter__(self) -> AsyncIterator[StreamDelta]:
+        candidates, self.route = await self.service.acandidates(self.params)
+        for position, spec in enumerate(candidates):
+            events = self.service.async_client.stream(
+                "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
+                timeout=self.options.timeout, max_retries=self.options.max_retries,
+                context=self._context(spec),
+            )  # fmt: skip
+            iterator = events.__aiter__()
+            try:
+                first = await anext(iterator, None)
+            except HFError as exc:
+                if self.service._should_fail_over(exc, len(candidates) - position - 1):  # noqa: SLF001
+                    continue
+                raise
+            self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
+            try:
+                if first is not None:
+                    for delta in self.accumulator.add(first):
+                        yield delta
+                async for event in iterator:
+                    for delta in self.accumulator.add(event):
+                        yield delta
+            finally:
+                await events.aclose()
+            self.finished = True
+            return

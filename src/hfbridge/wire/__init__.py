@@ -1,0 +1,1 @@
+"""Pure wire mapping: request bodies in, typed results out. No I/O."""

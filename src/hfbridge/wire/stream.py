@@ -1,0 +1,203 @@
+"""Streamed chat completions: chunks in, per-chunk deltas and the assembled result out. Pure.
+
+Tool-call fragments are keyed on ``(choice index, tool-call index)``: ``id`` and ``name`` are set
+when first seen and never concatenated (TGI repeats them on every delta), ``arguments`` fragments
+are appended. ``usage`` is taken from any chunk that carries it, including one with no choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hfbridge.wire.chat import (
+    ChatChoice,
+    ChatCompletion,
+    ToolCall,
+    Usage,
+    arguments_text,
+    parse_usage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of one tool call. ``id`` and ``name`` appear only on its first fragment."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDelta:
+    """What one chunk adds to one choice, ready for an adapter to emit."""
+
+    choice_index: int = 0
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    logprobs: Any = None
+
+
+@dataclass
+class _ToolState:
+    id: str | None = None
+    name: str | None = None
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _ChoiceState:
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    tools: dict[int, _ToolState] = field(default_factory=dict)
+    finish_reason: str | None = None
+    logprobs: list[Any] = field(default_factory=list)
+
+
+def _fragment(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(str(part.get("text", "")) for part in value if isinstance(part, Mapping))
+    return ""
+
+
+class ChunkAccumulator:
+    """Fold ``chat.completion.chunk`` events into deltas and, at the end, a :class:`ChatCompletion`."""
+
+    def __init__(self) -> None:
+        self._choices: dict[int, _ChoiceState] = {}
+        self.id = ""
+        self.model = ""
+        self.created: int | None = None
+        self.system_fingerprint: str | None = None
+        self.usage: Usage | None = None
+        self.chunks = 0
+
+    def add(self, chunk: Mapping[str, Any]) -> list[StreamDelta]:
+        """Take one parsed chunk; return the deltas it carries (one per choice touched)."""
+        self.chunks += 1
+        self.id = self.id or str(chunk.get("id") or "")
+        self.model = self.model or str(chunk.get("model") or "")
+        if self.created is None and isinstance(chunk.get("created"), int):
+            self.created = chunk["created"]
+        self.system_fingerprint = self.system_fingerprint or chunk.get("system_fingerprint")
+        usage = parse_usage(chunk.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        deltas = []
+        choices = chunk.get("choices")
+        for raw in choices if isinstance(choices, list) else ():
+            if isinstance(raw, Mapping):
+                deltas.append(self._add_choice(raw))
+        if usage is not None:
+            if deltas:
+                deltas[-1] = _with_usage(deltas[-1], usage)
+            else:
+                deltas.append(StreamDelta(usage=usage))
+        return deltas
+
+    def _add_choice(self, raw: Mapping[str, Any]) -> StreamDelta:
+        index = raw.get("index") if isinstance(raw.get("index"), int) else 0
+        state = self._choices.setdefault(index, _ChoiceState())
+        delta = raw.get("delta") if isinstance(raw.get("delta"), Mapping) else {}
+        content = _fragment(delta.get("content"))
+        reasoning = _fragment(delta.get("reasoning") or delta.get("reasoning_content"))
+        if content:
+            state.content.append(content)
+        if reasoning:
+            state.reasoning.append(reasoning)
+        refusal = _fragment(delta.get("refusal"))
+        if refusal:
+            state.refusal.append(refusal)
+        tool_deltas = tuple(self._add_tool(state, item) for item in _tool_items(delta))
+        if raw.get("finish_reason"):
+            state.finish_reason = raw["finish_reason"]
+        if raw.get("logprobs") is not None:
+            state.logprobs.append(raw["logprobs"])
+        return StreamDelta(
+            choice_index=index,
+            content=content,
+            reasoning=reasoning,
+            tool_calls=tool_deltas,
+            finish_reason=raw.get("finish_reason"),
+            logprobs=raw.get("logprobs"),
+        )
+
+    @staticmethod
+    def _add_tool(state: _ChoiceState, item: Mapping[str, Any]) -> ToolCallDelta:
+        index = item.get("index") if isinstance(item.get("index"), int) else len(state.tools)
+        tool = state.tools.setdefault(index, _ToolState())
+        function = item.get("function") if isinstance(item.get("function"), Mapping) else {}
+        new_id = item.get("id") if item.get("id") and tool.id is None else None
+        new_name = function.get("name") if function.get("name") and tool.name is None else None
+        tool.id = tool.id or new_id
+        tool.name = tool.name or new_name
+        fragment = arguments_text(function.get("arguments"))
+        if fragment:
+            tool.arguments.append(fragment)
+        return ToolCallDelta(index=index, id=new_id, name=new_name, arguments=fragment)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The first choice's finish reason, once it has arrived."""
+        state = self._choices.get(0)
+        return state.finish_reason if state else None
+
+    def completion(self) -> ChatCompletion:
+        """Everything received so far, assembled as a completion."""
+        choices = []
+        for index in sorted(self._choices):
+            state = self._choices[index]
+            calls = tuple(
+                ToolCall(
+                    id=tool.id or f"call_{position}",
+                    name=tool.name or "",
+                    arguments="".join(tool.arguments),
+                    index=position,
+                )
+                for position, tool in sorted(state.tools.items())
+            )
+            choices.append(
+                ChatChoice(
+                    index=index,
+                    content="".join(state.content) if state.content or not calls else None,
+                    reasoning="".join(state.reasoning) or None,
+                    refusal="".join(state.refusal) or None,
+                    tool_calls=calls,
+                    finish_reason=state.finish_reason,
+                    logprobs=state.logprobs or None,
+                )
+            )
+        return ChatCompletion(
+            id=self.id,
+            model=self.model,
+            created=self.created,
+            choices=tuple(choices) or (ChatChoice(content=""),),
+            usage=self.usage,
+            system_fingerprint=self.system_fingerprint,
+        )
+
+
+def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    items = delta.get("tool_calls")
+    return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
+
+
+def _with_usage(delta: StreamDelta, usage: Usage) -> StreamDelta:
+    return StreamDelta(
+        choice_index=delta.choice_index,
+        content=delta.content,
+        reasoning=delta.reasoning,
+        tool_calls=delta.tool_calls,
+        finish_reason=delta.finish_reason,
+        usage=usage,
+        logprobs=delta.logprobs,
+    )
