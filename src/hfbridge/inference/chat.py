@@ -101,7 +101,7 @@ class ChatService:
     def __repr__(self) -> str:
         return f"ChatService(model={self.spec.router_model!r}, {self.client.config!r})"
 
-    # --- routing -----------------------------------------------------------------------------------
+    # --- routing ---
 
     def _wire_model(self, spec: ModelSpec) -> str:
         return spec.model_id if self.custom_endpoint else spec.router_model
@@ -172,10 +172,10 @@ class ChatService:
             route=route,
         )
 
-    # --- capabilities (from the catalog; unknown for self-hosted endpoints) -------------------------
+    # --- capabilities (from the catalog; unknown for self-hosted endpoints) ---
 
     def capabilities(self) -> Any:
-        """The catalog's :class:`~hfbridge.catalog.ModelCapabilities`, or ``None`` when self-hosted."""
+        """The catalog's ``ModelCapabilities``, or ``None`` for a self-hosted endpoint."""
         if self.custom_endpoint:
             return None
         from hfbridge.catalog import capabilities  # noqa: PLC0415
@@ -183,13 +183,16 @@ class ChatService:
         return capabilities(self.spec, catalog=self.catalog)
 
     def supports_tools(self) -> bool | None:
-        """Whether the model (on its pinned provider, else any live one) calls tools; None: unknown."""
+        """Whether the model (pinned provider, else any live one) calls tools; ``None``: unknown."""
         caps = self.capabilities()
         return None if caps is None else caps.supports_tools
 
     def structured_output_method(self) -> str:
-        """``json_schema`` where the provider supports native structured output (or where that is
-        unknown: self-hosted servers and the router pass it through), else ``function_calling``."""
+        """The default structured-output method for this model.
+
+        ``json_schema`` where the provider supports native structured output, or where that is
+        unknown (self-hosted servers and the router pass it through); else ``function_calling``.
+        """
         caps = self.capabilities()
         if caps is not None and caps.supports_structured_output is False:
             return "function_calling"
@@ -202,11 +205,14 @@ class ChatService:
         return length if isinstance(length, int) and length > 0 else default
 
     def check_tools_supported(self) -> None:
-        """Raise :class:`~hfbridge.errors.HFCapabilityError` before any request when the pinned
-        provider cannot call tools (or no live provider can); reroutes happen per call."""
+        """Fail before any request when the model cannot call tools.
+
+        Raises :class:`~hfbridge.errors.HFCapabilityError` when the pinned provider lacks tool
+        support, or no live provider has it. Rerouting to a capable provider happens per call.
+        """
         self.candidates({"tools": [{"type": "function", "function": {"name": "probe"}}]})
 
-    # --- calls -------------------------------------------------------------------------------------
+    # --- calls ---
 
     def complete(
         self,
@@ -228,7 +234,9 @@ class ChatService:
                 )  # fmt: skip
             except HFError as exc:
                 if self._should_fail_over(exc, len(candidates) - position - 1):
-                    logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
+                    logger.warning(
+                        "hfbridge: %s failed (%s); failing over", spec, type(exc).__name__
+                    )
                     continue
                 raise
             completion = parse_chat_completion(response.json())
@@ -255,7 +263,9 @@ class ChatService:
                 )  # fmt: skip
             except HFError as exc:
                 if self._should_fail_over(exc, len(candidates) - position - 1):
-                    logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
+                    logger.warning(
+                        "hfbridge: %s failed (%s); failing over", spec, type(exc).__name__
+                    )
                     continue
                 raise
             completion = parse_chat_completion(response.json())
@@ -318,7 +328,9 @@ class _StreamBase:
     def result(self) -> ChatResult:
         """The assembled result; only valid once the stream has been consumed to its end."""
         if not self.finished:
-            raise HFError("The stream has not finished: consume it fully before asking for the result.")
+            raise HFError(
+                "The stream has not finished: consume it fully before asking for the result."
+            )
         return self.service._result(  # noqa: SLF001 - same module family
             self.spec, self.accumulator.completion(), self.headers, self.request_id, self.route
         )

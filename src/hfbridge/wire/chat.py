@@ -100,7 +100,7 @@ class ChatCompletion:
         return self.choices[0]
 
 
-# --- requests --------------------------------------------------------------------------------------
+# --- requests ----------------------------------------------------------------------------------
 
 
 def validate_messages(messages: Sequence[Mapping[str, Any]]) -> None:
@@ -166,8 +166,7 @@ def validate_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
         )
     if "properties" in parameters and not isinstance(parameters["properties"], Mapping):
         raise HFConfigError(f"tool {name!r}: parameters.properties must be an object.")
-    result = {"type": "function", "function": {**function, "parameters": dict(parameters)}}
-    return result
+    return {"type": "function", "function": {**function, "parameters": dict(parameters)}}
 
 
 def normalize_tool_choice(choice: Any, tool_names: Sequence[str]) -> str | dict[str, Any] | None:
@@ -202,9 +201,14 @@ def normalize_tool_choice(choice: Any, tool_names: Sequence[str]) -> str | dict[
     return {"type": "function", "function": {"name": name}}
 
 
-def json_schema_format(name: str, schema: Mapping[str, Any], *, strict: bool | None = None) -> dict[str, Any]:
+def json_schema_format(
+    name: str, schema: Mapping[str, Any], *, strict: bool | None = None
+) -> dict[str, Any]:
     """A ``response_format`` asking for JSON that follows ``schema``."""
-    body: dict[str, Any] = {"name": re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output", "schema": dict(schema)}
+    body: dict[str, Any] = {
+        "name": re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output",
+        "schema": dict(schema),
+    }
     if strict is not None:
         body["strict"] = strict
     return {"type": "json_schema", "json_schema": body}
@@ -213,7 +217,9 @@ def json_schema_format(name: str, schema: Mapping[str, Any], *, strict: bool | N
 def _check_params(params: Mapping[str, Any]) -> None:
     for key in _POSITIVE_INT_PARAMS:
         value = params.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
             raise HFConfigError(f"{key} must be a positive integer, got {value!r}.")
     top_logprobs = params.get("top_logprobs")
     if top_logprobs is not None and not (isinstance(top_logprobs, int) and 0 <= top_logprobs <= 20):  # noqa: PLR2004
@@ -253,7 +259,7 @@ def build_chat_payload(
     return payload
 
 
-# --- responses -------------------------------------------------------------------------------------
+# --- responses ---------------------------------------------------------------------------------
 
 
 def arguments_text(arguments: Any) -> str:
@@ -263,6 +269,11 @@ def arguments_text(arguments: Any) -> str:
     if isinstance(arguments, str):
         return arguments
     return json.dumps(arguments, ensure_ascii=False)
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one (lenient parsing of optional objects)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -296,7 +307,7 @@ def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
     for position, item in enumerate(raw):
         if not isinstance(item, Mapping):
             continue
-        function = item.get("function") if isinstance(item.get("function"), Mapping) else {}
+        function = as_mapping(item.get("function"))
         calls.append(
             ToolCall(
                 id=str(item.get("id") or f"call_{position}"),
@@ -312,9 +323,7 @@ def _text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, list):  # some providers send content parts back
-        return "".join(
-            str(part.get("text", "")) for part in value if isinstance(part, Mapping)
-        )
+        return "".join(str(part.get("text", "")) for part in value if isinstance(part, Mapping))
     return str(value)
 
 
@@ -329,8 +338,8 @@ def parse_chat_completion(body: Any) -> ChatCompletion:
         )
     choices = []
     for position, raw in enumerate(choices_raw):
-        raw_choice = raw if isinstance(raw, Mapping) else {}
-        message = raw_choice.get("message") if isinstance(raw_choice.get("message"), Mapping) else {}
+        raw_choice = as_mapping(raw)
+        message = as_mapping(raw_choice.get("message"))
         choices.append(
             ChatChoice(
                 index=_int(raw_choice.get("index"), position),

@@ -17,6 +17,7 @@ from hfbridge.wire.chat import (
     ToolCall,
     Usage,
     arguments_text,
+    as_mapping,
     parse_usage,
 )
 
@@ -70,7 +71,7 @@ def _fragment(value: Any) -> str:
 
 
 class ChunkAccumulator:
-    """Fold ``chat.completion.chunk`` events into deltas and, at the end, a :class:`ChatCompletion`."""
+    """Fold ``chat.completion.chunk`` events into deltas, then into a :class:`ChatCompletion`."""
 
     def __init__(self) -> None:
         self._choices: dict[int, _ChoiceState] = {}
@@ -92,11 +93,12 @@ class ChunkAccumulator:
         usage = parse_usage(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
-        deltas = []
         choices = chunk.get("choices")
-        for raw in choices if isinstance(choices, list) else ():
-            if isinstance(raw, Mapping):
-                deltas.append(self._add_choice(raw))
+        deltas = [
+            self._add_choice(raw)
+            for raw in (choices if isinstance(choices, list) else ())
+            if isinstance(raw, Mapping)
+        ]
         if usage is not None:
             if deltas:
                 deltas[-1] = _with_usage(deltas[-1], usage)
@@ -105,9 +107,9 @@ class ChunkAccumulator:
         return deltas
 
     def _add_choice(self, raw: Mapping[str, Any]) -> StreamDelta:
-        index = raw.get("index") if isinstance(raw.get("index"), int) else 0
+        index = _index(raw.get("index"), 0)
         state = self._choices.setdefault(index, _ChoiceState())
-        delta = raw.get("delta") if isinstance(raw.get("delta"), Mapping) else {}
+        delta = as_mapping(raw.get("delta"))
         content = _fragment(delta.get("content"))
         reasoning = _fragment(delta.get("reasoning") or delta.get("reasoning_content"))
         if content:
@@ -133,9 +135,9 @@ class ChunkAccumulator:
 
     @staticmethod
     def _add_tool(state: _ChoiceState, item: Mapping[str, Any]) -> ToolCallDelta:
-        index = item.get("index") if isinstance(item.get("index"), int) else len(state.tools)
+        index = _index(item.get("index"), len(state.tools))
         tool = state.tools.setdefault(index, _ToolState())
-        function = item.get("function") if isinstance(item.get("function"), Mapping) else {}
+        function = as_mapping(item.get("function"))
         new_id = item.get("id") if item.get("id") and tool.id is None else None
         new_name = function.get("name") if function.get("name") and tool.name is None else None
         tool.id = tool.id or new_id
@@ -184,6 +186,10 @@ class ChunkAccumulator:
             usage=self.usage,
             system_fingerprint=self.system_fingerprint,
         )
+
+
+def _index(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
