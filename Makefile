@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 
 ## demo: the main job: LangChain + LlamaIndex through hfbridge (local real servers unless HF_TOKEN is set)
 demo: $(STAMP)
-	$(BIN)/python -m hfbridge.demo
+	@if [ -n "$$HF_TOKEN" ]; then \
+		$(BIN)/python -m hfbridge.demo; \
+	else \
+		echo "[hfbridge] no HF_TOKEN: starting the local real servers (first run builds them)"; \
+		eval "$$($(SERVERS) start)" && $(BIN)/python -m hfbridge.demo; \
+	fi
 
 ## test: everything CI runs: lint, types, unit tests, integration tests against the real servers
 test: lint type unit integration notebooks bench-smoke

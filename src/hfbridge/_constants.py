@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# --- hosts -----------------------------------------------------------------------------------------
+# --- hosts ----------------------------------------------------------------------------------------
 ROUTER_URL: Final = "https://router.huggingface.co"
 """Inference Providers router. ``/v1`` is the OpenAI-compatible auto-router; ``/{provider}`` the
 provider-scoped proxy; ``/hf-inference/models/{id}`` the hf-inference task routes."""
@@ -20,20 +20,20 @@ HF_INFERENCE_PROVIDER: Final = "hf-inference"
 HF_HOST_SUFFIXES: Final = ("huggingface.co", "hf.co")
 """Hosts (and their subdomains) that may receive an implicitly discovered token."""
 
-# --- auth ------------------------------------------------------------------------------------------
-TOKEN_ENV: Final = "HF_TOKEN"
-LEGACY_TOKEN_ENV: Final = "HUGGING_FACE_HUB_TOKEN"
-TOKEN_PATH_ENV: Final = "HF_TOKEN_PATH"
+# --- auth -----------------------------------------------------------------------------------------
+TOKEN_ENV: Final = "HF_TOKEN"  # noqa: S105 - an env variable name, not a secret
+LEGACY_TOKEN_ENV: Final = "HUGGING_FACE_HUB_TOKEN"  # noqa: S105 - an env variable name
+TOKEN_PATH_ENV: Final = "HF_TOKEN_PATH"  # noqa: S105 - an env variable name
 HF_HOME_ENV: Final = "HF_HOME"
 XDG_CACHE_HOME_ENV: Final = "XDG_CACHE_HOME"
 
-# --- timeouts (seconds) ----------------------------------------------------------------------------
+# --- timeouts (seconds) ---------------------------------------------------------------------------
 CONNECT_TIMEOUT: Final = 10.0
 READ_TIMEOUT: Final = 120.0  # long enough for a cold model's first token
 WRITE_TIMEOUT: Final = 30.0
 POOL_TIMEOUT: Final = 30.0
 
-# --- retries ---------------------------------------------------------------------------------------
+# --- retries --------------------------------------------------------------------------------------
 MAX_RETRIES: Final = 2
 RETRY_INITIAL_DELAY: Final = 0.5
 RETRY_MAX_BACKOFF: Final = 8.0
@@ -41,26 +41,37 @@ RETRY_WAIT_CAP: Final = 60.0
 """Upper bound for any single wait, including a server's ``Retry-After`` or ``estimated_time``."""
 RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
-# --- connection pool -------------------------------------------------------------------------------
+# --- connection pool ------------------------------------------------------------------------------
 MAX_CONNECTIONS: Final = 256
 MAX_KEEPALIVE_CONNECTIONS: Final = 64
 KEEPALIVE_EXPIRY: Final = 30.0
 
-# --- headers ---------------------------------------------------------------------------------------
+# --- headers --------------------------------------------------------------------------------------
 BILL_TO_HEADER: Final = "X-HF-Bill-To"
 USE_CACHE_HEADER: Final = "x-use-cache"
 REQUEST_ID_HEADERS: Final = ("x-request-id", "x-amzn-trace-id", "x-amz-cf-id")
 ERROR_MESSAGE_HEADER: Final = "x-error-message"
 ERROR_CODE_HEADER: Final = "x-error-code"
 
-# --- catalog ---------------------------------------------------------------------------------------
+# --- catalog --------------------------------------------------------------------------------------
 CATALOG_TTL: Final = 3600.0
+CATALOG_FAILURE_TTL: Final = 300.0
+"""After a failed catalog fetch, how long to answer from the failure (or stale data) before
+retrying."""
+CATALOG_TIMEOUT: Final = 10.0
+CATALOG_MAX_RETRIES: Final = 1
 CATALOG_CACHE_DIR_ENV: Final = "HFBRIDGE_CACHE_DIR"
+HUB_OFFLINE_ENV: Final = "HF_HUB_OFFLINE"  # "1": the catalog answers from its cache only
 ALIASES_ENV: Final = "HFBRIDGE_ALIASES"
+ALIASES_FILE: Final = "hfbridge.toml"
 DEFAULT_CONTEXT_WINDOW: Final = 4096
 DEFAULT_NUM_OUTPUT: Final = 512
 
-# --- embeddings batching ---------------------------------------------------------------------------
+# --- embeddings batching --------------------------------------------------------------------------
 EMBED_BATCH_SIZE: Final = 32
 EMBED_MAX_BATCH_BYTES: Final = 1_000_000
 EMBED_CONCURRENCY: Final = 4
+
+# --- text generation ------------------------------------------------------------------------------
+TEXTGEN_BATCH_CONCURRENCY: Final = 4
+"""Prompts of one ``batch``/``generate`` call sent at the same time by the text-generation LLMs."""

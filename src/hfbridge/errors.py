@@ -6,10 +6,12 @@ Every error says what failed, why, and what to do. None ever contains the token.
 
     HFError
     ├── HFConfigError            bad input, caught before any request (also a ValueError)
+    │   └── HFCapabilityError    the model/provider cannot do what the call needs (tools, schema)
     ├── HFConnectionError        the request never got an answer
     │   └── HFTimeoutError       connect / read / write / pool timeout
     ├── HFStreamError            a stream broke after it started, or carried an error event
     ├── HFResponseError          a 2xx answer whose body cannot be understood
+    ├── HFBatchError             some items of a batched job failed (failed_indices, errors)
     └── HFStatusError            a non-2xx answer (status, body, request_id, model, provider, url)
         ├── HFBadRequestError        400
         ├── HFAuthenticationError    401
@@ -35,6 +37,8 @@ from hfbridge._redact import redact, redact_url
 __all__ = [
     "HFAuthenticationError",
     "HFBadRequestError",
+    "HFBatchError",
+    "HFCapabilityError",
     "HFConfigError",
     "HFConnectionError",
     "HFError",
@@ -73,6 +77,32 @@ class HFConfigError(HFError, ValueError):
     """Invalid configuration or input, detected before any request was sent."""
 
 
+class HFCapabilityError(HFConfigError):
+    """The catalog says the model (or the pinned provider) lacks a capability the call needs.
+
+    Attributes:
+        model: the model id.
+        provider: the pinned provider, if any.
+        capability: what is missing (``"tool calling"``, ``"structured output"``, ``"context"``).
+        capable_providers: live providers of the model that do have it (may be empty).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        provider: str | None = None,
+        capability: str = "",
+        capable_providers: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.provider = provider
+        self.capability = capability
+        self.capable_providers = capable_providers
+
+
 class HFConnectionError(HFError):
     """The request did not get an HTTP answer (DNS, refused, reset, TLS, protocol error)."""
 
@@ -100,12 +130,41 @@ class HFResponseError(HFError):
 
     def __init__(self, message: str, *, body: str = "", request_id: str | None = None) -> None:
         super().__init__(message)
-        self.body = redact(body[:_MAX_BODY_IN_MESSAGE])
+        self.body = redact(body)[:_MAX_BODY_IN_MESSAGE]
         self.request_id = request_id
 
 
+class HFBatchError(HFError):
+    """Items of a batched job (e.g. embeddings) got no result; nothing partial is returned.
+
+    Attributes:
+        failed_indices: sorted input positions without a result: those whose request failed after
+            retries and, after an error that fails every request (401, 402, 403, 404), those
+            never sent.
+        errors: the error of the request that carried each failed position (positions never sent
+            are absent). The first error is also chained as ``__cause__``.
+        total: how many items the job had.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed_indices: list[int],
+        errors: dict[int, HFError],
+        total: int,
+    ) -> None:
+        super().__init__(message)
+        self.failed_indices = failed_indices
+        self.errors = errors
+        self.total = total
+
+
 class HFStatusError(HFError):
-    """The server answered with a non-success HTTP status."""
+    """The server answered with a non-success HTTP status.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one (429 and 503 do).
+    """
 
     hint: str = "Check the request, and the server message above."
 
@@ -120,6 +179,7 @@ class HFStatusError(HFError):
         model: str | None = None,
         provider: str | None = None,
         error_code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -129,6 +189,7 @@ class HFStatusError(HFError):
         self.model = model
         self.provider = provider
         self.error_code = error_code
+        self.retry_after = retry_after
 
 
 class HFBadRequestError(HFStatusError):
@@ -163,8 +224,9 @@ class HFPermissionError(HFStatusError):
     """403: gated model or a token without the needed permission."""
 
     hint = (
-        "Access denied: if the model is gated, accept its licence at https://huggingface.co/{model}; "
-        "otherwise give the token the 'Make calls to Inference Providers' permission."
+        "Access denied: if the model is gated, accept its licence at "
+        "https://huggingface.co/{model}; otherwise give the token the 'Make calls to Inference "
+        "Providers' permission."
     )
 
 
@@ -193,10 +255,6 @@ class HFRateLimitError(HFStatusError):
     """429: rate limited; ``retry_after`` is the server's suggested wait in seconds, if any."""
 
     hint = "Rate limited: retry after {retry_after}, lower concurrency, or raise max_retries."
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class HFServerError(HFStatusError):
@@ -230,7 +288,8 @@ _BY_STATUS: dict[int, type[HFStatusError]] = {
 def _decode_body(body: bytes | str, content_type: str) -> tuple[Any, str]:
     """Return ``(parsed JSON or None, text)``; HTML pages are reduced to their title."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    if "html" in content_type.lower() or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+    looks_html = text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+    if "html" in content_type.lower() or looks_html:
         start, end = text.lower().find("<title>"), text.lower().find("</title>")
         title = text[start + 7 : end].strip() if 0 <= start < end else "HTML error page"
         return None, f"{title} (HTML page, probably from a proxy or gateway)"
@@ -263,6 +322,17 @@ def extract_error_message(parsed: Any, text: str = "") -> str:
     return text[:_MAX_BODY_IN_MESSAGE]
 
 
+def _redact_json(value: Any) -> Any:
+    """``value`` with every string redacted; walking it keeps the JSON valid whatever the secret."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_json(item) for item in value]
+    if isinstance(value, dict):
+        return {redact(str(key)): _redact_json(item) for key, item in value.items()}
+    return value
+
+
 def _number(value: Any) -> float | None:
     try:
         return float(value)
@@ -291,6 +361,9 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
 ) -> HFStatusError:
     """Build the typed error for a non-2xx answer. ``headers`` must have lower-case keys."""
     parsed, text = _decode_body(body, headers.get("content-type", ""))
+    # Redact before anything is cut to length, so that no fragment of a secret survives.
+    text = redact(text)
+    parsed = _redact_json(parsed)
     server_message = extract_error_message(parsed, text) or "(empty body)"
     header_message = headers.get(ERROR_MESSAGE_HEADER)
     if header_message and header_message not in server_message:
@@ -300,7 +373,8 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
     estimated_time = _number(parsed.get("estimated_time")) if isinstance(parsed, dict) else None
 
     cls: type[HFStatusError]
-    if status_code == 503 and (estimated_time is not None or "loading" in server_message.lower()):  # noqa: PLR2004
+    loading = estimated_time is not None or "loading" in server_message.lower()
+    if status_code == 503 and loading:  # noqa: PLR2004 - the one status that means "loading"
         cls = HFModelLoadingError
     elif status_code in _BY_STATUS:
         cls = _BY_STATUS[status_code]
@@ -314,24 +388,22 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
     target = f" for model '{model}'" if model else ""
     via = f" via provider '{provider}'" if provider else ""
     message = (
-        f"{method} {redact_url(url)} failed with HTTP {status_code}{target}{via}: {server_message}. "
+        f"{method} {redact_url(url)} failed with HTTP {status_code}{target}{via}: "
+        f"{server_message}. "
         + _hint(cls, model=model, retry_after=retry_after, estimated_time=estimated_time)
     )
     if request_id:
         message += f" (request id: {request_id})"
     kwargs: dict[str, Any] = {
         "status_code": status_code,
-        "body": json.loads(redact(json.dumps(parsed)))
-        if parsed is not None
-        else redact(text[:_MAX_BODY_IN_MESSAGE]),
+        "body": parsed if parsed is not None else text[:_MAX_BODY_IN_MESSAGE],
         "request_id": request_id,
         "url": url,
         "model": model,
         "provider": provider,
         "error_code": error_code,
+        "retry_after": retry_after,
     }
-    if cls is HFRateLimitError:
-        return HFRateLimitError(message, retry_after=retry_after, **kwargs)
     if cls is HFModelLoadingError:
         return HFModelLoadingError(message, estimated_time=estimated_time, **kwargs)
     return cls(message, **kwargs)

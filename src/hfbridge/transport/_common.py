@@ -56,7 +56,9 @@ class HFResponse:
         return decode_json(self.content, self.headers, self.request_id, self.url)
 
 
-def decode_json(content: bytes, headers: Mapping[str, str], request_id: str | None, url: str) -> Any:
+def decode_json(
+    content: bytes, headers: Mapping[str, str], request_id: str | None, url: str
+) -> Any:
     """Parse a success body, explaining what came back when it is not JSON."""
     try:
         return json.loads(content)
@@ -66,7 +68,8 @@ def decode_json(content: bytes, headers: Mapping[str, str], request_id: str | No
         what = "an empty body" if not content.strip() else f"a non-JSON body ({kind})"
         raise HFResponseError(
             f"{redact_url(url)} answered with success but sent {what}: the URL may point at "
-            "something other than an inference API (check base_url), or a proxy rewrote the answer.",
+            "something other than an inference API (check base_url), or a proxy rewrote the "
+            "answer.",
             body=text,
             request_id=request_id,
         ) from None
@@ -85,6 +88,16 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
 def host_of(url: str) -> str | None:
     """Host of an absolute URL (cached: clients send to few distinct URLs)."""
     return urlsplit(url).hostname
+
+
+@lru_cache(maxsize=256)
+def parsed_url(url: str) -> httpx.URL:
+    """``url`` as an ``httpx.URL``, parsed once per distinct URL.
+
+    Parsing costs httpx more than the rest of building a request (see BENCHMARKS.md), and
+    ``httpx.URL`` is immutable, so one object serves every call.
+    """
+    return httpx.URL(url)
 
 
 def absolute_url(config: ClientConfig, url: str) -> str:
@@ -125,7 +138,7 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     return client.build_request(
         method,
-        full_url,
+        parsed_url(full_url),
         content=encode_body(json_body),
         params=params,
         headers=request_headers,
@@ -182,7 +195,8 @@ def parse_event(payload: str, url: str) -> Any:
         event = json.loads(payload)
     except ValueError:
         raise HFStreamError(
-            f"The stream from {redact_url(url)} sent an event that is not JSON: {payload[:200]!r}."
+            f"The stream from {redact_url(url)} sent an event that is not JSON: "
+            f"{redact(payload)[:200]!r}."
         ) from None
     if isinstance(event, dict) and event.get("error"):
         error = event["error"]
@@ -209,7 +223,7 @@ def is_json_answer(headers: Mapping[str, str]) -> bool:
 
 
 def json_instead_of_stream(body: bytes, response: httpx.Response, context: CallContext) -> HFError:
-    """The error for a JSON answer to a streaming request (raised directly if it is an error report)."""
+    """The error for a JSON answer to a stream request (raises at once if it reports an error)."""
     url, request_id = str(response.url), request_id_of(response.headers)
     payload = decode_json(body, response.headers, request_id, url)
     parse_event(body.decode("utf-8", "replace"), url)  # raises when the document reports an error

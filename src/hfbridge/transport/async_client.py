@@ -28,8 +28,7 @@ from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig
-from hfbridge.transport.retry import RetryPolicy
-from hfbridge.transport.sse import SSEDecoder, aiter_sse_payloads
+from hfbridge.transport.sse import SSEDecoder, aiter_lines, aiter_sse_payloads
 
 _NO_CONTEXT = CallContext()
 
@@ -105,7 +104,6 @@ class AsyncHFClient:
         if http_client is None and transport is not None:
             self._owned = new_async_client(self.config.verify, transport)
         self._sleep = sleep
-        self._retryers: dict[RetryPolicy, tenacity.AsyncRetrying] = {}
 
     def __repr__(self) -> str:
         return f"AsyncHFClient({self.config!r})"
@@ -115,12 +113,10 @@ class AsyncHFClient:
         return self._injected or self._owned or await shared_async_client(self.config.verify)
 
     def _retrying(self, max_retries: int | None) -> tenacity.AsyncRetrying:
+        # A fresh controller per call: AsyncRetrying keeps its attempt state on the instance, so
+        # one shared by concurrent requests (coroutines on one thread) would mix their attempts.
         policy = self.config.retry.with_max_retries(max_retries)
-        retrying = self._retryers.get(policy)
-        if retrying is None:
-            retrying = tenacity.AsyncRetrying(sleep=self._sleep, **retry_kwargs(policy))
-            self._retryers[policy] = retrying
-        return retrying
+        return tenacity.AsyncRetrying(sleep=self._sleep, **retry_kwargs(policy))
 
     async def request(  # noqa: PLR0913 - one request's parts
         self,
@@ -178,8 +174,10 @@ class AsyncHFClient:
         """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rules."""
         stream = AsyncEventStream()
         stream._events = self._events(  # noqa: SLF001
-            stream, method, url, json, headers, timeout, max_retries, context, end
-        )
+            stream, method, url,
+            json=json, headers=headers, timeout=timeout, max_retries=max_retries,
+            context=context, end=end,
+        )  # fmt: skip
         return stream
 
     async def _open(
@@ -190,13 +188,7 @@ class AsyncHFClient:
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         try:
-            if response.status_code >= 400:  # noqa: PLR2004
-                raise status_error(response, await response.aread(), context)
-            if is_json_answer(response.headers):
-                raise json_instead_of_stream(await response.aread(), response, context)
-            decoder = SSEDecoder()
-            payloads = aiter_sse_payloads(response.aiter_lines(), decoder)
-            first = await anext(payloads, None)
+            decoder, payloads, first = await _start_events(response, context)
         except httpx.HTTPError as exc:
             await response.aclose()
             raise transport_error(exc, request.method, str(request.url), context) from exc
@@ -210,6 +202,7 @@ class AsyncHFClient:
         stream: AsyncEventStream,
         method: str,
         url: str,
+        *,
         json: JSONBody,
         headers: Mapping[str, str] | None,
         timeout: float | None,
@@ -253,3 +246,16 @@ class AsyncHFClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+async def _start_events(
+    response: httpx.Response, context: CallContext
+) -> tuple[SSEDecoder, AsyncIterator[str], str | None]:
+    """Check that ``response`` is an event stream and read up to its first event."""
+    if response.status_code >= 400:  # noqa: PLR2004
+        raise status_error(response, await response.aread(), context)
+    if is_json_answer(response.headers):
+        raise json_instead_of_stream(await response.aread(), response, context)
+    decoder = SSEDecoder()
+    payloads = aiter_sse_payloads(aiter_lines(response.aiter_bytes()), decoder)
+    return decoder, payloads, await anext(payloads, None)

@@ -31,8 +31,8 @@ TokenSource = Literal["explicit", "env", "file", "none"]
 class Secret:
     """A string that never shows itself: not in ``repr``, ``str``, logs, or pickles.
 
-    Call :meth:`get_secret_value` to read it. Pickling drops the value (the unpickled object holds no
-    secret), so a pickled client or model never carries a token to disk.
+    Call :meth:`get_secret_value` to read it. Pickling drops the value (the unpickled object holds
+    no secret), so a pickled client or model never carries a token to disk.
     """
 
     __slots__ = ("_value",)

@@ -28,7 +28,7 @@ from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.retry import RetryPolicy
-from hfbridge.transport.sse import SSEDecoder, iter_sse_payloads
+from hfbridge.transport.sse import SSEDecoder, iter_lines, iter_sse_payloads
 
 StreamEnd = Literal["done", "eof"]
 _NO_CONTEXT = CallContext()
@@ -200,13 +200,7 @@ class HFClient:
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         try:
-            if response.status_code >= 400:  # noqa: PLR2004
-                raise status_error(response, response.read(), context)
-            if is_json_answer(response.headers):
-                raise json_instead_of_stream(response.read(), response, context)
-            decoder = SSEDecoder()
-            payloads = iter_sse_payloads(response.iter_lines(), decoder)
-            first = next(payloads, None)
+            decoder, payloads, first = _start_events(response, context)
         except httpx.HTTPError as exc:
             response.close()
             raise transport_error(exc, request.method, str(request.url), context) from exc
@@ -254,3 +248,16 @@ class HFClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _start_events(
+    response: httpx.Response, context: CallContext
+) -> tuple[SSEDecoder, Iterator[str], str | None]:
+    """Check that ``response`` is an event stream and read up to its first event."""
+    if response.status_code >= 400:  # noqa: PLR2004
+        raise status_error(response, response.read(), context)
+    if is_json_answer(response.headers):
+        raise json_instead_of_stream(response.read(), response, context)
+    decoder = SSEDecoder()
+    payloads = iter_sse_payloads(iter_lines(response.iter_bytes()), decoder)
+    return decoder, payloads, next(payloads, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from urllib.parse import quote, urlsplit
 
@@ -32,7 +32,7 @@ from hfbridge.transport.retry import RetryPolicy
 
 
 def validate_base_url(url: str, *, what: str = "base_url") -> str:
-    """Return ``url`` without a trailing slash, or raise :class:`HFConfigError` if it is not usable."""
+    """Return ``url`` without a trailing slash; :class:`HFConfigError` if it is not usable."""
     if not isinstance(url, str) or not url.strip():
         raise HFConfigError(f"{what} must be a non-empty http(s) URL, got {url!r}.")
     url = url.strip()
@@ -78,14 +78,14 @@ def _user_agent() -> str:
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """Settings of one logical client. Build it with :meth:`create` to validate and resolve the token.
+    """Settings of one logical client; :meth:`create` validates them and resolves the token.
 
     ``timeout`` is the read timeout in seconds (connect is capped at 10 s); ``base_url`` defaults to
     the router's OpenAI-compatible root.
     """
 
     token: Secret | None = None
-    token_source: TokenSource = "none"
+    token_source: TokenSource = "none"  # noqa: S105 - where a token came from, not a token
     base_url: str = ROUTER_V1_URL
     bill_to: str | None = None
     timeout: float = READ_TIMEOUT
@@ -148,11 +148,16 @@ class ClientConfig:
         """HF hosts always; the custom base URL's host only when the token was passed explicitly."""
         if is_hf_host(host):
             return True
-        return self.token_source == "explicit" and host is not None and host == self._base_host
+        explicit = self.token_source == "explicit"  # noqa: S105 - a source label, not a token
+        return explicit and host is not None and host == self._base_host
 
     def headers_for(self, host: str | None) -> dict[str, str]:
         """The headers for a request to ``host``."""
         return self.trusted_headers if self.may_receive_token(host) else self.static_headers
+
+    def __getstate__(self) -> dict[str, object]:
+        # Only the fields: the cached header dicts hold the token in clear (rebuilt on use).
+        return {item.name: getattr(self, item.name) for item in fields(self)}
 
     def __repr__(self) -> str:
         return (

@@ -8,9 +8,11 @@ wait grows exponentially with jitter.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from hfbridge._constants import (
@@ -24,9 +26,10 @@ from hfbridge.errors import (
     HFConfigError,
     HFConnectionError,
     HFModelLoadingError,
-    HFRateLimitError,
     HFStatusError,
 )
+
+_MAX_EXPONENT = 32  # 2**32 already dwarfs any max_backoff; a larger exponent overflows a float
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +68,28 @@ class RetryPolicy:
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
 
-    Returns ``None`` when the header is absent or unreadable; a date in the past gives ``0.0``.
+    Returns ``None`` when the header is absent or unreadable (a negative, NaN or infinite number is
+    unreadable: the caller falls back to its own backoff); a date in the past gives ``0.0``.
     """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
+    text = (value or "").strip()
+    if not text:
         return None
     try:
-        seconds = float(value)
+        seconds = float(text)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        current = time.time() if now is None else now
-        return max(0.0, when.timestamp() - current)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite
+        return _seconds_until(text, now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _seconds_until(http_date: str, now: float | None) -> float | None:
+    try:
+        when = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
         return None
-    return max(0.0, seconds)
+    if when.tzinfo is None:  # "-0000": UTC without a stated local offset (RFC 5322)
+        when = when.replace(tzinfo=timezone.utc)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -96,14 +100,12 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def server_requested_wait(error: BaseException) -> float | None:
-    """The wait the server asked for, from ``Retry-After`` or ``estimated_time``, if any."""
-    if isinstance(error, HFRateLimitError):
-        return error.retry_after
-    if isinstance(error, HFModelLoadingError):
+    """The wait the server asked for: ``Retry-After`` first, else a loading ``estimated_time``."""
+    if not isinstance(error, HFStatusError):
+        return None
+    if error.retry_after is None and isinstance(error, HFModelLoadingError):
         return error.estimated_time
-    if isinstance(error, HFStatusError):
-        return getattr(error, "retry_after", None)
-    return None
+    return error.retry_after
 
 
 def compute_wait(
@@ -119,9 +121,10 @@ def compute_wait(
     ``initial_delay * 2**(attempt-1)`` bounded by ``max_backoff``, with up to 25% jitter removed.
     """
     requested = server_requested_wait(error) if error is not None else None
-    if requested is not None:
+    if requested is not None and requested >= 0:  # a negative or NaN request is ignored
         return min(requested, policy.wait_cap)
-    backoff = min(policy.initial_delay * (2 ** max(0, attempt - 1)), policy.max_backoff)
+    exponent = min(max(0, attempt - 1), _MAX_EXPONENT)
+    backoff = min(policy.initial_delay * 2.0**exponent, policy.max_backoff)
     if policy.jitter:
         fraction = random.random() if rand is None else rand  # noqa: S311 - not for security
         backoff *= 1 - 0.25 * fraction

@@ -1,10 +1,10 @@
 """Server-sent events: bytes or lines in, ``data`` payloads out, sync and async.
 
-Rules (PROTOCOL.md section 1.5): blank lines end an event; comment lines (``:``) and ``event:``,
-``id:``, ``retry:`` fields are ignored; ``data:`` loses its prefix and at most one following space;
-several ``data:`` lines of one event are joined with newlines; the payload ``[DONE]`` ends the stream.
-The caller decides whether an end of body without ``[DONE]`` is an error (chat routes) or the normal
-end (TGI ``/generate_stream``).
+Rules (PROTOCOL.md section 1.5): lines end at CR, LF or CRLF only; blank lines end an event;
+comment lines (``:``) and ``event:``, ``id:``, ``retry:`` fields are ignored; ``data:`` loses its
+prefix and at most one following space; several ``data:`` lines of one event are joined with
+newlines; the payload ``[DONE]`` ends the stream. The caller decides whether an end of body
+without ``[DONE]`` is an error (chat routes) or the normal end (TGI ``/generate_stream``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,63 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 DONE = "[DONE]"
+_LINE_ENDS = (b"\n", b"\r")
+
+
+class LineDecoder:
+    """Incremental splitter of a byte stream into lines, at CR, LF or CRLF only (the SSE rule).
+
+    Not ``httpx``'s ``iter_lines``: it also breaks at U+2028, U+2029 and U+0085, which JSON carries
+    unescaped inside strings, so a model writing one of them would cut its event in two.
+    """
+
+    __slots__ = ("_buffer", "_trailing_cr")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._trailing_cr = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Take the next bytes; return the lines they complete (without their line ends)."""
+        if self._trailing_cr:
+            chunk = b"\r" + chunk
+            self._trailing_cr = False
+        if chunk.endswith(b"\r"):
+            # It may be the first half of a CRLF split across chunks: decide with the next chunk.
+            self._trailing_cr = True
+            chunk = chunk[:-1]
+        if not chunk:
+            return []
+        lines = chunk.splitlines()  # bytes.splitlines breaks at CR, LF and CRLF only
+        if self._buffer:
+            lines[0] = self._buffer + lines[0]
+        self._buffer = b"" if chunk.endswith(_LINE_ENDS) else lines.pop()
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def flush(self) -> list[str]:
+        """At end of body: the last line, if it had no line end (or ended with a lone CR)."""
+        pending = self._buffer or self._trailing_cr
+        lines = [self._buffer.decode("utf-8", "replace")] if pending else []
+        self._buffer, self._trailing_cr = b"", False
+        return lines
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a byte stream (see :class:`LineDecoder`)."""
+    decoder = LineDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.flush()
+
+
+async def aiter_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    """Async form of :func:`iter_lines`."""
+    decoder = LineDecoder()
+    async for chunk in chunks:
+        for line in decoder.feed(chunk):
+            yield line
+    for line in decoder.flush():
+        yield line
 
 
 class SSEDecoder:

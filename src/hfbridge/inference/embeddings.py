@@ -1,0 +1,652 @@
+"""Embeddings as a framework-free service: the one engine under both adapters.
+
+:class:`EmbeddingService` turns its settings into a route (:func:`select_route`), prefixes the
+model family's instructions, splits the input into batches by item count *and* request bytes
+(:func:`~hfbridge.wire.embeddings.plan_batches`), sends them with bounded concurrency (threads for
+the sync API, so it also works inside a running event loop; tasks under a semaphore for the async
+API) and puts every vector back at its input position.
+
+Failure rules: each request is retried by the transport only. A 413 splits its batch in half and
+sends the halves, down to one text. Any other failure after retries marks that batch's texts as
+failed; the job then raises :class:`~hfbridge.errors.HFBatchError` naming them. A job never
+returns a list with holes, duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hfbridge._constants import (
+    EMBED_BATCH_SIZE,
+    EMBED_CONCURRENCY,
+    EMBED_MAX_BATCH_BYTES,
+    HF_INFERENCE_PROVIDER,
+)
+from hfbridge._redact import redact_url
+from hfbridge.catalog.aliases import resolve_model
+from hfbridge.errors import (
+    HFAuthenticationError,
+    HFBatchError,
+    HFConfigError,
+    HFError,
+    HFNotFoundError,
+    HFPayloadTooLargeError,
+    HFPaymentRequiredError,
+    HFPermissionError,
+    HFResponseError,
+)
+from hfbridge.transport import (
+    AsyncHFClient,
+    CallContext,
+    ClientConfig,
+    HFClient,
+    HFResponse,
+    Secret,
+    hf_inference_url,
+    provider_url,
+    validate_base_url,
+)
+from hfbridge.wire.embeddings import (
+    Batch,
+    EmbeddingAPI,
+    EmbeddingParams,
+    Vector,
+    apply_instruction,
+    body_size,
+    feature_extraction_body,
+    instructions_for,
+    json_size,
+    openai_body,
+    parse_feature_extraction,
+    parse_openai_embeddings,
+    plan_batches,
+)
+
+logger = logging.getLogger("hfbridge.inference")
+
+__all__ = [
+    "OPENAI_EMBEDDING_PROVIDERS",
+    "EmbeddingRoute",
+    "EmbeddingService",
+    "ProgressCallback",
+    "select_route",
+]
+
+ProgressCallback = Callable[[int, int], None]
+"""Called after each batch with ``(texts done, texts in the job)``."""
+
+OPENAI_EMBEDDING_PROVIDERS: dict[str, str] = {
+    "together": "/v1/embeddings",
+    "scaleway": "/v1/embeddings",
+    "deepinfra": "/v1/openai/embeddings",
+}
+"""Providers that serve embeddings through an OpenAI-style route on the router's proxy."""
+
+RouteKind = Literal["hf-inference", "custom-feature-extraction", "custom-openai", "provider-openai"]
+
+_FEATURE_PARAMS = frozenset({"normalize", "truncate", "truncation_direction", "prompt_name"})
+_OPENAI_PARAMS = frozenset({"dimensions", "encoding_format"})
+_ROUTES: dict[RouteKind, tuple[str, frozenset[str]]] = {
+    "hf-inference": (
+        "the hf-inference feature-extraction route (no base_url; provider hf-inference or none)",
+        _FEATURE_PARAMS,
+    ),
+    "custom-feature-extraction": (
+        "a base_url with api='feature-extraction' (TEI /embed or a custom HF route)",
+        _FEATURE_PARAMS | {"dimensions"},
+    ),
+    "custom-openai": (
+        "a base_url with api='openai' (OpenAI-style /v1/embeddings: TEI, vLLM, llama.cpp)",
+        _OPENAI_PARAMS,
+    ),
+    "provider-openai": (
+        "the providers " + ", ".join(OPENAI_EMBEDDING_PROVIDERS) + " (OpenAI-style embeddings)",
+        _OPENAI_PARAMS,
+    ),
+}
+
+# Errors that would fail every request of the job: stop sending new batches after one.
+_FATAL = (HFAuthenticationError, HFPaymentRequiredError, HFPermissionError, HFNotFoundError)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRoute:
+    """Where and how embeddings requests go.
+
+    ``model_id`` is the resolved model (an HF id, or the name a self-hosted server knows);
+    ``wire_model`` is the ``model`` field of OpenAI-style bodies (the provider's own id on a
+    provider route).
+    """
+
+    kind: RouteKind
+    url: str
+    model_id: str
+    wire_model: str
+    provider: str | None = None
+
+    @property
+    def api(self) -> EmbeddingAPI:
+        """The body format: ``openai`` or ``feature-extraction``."""
+        return "openai" if self.kind.endswith("openai") else "feature-extraction"
+
+    @property
+    def label(self) -> str:
+        """A human description of the route, for messages."""
+        return _ROUTES[self.kind][0]
+
+    @property
+    def supported_params(self) -> frozenset[str]:
+        """The optional parameters this route accepts."""
+        return _ROUTES[self.kind][1]
+
+
+def _check_api(api: str | None) -> EmbeddingAPI | None:
+    if api is None or api in ("openai", "feature-extraction"):
+        return api  # type: ignore[return-value]
+    raise HFConfigError(f"api must be 'openai', 'feature-extraction' or None, got {api!r}.")
+
+
+def select_route(
+    *,
+    model: str | None,
+    base_url: str | None = None,
+    api: str | None = None,
+    provider_model_id: str | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> EmbeddingRoute:
+    """Pick the embeddings route for the settings; :class:`HFConfigError` when they conflict.
+
+    - ``base_url`` given: OpenAI ``{base_url}/embeddings`` (``api='openai'``, the default), or the
+      exact URL ``base_url`` with a feature-extraction body (``api='feature-extraction'``, e.g.
+      ``http://host:8080/embed`` for TEI). The model name is sent as is.
+    - no ``base_url``: the model spec decides. No provider or ``:hf-inference``: hf-inference
+      feature-extraction. ``:together``, ``:scaleway``, ``:deepinfra``: that provider's OpenAI
+      route, with ``provider_model_id`` (default: the HF id) as the ``model`` field.
+    """
+    chosen = _check_api(api)
+    if provider_model_id is not None and (
+        not isinstance(provider_model_id, str) or not provider_model_id.strip()
+    ):
+        raise HFConfigError(
+            f"provider_model_id must be a non-empty string, got {provider_model_id!r}."
+        )
+    if base_url is not None:
+        root = validate_base_url(base_url)
+        spec = resolve_model(model, kind="embeddings", overrides=aliases, custom_endpoint=True)
+        if provider_model_id is not None:
+            raise HFConfigError(
+                "provider_model_id applies only to provider routes (together, scaleway, "
+                "deepinfra); with a base_url, pass the server's model name as model=..."
+            )
+        if chosen == "feature-extraction":
+            return EmbeddingRoute("custom-feature-extraction", root, spec.model_id, spec.model_id)
+        return EmbeddingRoute("custom-openai", f"{root}/embeddings", spec.model_id, spec.model_id)
+
+    spec = resolve_model(model, kind="embeddings", overrides=aliases)
+    if spec.policy is not None:
+        raise HFConfigError(
+            f"model {spec.router_model!r}: routing policies (':{spec.policy}') need the router's "
+            "auto-selection, which serves chat only. Pin a provider for embeddings, e.g. "
+            f"'{spec.model_id}:hf-inference' or '{spec.model_id}:together'."
+        )
+    provider = spec.provider or HF_INFERENCE_PROVIDER
+    if provider == HF_INFERENCE_PROVIDER:
+        if chosen == "openai" or provider_model_id is not None:
+            raise HFConfigError(
+                f"model {spec.router_model!r} runs on hf-inference, which serves embeddings "
+                "through feature-extraction only: drop api='openai'/provider_model_id, pin one of "
+                f"{', '.join(OPENAI_EMBEDDING_PROVIDERS)}, or pass a base_url."
+            )
+        url = hf_inference_url(spec.model_id, "feature-extraction")
+        return EmbeddingRoute("hf-inference", url, spec.model_id, spec.model_id, provider)
+    if provider not in OPENAI_EMBEDDING_PROVIDERS:
+        known = ", ".join([HF_INFERENCE_PROVIDER, *OPENAI_EMBEDDING_PROVIDERS])
+        raise HFConfigError(
+            f"provider {provider!r} has no known embeddings route: use one of {known}, "
+            "or pass base_url=... for a self-hosted server."
+        )
+    if chosen == "feature-extraction":
+        raise HFConfigError(
+            f"provider {provider!r} serves OpenAI-style embeddings only: drop "
+            "api='feature-extraction' (it needs a base_url or the hf-inference provider)."
+        )
+    url = provider_url(provider, OPENAI_EMBEDDING_PROVIDERS[provider])
+    wire_model = provider_model_id.strip() if provider_model_id else spec.model_id
+    return EmbeddingRoute("provider-openai", url, spec.model_id, wire_model, provider)
+
+
+def _check_params(route: EmbeddingRoute, params: EmbeddingParams) -> None:
+    for name, value in params.set_values().items():
+        if name not in route.supported_params:
+            where = "; ".join(label for label, names in _ROUTES.values() if name in names)
+            raise HFConfigError(
+                f"{name}={value!r} is not supported by {route.label}. It is supported by: {where}. "
+                f"Remove {name}, or choose a route that supports it."
+            )
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise HFConfigError(f"{name} must be a positive integer, got {value!r}.")
+    return value
+
+
+def _instruction(name: str, value: str | None, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise HFConfigError(f"{name} must be a string ('' for none), got {type(value).__name__}.")
+    return value
+
+
+def _ranges(indices: Sequence[int], limit: int = 8) -> str:
+    """``[1, 2, 3, 7]`` -> ``'1-3, 7'`` (at most ``limit`` ranges, then an ellipsis)."""
+    spans: list[str] = []
+    start = previous = indices[0]
+    for index in [*indices[1:], None]:
+        if index is not None and index == previous + 1:
+            previous = index
+            continue
+        spans.append(str(start) if start == previous else f"{start}-{previous}")
+        if index is not None:
+            start = previous = index
+    return ", ".join(spans[:limit]) + (", ..." if len(spans) > limit else "")
+
+
+_Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None: not sent
+
+
+class _Job:
+    """Bookkeeping of one call: vectors by input position, errors, progress, early stop."""
+
+    def __init__(self, total: int, report: Callable[[int], None] | None) -> None:
+        self.vectors: list[Vector | None] = [None] * total
+        self.errors: dict[int, HFError] = {}
+        self.first_error: HFError | None = None
+        self.stopped = False
+        self._report = report
+        self._lock = threading.Lock()
+
+    def note(self, error: HFError) -> None:
+        """Remember a failure as it happens (from any thread); a fatal one stops the job."""
+        with self._lock:
+            if self.first_error is None:
+                self.first_error = error
+            if isinstance(error, _FATAL):
+                self.stopped = True
+
+    def record(self, outcomes: list[tuple[Batch, _Outcome]]) -> None:
+        """Store the outcome of each (sub-)batch at its input positions."""
+        for batch, outcome in outcomes:
+            if outcome is None:
+                continue
+            if isinstance(outcome, HFError):
+                for index in batch.indices:
+                    self.errors[index] = outcome
+            else:
+                for index, vector in zip(batch.indices, outcome, strict=True):
+                    self.vectors[index] = vector
+            if self._report is not None:
+                self._report(len(batch))
+
+    def result(self) -> list[Vector]:
+        """Every vector in input order, or :class:`HFBatchError` naming the missing positions."""
+        missing = [index for index, vector in enumerate(self.vectors) if vector is None]
+        if not missing:
+            vectors = [vector for vector in self.vectors if vector is not None]
+            widths = sorted({len(vector) for vector in vectors})
+            if len(widths) > 1:
+                raise HFResponseError(
+                    f"the server returned embeddings of different sizes {widths} within one job: "
+                    "the endpoint may route to several models. No result is returned."
+                )
+            return vectors
+        total, failed = len(self.vectors), len(self.errors)
+        unsent = len(missing) - failed
+        cause = self.first_error
+        message = (
+            f"Embedding failed for {len(missing)} of {total} text(s) (input positions "
+            f"{_ranges(missing)}); no partial result is returned."
+        )
+        if unsent:
+            message += f" {unsent} text(s) were not sent after an error that fails every request."
+        if cause is not None:
+            message += f" First error: {cause.message}"
+        error = HFBatchError(message, failed_indices=missing, errors=dict(self.errors), total=total)
+        raise error from cause
+
+
+class EmbeddingService:
+    """Embed texts for one configured model and route over the shared transport.
+
+    Args:
+        model: a model id (``org/name``, optionally ``:hf-inference|together|scaleway|deepinfra``),
+            an embeddings alias (``default``, ``large``, ``small``), or with ``base_url`` the
+            server's model name. ``None`` means ``default``.
+        base_url: a self-hosted server: its OpenAI root (``http://host:8080/v1``) by default, or
+            the full feature-extraction URL with ``api='feature-extraction'``.
+        api: ``'openai'`` or ``'feature-extraction'`` (only meaningful with ``base_url``).
+        provider_model_id: the ``model`` sent to a provider route (default: the HF id).
+        normalize, truncate, truncation_direction, prompt_name: feature-extraction options.
+        dimensions: output size, on OpenAI-style routes and custom feature-extraction servers.
+        encoding_format: ``'float'`` or ``'base64'`` on OpenAI-style routes (decoded either way).
+        batch_size, max_batch_bytes: limits of one request (items, body bytes).
+        max_concurrency: requests in flight at once for this service (sync and async alike).
+        query_instruction, document_instruction: prefixes for queries and documents; ``None``
+            uses the known family's (E5 ``query: ``/``passage: ``, BGE, nomic, ...) unless
+            ``prompt_name`` asks the server to apply its own; ``''`` turns them off.
+        show_progress: show a tqdm bar for jobs of more than one batch (``hfbridge[progress]``).
+        progress: called after each batch with ``(texts done, texts in the job)``.
+        client, async_client: clients to use instead of ones built from the settings.
+    """
+
+    def __init__(  # noqa: PLR0913 - the public settings, passed through by adapters
+        self,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        api: str | None = None,
+        provider_model_id: str | None = None,
+        token: str | Secret | None = None,
+        bill_to: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        aliases: Mapping[str, str] | None = None,
+        normalize: bool | None = None,
+        truncate: bool | None = None,
+        truncation_direction: str | None = None,
+        prompt_name: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        batch_size: int = EMBED_BATCH_SIZE,
+        max_batch_bytes: int = EMBED_MAX_BATCH_BYTES,
+        max_concurrency: int = EMBED_CONCURRENCY,
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        show_progress: bool = False,
+        progress: ProgressCallback | None = None,
+        client: HFClient | None = None,
+        async_client: AsyncHFClient | None = None,
+    ) -> None:
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.max_batch_bytes = _positive_int("max_batch_bytes", max_batch_bytes)
+        self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.params = EmbeddingParams.create(
+            normalize=normalize,
+            truncate=truncate,
+            truncation_direction=truncation_direction,
+            prompt_name=prompt_name,
+            dimensions=dimensions,
+            encoding_format=encoding_format,
+        )
+        self.route = select_route(
+            model=model, base_url=base_url, api=api,
+            provider_model_id=provider_model_id, aliases=aliases,
+        )  # fmt: skip
+        _check_params(self.route, self.params)
+        family = instructions_for(self.route.model_id) if prompt_name is None else None
+        self.query_instruction = _instruction(
+            "query_instruction", query_instruction, family.query if family else ""
+        )
+        self.document_instruction = _instruction(
+            "document_instruction", document_instruction, family.document if family else ""
+        )
+        if show_progress and importlib.util.find_spec("tqdm") is None:
+            raise HFConfigError("show_progress=True needs tqdm: pip install 'hfbridge[progress]'.")
+        self.show_progress = bool(show_progress)
+        self.progress = progress
+        config = (client.config if client is not None else None) or ClientConfig.create(
+            token=token, base_url=base_url, bill_to=bill_to, timeout=timeout,
+            max_retries=max_retries, headers=headers,
+        )  # fmt: skip
+        self.client = client or HFClient(config)
+        self.async_client = async_client or AsyncHFClient(config)
+        self._context = CallContext(model=self.route.model_id, provider=self.route.provider)
+        self._base_bytes = body_size(self._body(Batch((), ())))
+        self._thread_slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._loop_slots = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return (
+            f"EmbeddingService(model={self.route.model_id!r}, route={self.route.kind}, "
+            f"url={redact_url(self.route.url)!r})"
+        )
+
+    @property
+    def model_id(self) -> str:
+        """The resolved model: an HF id, or the self-hosted server's model name."""
+        return self.route.model_id
+
+    # --- public API ---
+
+    def embed_documents(
+        self, texts: Sequence[str], *, show_progress: bool | None = None
+    ) -> list[Vector]:
+        """One vector per text, in order (document instruction applied)."""
+        return self._run(self._prepare(texts, self.document_instruction), show_progress)
+
+    def embed_query(self, text: str) -> Vector:
+        """The vector of one query (query instruction applied)."""
+        return self._run(self._prepare_one(text), show_progress=False)[0]
+
+    async def aembed_documents(
+        self, texts: Sequence[str], *, show_progress: bool | None = None
+    ) -> list[Vector]:
+        """Async :meth:`embed_documents`."""
+        return await self._arun(self._prepare(texts, self.document_instruction), show_progress)
+
+    async def aembed_query(self, text: str) -> Vector:
+        """Async :meth:`embed_query`."""
+        return (await self._arun(self._prepare_one(text), show_progress=False))[0]
+
+    # --- preparation ---
+
+    @staticmethod
+    def _prepare(texts: Sequence[str], instruction: str) -> list[str]:
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise HFConfigError(
+                f"texts must be a list of strings, got {type(texts).__name__}: "
+                "wrap a single text in a list, or use embed_query."
+            )
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise HFConfigError(f"texts[{index}] must be a string, got {type(text).__name__}.")
+        return apply_instruction(texts, instruction)
+
+    def _prepare_one(self, text: str) -> list[str]:
+        if not isinstance(text, str):
+            raise HFConfigError(f"the query must be a string, got {type(text).__name__}.")
+        return apply_instruction([text], self.query_instruction)
+
+    def _plan(self, texts: list[str]) -> list[Batch]:
+        return plan_batches(
+            texts,
+            batch_size=self.batch_size,
+            max_batch_bytes=self.max_batch_bytes,
+            base_bytes=self._base_bytes,
+        )
+
+    def _reporter(
+        self, total: int, batches: int, show_progress: bool | None
+    ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+        """The per-batch progress hook and its closer (a tqdm bar only for multi-batch jobs)."""
+        show = self.show_progress if show_progress is None else show_progress
+        bar: Any = None
+        if show and batches > 1:
+            from tqdm import tqdm  # noqa: PLC0415 - optional extra, imported only when asked
+
+            bar = tqdm(total=total, desc="Embedding", unit="text")
+        callback = self.progress
+        if bar is None and callback is None:
+            return None, lambda: None
+        done = 0
+
+        def report(count: int) -> None:
+            nonlocal done
+            done += count
+            if bar is not None:
+                bar.update(count)
+            if callback is not None:
+                callback(done, total)
+
+        return report, (bar.close if bar is not None else lambda: None)
+
+    # --- wire ---
+
+    def _body(self, batch: Batch) -> dict[str, Any]:
+        if self.route.api == "openai":
+            return openai_body(batch.texts, model=self.route.wire_model, params=self.params)
+        # A lone text goes as a bare string, as the official clients send one input.
+        inputs = batch.texts[0] if len(batch) == 1 else batch.texts
+        return feature_extraction_body(inputs, self.params)
+
+    def _parse(self, batch: Batch, response: HFResponse) -> list[Vector]:
+        payload = response.json()
+        try:
+            if self.route.api == "openai":
+                return parse_openai_embeddings(payload, count=len(batch))
+            return parse_feature_extraction(
+                payload, count=len(batch), single=len(batch) == 1, normalize=self.params.normalize
+            )
+        except HFResponseError as exc:
+            raise HFResponseError(
+                f"{redact_url(self.route.url)} (model '{self.route.model_id}'): {exc.message}",
+                body=exc.body,
+                request_id=response.request_id,
+            ) from None
+
+    def _too_large(self, batch: Batch, exc: HFPayloadTooLargeError) -> HFPayloadTooLargeError:
+        """The error for one text the server refuses even alone."""
+        hint = ", or set truncate=True" if "truncate" in self.route.supported_params else ""
+        error = HFPayloadTooLargeError(
+            f"The text at input position {batch.indices[0]} ({json_size(batch.texts[0])} bytes in "
+            f"the request) is too large for {redact_url(self.route.url)} even on its own (HTTP "
+            f"413): shorten or split it{hint}. Server said: {exc.message}",
+            status_code=exc.status_code, body=exc.body, request_id=exc.request_id, url=exc.url,
+            model=exc.model, provider=exc.provider, error_code=exc.error_code,
+        )  # fmt: skip
+        error.__cause__ = exc
+        return error
+
+    # --- sync engine ---
+
+    def _run(self, texts: list[str], show_progress: bool | None) -> list[Vector]:
+        plan = self._plan(texts)
+        if not plan:
+            return []
+        report, close = self._reporter(len(texts), len(plan), show_progress)
+        job = _Job(len(texts), report)
+        try:
+            if len(plan) == 1 or self.max_concurrency == 1:
+                for batch in plan:
+                    job.record(self._send(batch, job))
+            else:
+                self._run_threads(plan, job)
+        finally:
+            close()
+        return job.result()
+
+    def _run_threads(self, plan: list[Batch], job: _Job) -> None:
+        workers = min(self.max_concurrency, len(plan))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfbridge-embed")
+        try:
+            futures = [pool.submit(self._send, batch, job) for batch in plan]
+            for future in as_completed(futures):
+                job.record(future.result())
+        except BaseException:
+            job.stopped = True  # queued batches see it and return without sending
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def _send(self, batch: Batch, job: _Job) -> list[tuple[Batch, _Outcome]]:
+        """Send one batch (split on 413); failures become outcomes, never exceptions."""
+        try:
+            with self._thread_slots:
+                if job.stopped:
+                    return [(batch, None)]
+                response = self.client.request(
+                    "POST", self.route.url, json=self._body(batch), context=self._context
+                )
+            return [(batch, self._parse(batch, response))]
+        except HFPayloadTooLargeError as exc:
+            if len(batch) > 1:
+                left, right = batch.split()
+                logger.debug("HTTP 413 for %d texts: splitting the batch in two", len(batch))
+                return self._send(left, job) + self._send(right, job)
+            error: HFError = self._too_large(batch, exc)
+        except HFError as exc:
+            error = exc
+        job.note(error)
+        return [(batch, error)]
+
+    # --- async engine ---
+
+    def _slots(self) -> asyncio.Semaphore:
+        """This service's concurrency bound on the running loop (one semaphore per loop)."""
+        loop = asyncio.get_running_loop()
+        slots = self._loop_slots.get(loop)
+        if slots is None:
+            slots = asyncio.Semaphore(self.max_concurrency)
+            self._loop_slots[loop] = slots
+        return slots
+
+    async def _arun(self, texts: list[str], show_progress: bool | None) -> list[Vector]:
+        plan = self._plan(texts)
+        if not plan:
+            return []
+        report, close = self._reporter(len(texts), len(plan), show_progress)
+        job = _Job(len(texts), report)
+        slots = self._slots()
+
+        async def run(batch: Batch) -> None:
+            job.record(await self._asend(batch, job, slots))
+
+        tasks = [asyncio.ensure_future(run(batch)) for batch in plan]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            job.stopped = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            close()
+        return job.result()
+
+    async def _asend(
+        self, batch: Batch, job: _Job, slots: asyncio.Semaphore
+    ) -> list[tuple[Batch, _Outcome]]:
+        """Async :meth:`_send`: the halves of a 413 split run concurrently."""
+        try:
+            async with slots:
+                if job.stopped:
+                    return [(batch, None)]
+                response = await self.async_client.request(
+                    "POST", self.route.url, json=self._body(batch), context=self._context
+                )
+            return [(batch, self._parse(batch, response))]
+        except HFPayloadTooLargeError as exc:
+            if len(batch) > 1:
+                left, right = batch.split()
+                logger.debug("HTTP 413 for %d texts: splitting the batch in two", len(batch))
+                first, second = await asyncio.gather(
+                    self._asend(left, job, slots), self._asend(right, job, slots)
+                )
+                return first + second
+            error: HFError = self._too_large(batch, exc)
+        except HFError as exc:
+            error = exc
+        job.note(error)
+        return [(batch, error)]
