@@ -21,7 +21,12 @@ TOOLS_SSE = HERE / "tools.sse"
 EMBED_DIM = 384  # multilingual-e5-small, the project's real embeddings model
 EMBED_CAP = 32  # inputs per request the embeddings server accepts (413 above)
 
-_HEAD = {"created": 1732233000, "id": "chatcmpl-bench", "model": "bench", "system_fingerprint": "b4000-bench"}
+_HEAD = {
+    "created": 1732233000,
+    "id": "chatcmpl-bench",
+    "model": "bench",
+    "system_fingerprint": "b4000-bench",
+}
 _WORDS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")
 TOOL_CALLS = (
     (
@@ -67,19 +72,26 @@ def stream_text(n_tokens: int) -> str:
     return "".join(token(i) for i in range(n_tokens))
 
 
-def sse_stream(n_tokens: int) -> str:
-    """A chat stream of ``n_tokens`` content chunks (plus role, finish and usage chunks)."""
+def sse_stream(n_tokens: int, *, usage: bool = True) -> str:
+    """A chat stream of ``n_tokens`` content chunks (plus role, finish, and usage if asked)."""
     parts = [_delta({"role": "assistant", "content": None})]
     parts.extend(_delta({"content": token(i)}) for i in range(n_tokens))
     parts.append(_delta({}, "stop"))
-    usage = {"completion_tokens": n_tokens, "prompt_tokens": 12, "total_tokens": n_tokens + 12}
-    parts.append(_chunk([], usage=usage))
+    if usage:
+        counts = {"completion_tokens": n_tokens, "prompt_tokens": 12, "total_tokens": n_tokens + 12}
+        parts.append(_chunk([], usage=counts))
     parts.append("data: [DONE]\n\n")
     return "".join(parts)
 
 
+def without_usage(sse: str) -> str:
+    """``sse`` less its usage chunk (the one with no choices), as servers send it unasked."""
+    events = sse.split("\n\n")
+    return "\n\n".join(e for e in events if not e.startswith('data: {"choices":[],'))
+
+
 def write_sse_stream(path: Path, n_tokens: int) -> None:
-    """Write :func:`sse_stream` for a large ``n_tokens`` without holding it all in memory."""
+    """Write :func:`sse_stream` (no usage chunk) for a large ``n_tokens``, a batch at a time."""
     with path.open("w", encoding="utf-8") as out:
         out.write(_delta({"role": "assistant", "content": None}))
         batch: list[str] = []
@@ -90,8 +102,6 @@ def write_sse_stream(path: Path, n_tokens: int) -> None:
                 batch.clear()
         out.write("".join(batch))
         out.write(_delta({}, "stop"))
-        usage = {"completion_tokens": n_tokens, "prompt_tokens": 12, "total_tokens": n_tokens + 12}
-        out.write(_chunk([], usage=usage))
         out.write("data: [DONE]\n\n")
 
 
@@ -100,13 +110,19 @@ def sse_tools() -> str:
     parts = [_delta({"role": "assistant", "content": None})]
     for index, (name, args) in enumerate(TOOL_CALLS):
         head = {"index": index, "id": f"call_{index}", "type": "function"}
-        parts.append(_delta({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]}))
+        parts.append(
+            _delta({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]})
+        )
         text = json.dumps(args, separators=(",", ":"))
         for start in range(0, len(text), TOOL_FRAGMENT):
             fragment = text[start : start + TOOL_FRAGMENT]
-            parts.append(_delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
+            parts.append(
+                _delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
+            )
     parts.append(_delta({}, "tool_calls"))
-    parts.append(_chunk([], usage={"completion_tokens": 150, "prompt_tokens": 80, "total_tokens": 230}))
+    parts.append(
+        _chunk([], usage={"completion_tokens": 150, "prompt_tokens": 80, "total_tokens": 230})
+    )
     parts.append("data: [DONE]\n\n")
     return "".join(parts)
 

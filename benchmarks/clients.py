@@ -29,7 +29,9 @@ def payload(*, stream: bool = False) -> dict[str, Any]:
 def httpx_client() -> Any:
     import httpx
 
-    return httpx.Client(limits=httpx.Limits(max_connections=RAW_LIMIT, max_keepalive_connections=RAW_LIMIT))
+    return httpx.Client(
+        limits=httpx.Limits(max_connections=RAW_LIMIT, max_keepalive_connections=RAW_LIMIT)
+    )
 
 
 def httpx_async_client(transport: Any = None) -> Any:
@@ -54,7 +56,7 @@ def aiohttp_session() -> Any:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=RAW_LIMIT))
 
 
-# --- hfbridge ------------------------------------------------------------------------------------
+# --- hfbridge -------------------------------------------------------------------------------------
 
 
 def hf_client(base: str) -> Any:
@@ -99,14 +101,16 @@ def hf_embedding(base: str) -> Any:
     return HFEmbedding(model_name="bench", base_url=base)
 
 
-# --- anchors -------------------------------------------------------------------------------------
+# --- anchors --------------------------------------------------------------------------------------
 
 
 def chat_huggingface(base: str) -> Any:
     """langchain-huggingface: ChatHuggingFace over HuggingFaceEndpoint pointed at the server."""
     from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
 
-    llm = HuggingFaceEndpoint(endpoint_url=base, task="conversational", huggingfacehub_api_token=API_KEY)
+    llm = HuggingFaceEndpoint(
+        endpoint_url=base, task="conversational", huggingfacehub_api_token=API_KEY
+    )
     return ChatHuggingFace(llm=llm)
 
 

@@ -1,4 +1,4 @@
-"""Figure 1: one synchronous chat call, microseconds per call (non-streamed, same request for all)."""
+"""Figure 1: one synchronous chat call, microseconds per call (non-streamed, same request)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def contenders(server: Server) -> list[Contender]:
 
     def chat_service() -> Op:
         service = clients.chat_service(base)
-        return (lambda: service.complete(clients.MESSAGES, {}).completion.choices[0].content), content
+        return (
+            lambda: service.complete(clients.MESSAGES, {}).completion.choices[0].content
+        ), content
 
     def langchain_model(factory: Callable[[str], Any]) -> Callable[[], Op]:
         def make() -> Op:
@@ -85,7 +87,9 @@ def contenders(server: Server) -> list[Contender]:
     def inference_client() -> Op:
         client = clients.inference_client(base)
         return (
-            lambda: client.chat_completion(clients.MESSAGES, model="bench").choices[0].message.content
+            lambda: (
+                client.chat_completion(clients.MESSAGES, model="bench").choices[0].message.content
+            )
         ), content
 
     return [
@@ -95,10 +99,17 @@ def contenders(server: Server) -> list[Contender]:
         Contender(RAW, "raw", "transport", raw_httpx),
         Contender("hfbridge HFClient.request", "hfbridge", "transport", hf_client),
         Contender("hfbridge ChatService.complete", "hfbridge", "transport", chat_service),
-        Contender("hfbridge ChatHF.invoke", "hfbridge", "langchain", langchain_model(clients.chat_hf)),
-        Contender("hfbridge HFLLM.chat", "hfbridge", "llama_index", llama_index_llm(clients.hf_llm)),
         Contender(
-            "ChatHuggingFace.invoke", "anchor", "langchain", langchain_model(clients.chat_huggingface)
+            "hfbridge ChatHF.invoke", "hfbridge", "langchain", langchain_model(clients.chat_hf)
+        ),
+        Contender(
+            "hfbridge HFLLM.chat", "hfbridge", "llama_index", llama_index_llm(clients.hf_llm)
+        ),
+        Contender(
+            "ChatHuggingFace.invoke",
+            "anchor",
+            "langchain",
+            langchain_model(clients.chat_huggingface),
         ),
         Contender("ChatOpenAI.invoke", "anchor", "langchain", langchain_model(clients.chat_openai)),
         Contender(

@@ -32,7 +32,9 @@ class Settings:
     @classmethod
     def create(cls, *, smoke: bool) -> Settings:
         if smoke:
-            return cls(smoke=True, reps=1, rep_seconds=0.02, async_seconds=0.02, warmup_seconds=0.01)
+            return cls(
+                smoke=True, reps=1, rep_seconds=0.02, async_seconds=0.02, warmup_seconds=0.01
+            )
         return cls()
 
 
@@ -129,18 +131,20 @@ def check(row: Row, got: Any, expected: Any) -> bool:
     return False
 
 
-# --- timing ----------------------------------------------------------------------------------------
+# --- timing ---------------------------------------------------------------------------------------
 
 
 def calibrate(call: Callable[[], Any], settings: Settings, minimum: int = 3) -> int:
-    """Warm ``call`` up and return how many calls fill one repetition."""
+    """Warm ``call`` up and return how many calls fill one repetition (smoke: one, no warm-up)."""
+    if settings.smoke:
+        return 1
     start = time.perf_counter()
     count = 0
     while count < minimum or time.perf_counter() - start < settings.warmup_seconds:
         call()
         count += 1
     per_call = (time.perf_counter() - start) / count
-    return max(minimum if not settings.smoke else 1, round(settings.rep_seconds / per_call))
+    return max(minimum, round(settings.rep_seconds / per_call))
 
 
 def time_calls(call: Callable[[], Any], count: int) -> float:
@@ -197,7 +201,7 @@ def interleaved(
                 row.fail(exc)
 
 
-# --- floors ----------------------------------------------------------------------------------------
+# --- floors ---------------------------------------------------------------------------------------
 
 
 def value_of(figure: Figure, name: str, column: str | None = None) -> float | None:
@@ -209,7 +213,12 @@ def value_of(figure: Figure, name: str, column: str | None = None) -> float | No
 
 
 def set_floors(
-    figure: Figure, raw: str, fakes: dict[str, str], *, rate: bool = False, column: str | None = None
+    figure: Figure,
+    raw: str,
+    fakes: dict[str, str],
+    *,
+    rate: bool = False,
+    column: str | None = None,
 ) -> None:
     """Record each family's floor: the raw round trip plus the framework's own cost per call.
 

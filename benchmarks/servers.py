@@ -43,7 +43,9 @@ function chat(r) {
   var body = r.requestText || '';
   var variant = r.variables.variant || 's200';
   if (/"stream"\\s*:\\s*true/.test(body)) {
-    r.internalRedirect('/_b/' + variant + '.sse');
+    // the usage chunk (no choices) only when asked for, as OpenAI-compatible servers do
+    var usage = variant !== 'big' && /"include_usage"\\s*:\\s*true/.test(body);
+    r.internalRedirect('/_b/' + variant + (usage ? '.usage' : '') + '.sse');
   } else {
     r.internalRedirect('/_b/chat.json');
   }
@@ -56,7 +58,8 @@ function fail(r, status, message) {
 
 function embed(r) {
   var req;
-  try { req = JSON.parse(r.requestText || ''); } catch (e) { return fail(r, 400, 'body is not JSON'); }
+  try { req = JSON.parse(r.requestText || ''); }
+  catch (e) { return fail(r, 400, 'body is not JSON'); }
   var openai = req.input !== undefined;
   var items = openai ? req.input : req.inputs;
   if (typeof items === 'string') { items = [items]; }
@@ -130,7 +133,9 @@ wrk.headers["Content-Type"] = "application/json"
 
 def ensure_tools() -> None:
     """Install nginx, its njs module and wrk with apt when they are missing."""
-    missing = shutil.which("nginx") is None or not NJS_MODULE.exists() or shutil.which("wrk") is None
+    missing = (
+        shutil.which("nginx") is None or not NJS_MODULE.exists() or shutil.which("wrk") is None
+    )
     if not missing:
         return
     if shutil.which("apt-get") is None:
@@ -172,10 +177,15 @@ def _write_tree(root: Path, port: int, big_tokens: int) -> None:
     body_dir = root / "bodies"
     body_dir.mkdir()
     shutil.copyfile(bodies.CHAT_JSON, body_dir / "chat.json")
-    shutil.copyfile(bodies.STREAM_200, body_dir / "s200.sse")
-    shutil.copyfile(bodies.TOOLS_SSE, body_dir / "tools.sse")
-    (body_dir / "s5000.sse").write_text(bodies.sse_stream(5000), encoding="utf-8")
-    bodies.write_sse_stream(body_dir / "big.sse", big_tokens)
+    recorded = {
+        "s200": bodies.STREAM_200.read_text(encoding="utf-8"),
+        "tools": bodies.TOOLS_SSE.read_text(encoding="utf-8"),
+        "s5000": bodies.sse_stream(5000),
+    }
+    for name, sse in recorded.items():
+        (body_dir / f"{name}.usage.sse").write_text(sse, encoding="utf-8")
+        (body_dir / f"{name}.sse").write_text(bodies.without_usage(sse), encoding="utf-8")
+    bodies.write_sse_stream(body_dir / "big.sse", big_tokens)  # never with usage: see bench.js
     (root / "bench.js").write_text(
         NJS_SCRIPT % {"cap": bodies.EMBED_CAP, "vector": bodies.embedding_vector()},
         encoding="utf-8",
@@ -200,10 +210,12 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], root: Path) -> None:
         if process.poll() is not None:
             log = (root / "error.log").read_text(encoding="utf-8", errors="replace")
             raise RuntimeError(f"nginx exited with {process.returncode}: {log[-2000:]}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as answer:
-                if answer.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/health", timeout=1) as answer,
+        ):
+            if answer.status == 200:
+                return
         time.sleep(0.05)
     raise RuntimeError("nginx did not answer on /health within 10 s")
 
@@ -252,7 +264,9 @@ def headroom(server: Server, seconds: float = 3.0, connections: int = 64) -> dic
     scale = {"us": 1.0, "ms": 1e3, "s": 1e6}
     return {
         "requests_per_s": float(rate.group(1)) if rate else float("nan"),
-        "latency_us": float(latency.group(1)) * scale[latency.group(2)] if latency else float("nan"),
+        "latency_us": float(latency.group(1)) * scale[latency.group(2)]
+        if latency
+        else float("nan"),
         "connections": float(connections),
         "errors": float(non2xx.group(1)) if non2xx else 0.0,
     }

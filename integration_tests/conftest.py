@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.stash[INSTALL_ERROR] = f"{type(exc).__name__}: {exc}"
 
 
+def _start_servers() -> Any:
+    """Start the servers with scripts/realserver.py; return them, or the error as a string."""
+    try:
+        return load_realserver().start_servers()
+    except Exception as exc:  # noqa: BLE001 - turned into a loud failure, never a skip
+        return f"{type(exc).__name__}: {exc}"
+
+
 @pytest.fixture(scope="session")
 def real_servers(request: pytest.FixtureRequest) -> Iterator[RealServers]:
     """Real chat and embeddings servers for the whole session (never skipped)."""
@@ -100,11 +109,9 @@ def real_servers(request: pytest.FixtureRequest) -> Iterator[RealServers]:
     install_error = request.session.stash.get(INSTALL_ERROR, None)
     if install_error:
         pytest.fail(f"could not install the real servers: {install_error}", pytrace=False)
-    realserver = load_realserver()
-    try:
-        running = realserver.start_servers()
-    except Exception as exc:  # noqa: BLE001 - turned into a loud failure, never a skip
-        pytest.fail(f"could not start the real servers: {type(exc).__name__}: {exc}", pytrace=False)
+    running = _start_servers()
+    if isinstance(running, str):
+        pytest.fail(f"could not start the real servers: {running}", pytrace=False)
     with running:
         yield RealServers(
             chat_url=running.chat_url,

@@ -145,7 +145,9 @@ async def test_function_agent_calls_the_right_tool_and_uses_its_result(llm: HFLL
         initial_tool_choice="required",
     )
     handler = agent.run(user_msg=WEATHER_QUESTION, max_iterations=6)
-    results = [event async for event in handler.stream_events() if isinstance(event, ToolCallResult)]
+    results = [
+        event async for event in handler.stream_events() if isinstance(event, ToolCallResult)
+    ]
     output = await handler
     assert results, "the agent never called a tool"
     assert results[0].tool_name == "get_weather"

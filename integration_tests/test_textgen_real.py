@@ -37,7 +37,7 @@ class AsyncTokens(AsyncCallbackHandler):
 
 @pytest.fixture
 def llm(chat_url, chat_model):
-    return HFTextGen(model=chat_model, base_url=chat_url, max_new_tokens=24, temperature=0, seed=0)
+    return HFTextGen(model=chat_model, base_url=chat_url, max_new_tokens=12, temperature=0, seed=0)
 
 
 def test_completion_returns_text_with_usage(llm):
@@ -62,13 +62,15 @@ def test_streaming_fires_per_chunk_and_the_chunks_join_to_the_final_text(llm):
 
 
 def test_stop_sequence_is_trimmed_in_both_modes(llm):
-    text = llm.invoke(COUNTING, stop=["8"])
-    assert text.strip()
-    assert "8" not in text
+    generation = llm.generate([COUNTING], stop=["7"], max_new_tokens=16).generations[0][0]
+    assert "5" in generation.text
+    assert "7" not in generation.text
+    assert generation.generation_info["finish_reason"] == "stop"
     handler = Tokens()
-    streamed = "".join(llm.stream(COUNTING, stop=["8"], config={"callbacks": [handler]}))
-    assert "8" not in streamed
-    assert all("8" not in token for token in handler.tokens)
+    streamed = "".join(llm.stream(COUNTING, stop=["7"], config={"callbacks": [handler]}))
+    assert "5" in streamed
+    assert "7" not in streamed
+    assert all("7" not in token for token in handler.tokens)
 
 
 def test_llama_cpp_extensions_are_accepted(llm):
@@ -77,14 +79,14 @@ def test_llama_cpp_extensions_are_accepted(llm):
 
 def test_batch_keeps_the_order(llm):
     prompts = ["The capital of France is", "def square(x):\n    return", COUNTING]
-    results = llm.batch(prompts, max_new_tokens=8)
+    results = llm.batch(prompts, max_new_tokens=6)
     assert len(results) == 3
     assert all(isinstance(text, str) and text.strip() for text in results)
-    assert results[1] == llm.invoke(prompts[1], max_new_tokens=8)
+    assert results[1] == llm.invoke(prompts[1], max_new_tokens=6)
 
 
 def test_fim_with_qwen_coder_tokens_fills_the_middle(llm):
-    middle = llm.infill("def add(a, b):\n    ", "\n\nprint(add(1, 2))", max_new_tokens=16)
+    middle = llm.infill("def add(a, b):\n    ", "\n\nprint(add(1, 2))", max_new_tokens=10)
     assert "return" in middle
     assert "<|" not in middle
 
@@ -92,8 +94,9 @@ def test_fim_with_qwen_coder_tokens_fills_the_middle(llm):
 async def test_async_invoke_stream_and_infill(llm):
     assert (await llm.ainvoke(COUNTING, max_new_tokens=8)).strip()
     handler = AsyncTokens()
-    chunks = [c async for c in llm.astream(COUNTING, config={"callbacks": [handler]})]
+    config = {"callbacks": [handler]}
+    chunks = [c async for c in llm.astream(COUNTING, config=config, max_new_tokens=8)]
     assert handler.tokens
     assert "".join(handler.tokens) == "".join(chunks)
-    middle = await llm.ainfill("def add(a, b):\n    ", "\n\nprint(add(1, 2))", max_new_tokens=16)
+    middle = await llm.ainfill("def add(a, b):\n    ", "\n\nprint(add(1, 2))", max_new_tokens=10)
     assert "return" in middle

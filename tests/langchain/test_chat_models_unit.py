@@ -20,7 +20,9 @@ from langchain_core.messages import (
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from hfbridge.errors import HFConfigError, HFStreamError
+from hfbridge.catalog import Catalog
+from hfbridge.catalog.aliases import BUILTIN_ALIASES
+from hfbridge.errors import HFCapabilityError, HFConfigError, HFStreamError
 from hfbridge.langchain import ChatHF
 from hfbridge.transport import AsyncHFClient, HFClient
 
@@ -272,7 +274,7 @@ def test_router_requests_carry_the_router_model_string():
 def test_aliases_resolve_on_the_router_and_per_instance_overrides_win():
     server = Server()
     chat(server, base_url=None, model="small").invoke("hi")
-    assert server.last["model"] == "microsoft/Phi-3-mini-4k-instruct"
+    assert server.last["model"] == BUILTIN_ALIASES["chat"]["small"]
     chat(server, base_url=None, model="small:cheapest", aliases={"small": "org/tiny"}).invoke("hi")
     assert server.last["model"] == "org/tiny:cheapest"
 
@@ -824,7 +826,7 @@ def test_ls_params_and_identity():
     }
     assert model._get_ls_params(stop=["x"], temperature=0.9, max_new_tokens=3)["ls_stop"] == ["x"]
     assert model._llm_type == "hfbridge-chat"
-    assert ChatHF(model="agent").model_id == "Qwen/Qwen2.5-72B-Instruct"
+    assert ChatHF(model="agent").model_id == BUILTIN_ALIASES["chat"]["agent"]
     assert ChatHF(model_name="org/x").model == "org/x"
     assert model.profile is not None
     assert model.profile.get("text_inputs") is True
@@ -845,3 +847,146 @@ def test_tools_passed_per_call_are_converted_and_the_choice_normalised():
     chat(server).bind_tools([]).invoke("hi")
     assert "tools" not in server.last
     assert "tool_choice" not in server.last
+
+
+# --- the router: capability-aware routing from the catalog -------------------------------------
+
+ROUTER_MODELS = {
+    "org/chat": [
+        {"provider": "novita", "status": "live", "supports_tools": False,
+         "supports_structured_output": False, "pricing": {"input": 0.1, "output": 0.2}},
+        {"provider": "together", "status": "live", "supports_tools": True,
+         "supports_structured_output": True, "pricing": {"input": 1.0, "output": 2.0},
+         "throughput": 90},
+    ],
+    "org/no-schema": [
+        {"provider": "groq", "status": "live", "supports_tools": True,
+         "supports_structured_output": False},
+    ],
+    "org/no-tools": [
+        {"provider": "novita", "status": "live", "supports_tools": False},
+    ],
+}  # fmt: skip
+
+
+class Router(Server):
+    """The router: ``/v1/models/{id}`` from ROUTER_MODELS; chat answered by the pinned provider."""
+
+    def __init__(self, body=None):
+        super().__init__(body=body)
+        self.lookups: list[str] = []
+
+    def __call__(self, request):
+        if request.method == "GET":
+            self.lookups.append(request.url.path)
+            model_id = request.url.path.removeprefix("/v1/models/")
+            providers = ROUTER_MODELS.get(model_id)
+            if providers is None:
+                return httpx.Response(404, json={"error": "not found"})
+            return httpx.Response(200, json={"id": model_id, "providers": providers})
+        suffix = json.loads(request.content)["model"].partition(":")[2]
+        provider = "novita" if suffix in ("", "cheapest", "fastest", "preferred") else suffix
+        self.headers = {"x-request-id": "rid-r", "x-inference-provider": provider}
+        return super().__call__(request)
+
+
+def router_chat(server, model, **kwargs):
+    transport = httpx.MockTransport(server)
+    catalog = Catalog(
+        HFClient(transport=transport), AsyncHFClient(transport=transport), cache_dir=False
+    )
+    return chat(server, base_url=None, model=model, catalog=catalog, **kwargs)
+
+
+def test_tools_on_a_pinned_provider_without_them_fail_before_any_chat_request():
+    server = Router()
+    with pytest.raises(HFCapabilityError, match="together"):
+        router_chat(server, "org/chat:novita").bind_tools([GetWeather])
+    assert server.requests == []
+
+
+def test_tools_on_a_model_no_provider_can_serve_fail_at_bind_time():
+    server = Router()
+    with pytest.raises(HFCapabilityError):
+        router_chat(server, "org/no-tools").bind_tools([GetWeather], tool_choice="auto")
+    assert server.requests == []
+    assert server.lookups == ["/v1/models/org/no-tools"]
+    # tool_choice="none" needs no tool support
+    router_chat(server, "org/no-tools").bind_tools([GetWeather], tool_choice="none").invoke("hi")
+    assert server.last["model"] == "org/no-tools"
+
+
+def test_tool_calls_are_routed_to_a_provider_that_has_tools():
+    server = Router()
+    message = router_chat(server, "org/chat").bind_tools([GetWeather]).invoke("hi")
+    assert server.last["model"] == "org/chat:together"
+    metadata = message.response_metadata
+    assert metadata["provider"] == "together"
+    assert metadata["request_id"] == "rid-r"
+    assert metadata["route"]
+    # 3 prompt tokens at $1/M and 2 completion tokens at $2/M
+    assert metadata["cost_usd"] == pytest.approx((3 * 1.0 + 2 * 2.0) / 1_000_000)
+
+
+async def test_async_streams_are_routed_too():
+    server = Router()
+    bound = router_chat(server, "org/chat").bind_tools([GetWeather])
+    chunks = [chunk async for chunk in bound.astream("hi")]
+    assert server.last["model"] == "org/chat:together"
+    assert merge(chunks).response_metadata["provider"] == "together"
+
+
+def test_plain_chat_goes_as_configured_and_the_cost_uses_the_serving_provider():
+    server = Router()
+    message = router_chat(server, "org/chat:cheapest").invoke("hi")
+    assert server.last["model"] == "org/chat:cheapest"
+    assert message.response_metadata["provider"] == "novita"
+    assert message.response_metadata["route"] == "as configured"
+    assert message.response_metadata["cost_usd"] == pytest.approx((3 * 0.1 + 2 * 0.2) / 1_000_000)
+
+
+def test_the_default_structured_output_method_follows_provider_support():
+    server = Router(body=tool_reply().body)
+    result = router_chat(server, "org/no-schema").with_structured_output(Person).invoke("who?")
+    assert result == Person(name="Ada", age=36)
+    assert [tool["function"]["name"] for tool in server.last["tools"]] == ["Person"]
+    assert server.last["tool_choice"] == {"type": "function", "function": {"name": "Person"}}
+    assert "response_format" not in server.last
+    server = Router(body=json_reply().body)
+    result = router_chat(server, "org/chat").with_structured_output(Person).invoke("who?")
+    assert result == Person(name="Ada", age=36)
+    assert server.last["response_format"]["type"] == "json_schema"
+    assert server.last["model"] == "org/chat:together"
+    assert "tools" not in server.last
+
+
+def test_stream_events_v3_and_v1_output_carry_text_and_tool_calls():
+    from langchain_tests.utils.stream_lifecycle import assert_valid_event_stream
+
+    stream = chat(Server()).stream_events("hi", version="v3")
+    events = list(stream)
+    assert_valid_event_stream(events)
+    assert stream.output.text == "hello"
+    assert stream.output.usage_metadata["total_tokens"] == 5
+    chunks = list(chat(Server(stream=TOOL_STREAM), output_version="v1").stream("hi"))
+    full = merge(chunks)
+    assert [block["type"] for block in full.content] == ["tool_call", "tool_call"]
+    assert [call["args"] for call in full.tool_calls] == [{"city": "Rome"}, {}]
+
+
+def test_logprobs_are_reported_when_requested():
+    body = completion_body()
+    body["choices"][0]["logprobs"] = {"content": [{"token": "hello", "logprob": -0.5}]}
+    server = Server(body=body)
+    message = chat(server, logprobs=True, top_logprobs=1).invoke("hi")
+    assert message.response_metadata["logprobs"] == body["choices"][0]["logprobs"]
+    stream = sse(
+        {"choices": [{"index": 0, "delta": {"content": "hel"},
+                      "logprobs": {"content": [{"token": "hel", "logprob": -0.1}]}}]},
+        {"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop",
+                      "logprobs": {"content": [{"token": "lo", "logprob": -0.2}]}}]},
+    )  # fmt: skip
+    full = merge(list(chat(Server(stream=stream), logprobs=True).stream("hi")))
+    assert full.response_metadata["logprobs"] == {
+        "content": [{"token": "hel", "logprob": -0.1}, {"token": "lo", "logprob": -0.2}]
+    }

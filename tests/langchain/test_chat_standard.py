@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
 
+from hfbridge.catalog import Catalog
 from hfbridge.langchain import ChatHF
+from hfbridge.transport import AsyncHFClient, HFClient
 
 LOCAL = "http://127.0.0.1:9/v1"
 
@@ -67,3 +70,29 @@ class TestChatHFStandard(ChatModelUnitTests):
     )
     def test_serdes(self, model: BaseChatModel, snapshot: Any) -> None:
         super().test_serdes(model, snapshot)
+
+
+def _router_catalog() -> Catalog:
+    """A catalog whose router lists ``org/chat`` with one live, tool-capable provider."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        providers = [{"provider": "together", "status": "live", "supports_tools": True,
+                      "supports_structured_output": True}]  # fmt: skip
+        return httpx.Response(200, json={"id": "org/chat", "providers": providers})
+
+    transport = httpx.MockTransport(handler)
+    return Catalog(
+        HFClient(transport=transport), AsyncHFClient(transport=transport), cache_dir=False
+    )
+
+
+class TestChatHFRouterStandard(TestChatHFStandard):
+    """The same suite on the router path, where bind_tools asks the catalog for tool support."""
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"model": "org/chat", "catalog": _router_catalog()}
+
+    @property
+    def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+        return {"HF_TOKEN": "hf_from_env"}, {"model": "org/chat"}, {"token": "hf_from_env"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
-from langchain_core.load import dumpd
+from langchain_core.load import dumpd, load
 
 from hfbridge.errors import HFConfigError
 from hfbridge.langchain import HFTextGen
@@ -323,3 +323,24 @@ def test_serialisation_names_the_token_variable_never_its_value():
     dumped = json.dumps(dumpd(model))
     assert TOKEN not in dumped
     assert "HF_TOKEN" in dumped
+
+
+@pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")
+def test_dump_and_load_round_trip():
+    model = HFTextGen(
+        model="Qwen/Qwen2.5-Coder-7B:hf-inference", top_k=3, stop=["END"], fim_family="qwen-coder"
+    )
+    loaded = load(
+        dumpd(model),
+        valid_namespaces=["hfbridge"],
+        allowed_objects=[HFTextGen],
+        secrets_map={"HF_TOKEN": TOKEN},
+    )
+    assert isinstance(loaded, HFTextGen)
+    assert (loaded.model, loaded.top_k, loaded.stop, loaded.fim_family) == (
+        "Qwen/Qwen2.5-Coder-7B:hf-inference",
+        3,
+        ["END"],
+        "qwen-coder",
+    )
+    assert loaded.service().api == "hf-inference"

@@ -66,7 +66,7 @@ class Server:
 
     @property
     def bodies(self):
-        return [json.loads(r.content) for r in self.requests]
+        return [json.loads(r.content) for r in self.requests if r.method == "POST"]
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -164,6 +164,14 @@ def test_the_token_stays_out_of_repr_serialisation_and_pickles_but_reaches_the_s
     assert (copy.model, copy.base_url) == ("local", BASE)
     llm.chat(USER)  # the original keeps working after being pickled
     assert len(server.requests) == 2
+
+
+def test_api_key_is_another_name_for_the_token():
+    llm = HFLLM(model="local", base_url=BASE, api_key="hf_otherspelling42")
+    assert llm.service.client.config.token.get_secret_value() == "hf_otherspelling42"
+    assert llm.service.client.config.token_source == "explicit"  # so the custom host receives it
+    assert "otherspelling" not in repr(llm)
+    assert "otherspelling" not in json.dumps(llm.to_dict())
 
 
 def test_aliases_resolve_and_a_changed_setting_reaches_the_next_request():
@@ -531,3 +539,124 @@ def test_tool_call_blocks_are_what_agents_store():
     message = llm.chat_with_tools(TOOLS, user_msg="time?").message
     [block] = [b for b in message.blocks if isinstance(b, ToolCallBlock)]
     assert (block.tool_call_id, block.tool_name) == ("z", "get_time")
+
+
+# --- router models: metadata and routing from the catalog (recorded /v1/models) -----------------
+
+ROUTER_MODELS = json.loads(
+    (FIXTURES.parent / "catalog" / "router_models.json").read_text(encoding="utf-8")
+)
+
+
+class Router(Server):
+    """The router: /v1/models from the recorded catalog fixture, chat answers from the queue."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.startswith("/v1/models"):
+            return super().__call__(request)
+        self.requests.append(request)
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json=ROUTER_MODELS)
+        return httpx.Response(404, json={"error": "not found"})
+
+
+def router_llm(server: Router, model: str, **kwargs) -> HFLLM:
+    from hfbridge.catalog import Catalog
+
+    transport = httpx.MockTransport(server)
+    client = HFClient(transport=transport, token="hf_test")
+    catalog = Catalog(client=client, cache_dir=False)
+    return HFLLM(model=model, client=client, catalog=catalog, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("model", "context_window", "calls_tools", "name"),
+    [
+        ("Qwen/Qwen2.5-7B-Instruct", 32768, True, "Qwen/Qwen2.5-7B-Instruct"),
+        ("meta-llama/Llama-3.1-8B-Instruct:novita", 16384, False,
+         "meta-llama/Llama-3.1-8B-Instruct:novita"),
+        ("google/gemma-2-2b-it", 8192, False, "google/gemma-2-2b-it"),
+        ("org/not-in-the-catalog", 4096, True, "org/not-in-the-catalog"),
+    ],
+)  # fmt: skip
+def test_router_metadata_comes_from_the_catalog(model, context_window, calls_tools, name):
+    server = Router(completion())
+    metadata = router_llm(server, model).metadata
+    assert metadata.context_window == context_window
+    assert metadata.is_function_calling_model is calls_tools
+    assert metadata.model_name == name
+
+
+def test_router_metadata_is_looked_up_once_not_per_call():
+    server = Router(completion())
+    llm = router_llm(server, "Qwen/Qwen2.5-7B-Instruct")
+    for _ in range(3):
+        llm.chat(USER)
+    paths = [r.url.path for r in server.requests]
+    first_chat = paths.index("/v1/chat/completions")
+    assert paths[first_chat:] == ["/v1/chat/completions"] * 3  # no catalog lookup per call
+    assert all(p.startswith("/v1/models") for p in paths[:first_chat])
+
+
+def test_router_tool_calls_go_to_a_provider_that_supports_tools():
+    server = Router(tool_call_completion(("c1", "get_time", {"city": "Oslo"})))
+    llm = router_llm(server, "meta-llama/Llama-3.1-8B-Instruct")
+    llm.chat_with_tools(TOOLS, user_msg="time in Oslo?")
+    assert server.bodies[-1]["model"] == "meta-llama/Llama-3.1-8B-Instruct:cerebras"
+
+
+def test_a_pinned_provider_without_tools_is_refused_before_sending():
+    from hfbridge.errors import HFCapabilityError
+
+    server = Router(completion())
+    llm = router_llm(server, "meta-llama/Llama-3.1-8B-Instruct:novita")
+    with pytest.raises(HFCapabilityError):
+        llm.chat_with_tools(TOOLS, user_msg="time?")
+    assert all(r.url.path != "/v1/chat/completions" for r in server.requests)
+
+
+def test_structured_output_falls_back_to_a_forced_tool_call_without_native_json_schema():
+    # cerebras: tools yes, structured output no (pinned), so the method is a forced tool call.
+    server = Router(tool_call_completion(("s1", "City", {"name": "Oslo", "country": "Norway"})))
+    llm = router_llm(server, "meta-llama/Llama-3.1-8B-Instruct:cerebras")
+    city = llm.structured_predict(City, PROMPT, country="Norway")
+    assert city == City(name="Oslo", country="Norway")
+    body = server.bodies[-1]
+    assert body["tool_choice"] == "required"
+    assert "response_format" not in body
+
+
+# --- recorded llama-server answers (tests/fixtures/llama_index) ----------------------------------
+
+RECORDED_CALL = json.loads(fixture("llamacpp_tool_call.json"))
+RECORDED_STREAM = fixture("llamacpp_tool_call_stream.sse")
+
+
+def test_recorded_llama_server_tool_call_plain_and_streamed():
+    llm = make_llm(Server(RECORDED_CALL, stream=RECORDED_STREAM))
+    response = llm.chat_with_tools(TOOLS, user_msg="What's the weather in Paris?")
+    [call] = llm.get_tool_calls_from_response(response)
+    assert (call.tool_name, call.tool_kwargs) == ("get_weather", {"city": "Paris"})
+    assert call.tool_id == RECORDED_CALL["choices"][0]["message"]["tool_calls"][0]["id"]
+    assert response.additional_kwargs["finish_reason"] == "tool_calls"
+    responses = list(llm.stream_chat_with_tools(TOOLS, user_msg="What's the weather in Paris?"))
+    [streamed] = llm.get_tool_calls_from_response(responses[-1])
+    assert (streamed.tool_name, streamed.tool_kwargs) == ("get_weather", {"city": "Paris"})
+    assert streamed.tool_id.startswith("Z94Ka0XI")
+    assert responses[-1].additional_kwargs["prompt_tokens"] == 285
+
+
+@pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecationWarning")  # see above
+async def test_function_agent_over_the_recorded_stream_replays_the_servers_call_id():
+    final = sse({"choices": [{"index": 0, "delta": {"content": "Sunny, 21 C."}}]})
+    server = Server(RECORDED_STREAM, final)
+    agent = FunctionAgent(tools=TOOLS, llm=make_llm(server))
+    result = await agent.run(user_msg="What's the weather in Paris?")
+    assert result.tool_calls[0].tool_kwargs == {"city": "Paris"}
+    replay = server.bodies[1]["messages"]
+    call_id = replay[-2]["tool_calls"][0]["id"]
+    assert call_id.startswith("Z94Ka0XI")
+    assert replay[-1] == {
+        "role": "tool", "tool_call_id": call_id, "name": "get_weather",
+        "content": "It is sunny and 21 C in Paris.",
+    }  # fmt: skip

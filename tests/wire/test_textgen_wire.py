@@ -258,6 +258,16 @@ def test_trim_at_stop_cuts_at_the_earliest_stop_sequence():
     assert trim_at_stop("abc", None) == "abc"
 
 
+def test_the_stop_sequence_that_completes_first_wins():
+    # Generation would have ended at "<" (complete at index 2), before "><<" could complete.
+    assert trim_at_stop("><<", ["<", "><<"]) == ">"
+    # Same end: the longer match is cut.
+    assert trim_at_stop("xab", ["b", "ab"]) == "x"
+    trimmer = StopTrimmer(["<", "><<"])
+    assert trimmer.feed("><") == ">"
+    assert trimmer.stopped
+
+
 def test_trim_at_stop_protects_an_echoed_prompt():
     prompt = "Q: one\n\nA:"
     text = prompt + " two\n\nQ: three"

@@ -49,7 +49,7 @@ from hfbridge.errors import HFConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 logger = logging.getLogger("hfbridge.catalog")
 
@@ -87,7 +87,7 @@ def _validate(raw: Any, source: str) -> Tables:
     """Check ``{"chat": {alias: model}, "embeddings": {...}}`` and every model id in it."""
     if not isinstance(raw, Mapping):
         raise HFConfigError(
-            f"{source}: aliases must be a table like {{\"chat\": {{\"default\": \"org/name\"}}}}, "
+            f'{source}: aliases must be a table like {{"chat": {{"default": "org/name"}}}}, '
             f"got {type(raw).__name__}."
         )
     tables: Tables = {}
@@ -97,7 +97,7 @@ def _validate(raw: Any, source: str) -> Tables:
                 f"{source}: unknown alias kind {kind!r}: use {' or '.join(map(repr, KINDS))}."
             )
         if not isinstance(table, Mapping):
-            raise HFConfigError(f"{source}: [{kind}] must be a table of alias = \"org/name\".")
+            raise HFConfigError(f'{source}: [{kind}] must be a table of alias = "org/name".')
         for alias, model in table.items():
             if not alias or any(char in alias for char in "/: \t"):
                 raise HFConfigError(
@@ -116,14 +116,15 @@ def _validate(raw: Any, source: str) -> Tables:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as stream:
-            return tomllib.load(stream)
+            data: dict[str, Any] = tomllib.load(stream)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise HFConfigError(f"cannot read alias file {path}: {exc}.") from None
+    return data
 
 
 def _env_layer(value: str) -> AliasLayer:
     text = value.strip()
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         source = f"env {ALIASES_ENV}"
         try:
             raw = json.loads(text)
@@ -135,7 +136,7 @@ def _env_layer(value: str) -> AliasLayer:
     if not path.is_file():
         raise HFConfigError(
             f"{ALIASES_ENV}={text!r} is neither JSON text nor an existing file: set it to "
-            "'{\"chat\": {\"default\": \"org/name\"}}' or to the path of a .json or .toml file."
+            '\'{"chat": {"default": "org/name"}}\' or to the path of a .json or .toml file.'
         )
     if path.suffix.lower() == ".toml":
         data = _read_toml(path)
@@ -147,9 +148,11 @@ def _env_layer(value: str) -> AliasLayer:
     return AliasLayer(source, _validate(raw, source))
 
 
-def _stamp(path: Path) -> float | None:
+def _stamp(path: str | None) -> float | None:
+    if path is None:
+        return None
     try:
-        return path.stat().st_mtime
+        return os.stat(path).st_mtime  # noqa: PTH116 - os.stat: this runs on every model lookup
     except OSError:
         return None
 
@@ -174,7 +177,9 @@ def _load_layers(
     config = Path(cwd) / ALIASES_FILE
     if config.is_file():
         data = _read_toml(config)
-        raw = data["aliases"] if "aliases" in data else {k: v for k, v in data.items() if k in KINDS}
+        raw = (
+            data["aliases"] if "aliases" in data else {k: v for k, v in data.items() if k in KINDS}
+        )
         layers.append(AliasLayer(str(config), _validate(raw, str(config))))
     if env:
         layers.append(_env_layer(env))
@@ -184,25 +189,28 @@ def _load_layers(
 def config_layers() -> tuple[AliasLayer, ...]:
     """The alias layers from the environment and the current directory, lowest priority first."""
     env = os.environ.get(ALIASES_ENV, "").strip() or None
-    env_file = None if env is None or env.startswith("{") else Path(os.path.expandvars(env)).expanduser()
-    cwd = Path.cwd()
+    # os.path, not pathlib: adapters resolve their model often, and this keeps it a few µs.
+    env_file = None if env is None or env.startswith(("{", "[")) else os.path.expanduser(env)  # noqa: PTH111
+    cwd = os.getcwd()  # noqa: PTH109
     stamps = (
-        _stamp(cwd / "pyproject.toml"),
-        _stamp(cwd / ALIASES_FILE),
-        _stamp(env_file) if env_file is not None else None,
+        _stamp(os.path.join(cwd, "pyproject.toml")),  # noqa: PTH118
+        _stamp(os.path.join(cwd, ALIASES_FILE)),  # noqa: PTH118
+        _stamp(os.path.expandvars(env_file) if env_file is not None else None),
     )
-    return _load_layers(env, str(cwd), stamps)
+    return _load_layers(env, cwd, stamps)
 
 
 def alias_sources(
     kind: ModelKind, overrides: Mapping[str, str] | None = None
 ) -> dict[str, tuple[str, str]]:
-    """``{alias: (model, source)}`` for ``kind``: the effective table and where each entry came from."""
+    """``{alias: (model, source)}``: the effective ``kind`` table and where each entry came from."""
     if kind not in KINDS:
         raise HFConfigError(f"unknown alias kind {kind!r}: use {' or '.join(map(repr, KINDS))}.")
     result = {alias: (model, BUILTIN) for alias, model in BUILTIN_ALIASES[kind].items()}
     for layer in config_layers():
-        result.update({alias: (model, layer.source) for alias, model in layer.tables.get(kind, {}).items()})
+        result.update(
+            {alias: (model, layer.source) for alias, model in layer.tables.get(kind, {}).items()}
+        )
     if overrides:
         validated = _validate({kind: dict(overrides)}, OVERRIDE)[kind]
         result.update({alias: (model, OVERRIDE) for alias, model in validated.items()})
@@ -244,7 +252,8 @@ def resolve_model(
         known = ", ".join(sorted(table))
         raise HFConfigError(
             f"unknown {kind} alias {base!r}: known aliases are {known}. "
-            "Pass a full model id ('org/name') or define the alias (HFBRIDGE_ALIASES or hfbridge.toml)."
+            "Pass a full model id ('org/name') or define the alias "
+            "(HFBRIDGE_ALIASES or hfbridge.toml)."
         )
     return parse_model_spec(name)
 

@@ -64,7 +64,7 @@ class TTLCache:
         return 0.0 <= self.clock() - entry.fetched_at < self.ttl
 
     def get(self, key: str, parse: Callable[[Any], Any]) -> Entry | None:
-        """The entry for ``key`` (fresh or stale) from memory, else from disk; ``None`` if absent."""
+        """The entry for ``key`` (fresh or stale) from memory, else disk; ``None`` if absent."""
         entry = self._memory.get(key)
         if entry is None:
             entry = self._read(key, parse)
@@ -115,6 +115,8 @@ class TTLCache:
                 json.dump(record, stream, separators=(",", ":"))
             temporary.replace(self.directory / _file_name(key))  # atomic: readers see old or new
         except (OSError, TypeError, ValueError) as exc:
-            logger.debug("hfbridge: could not write the catalog cache in %s (%s)", self.directory, exc)
+            logger.debug(
+                "hfbridge: could not write the catalog cache in %s (%s)", self.directory, exc
+            )
             if temporary is not None:
                 temporary.unlink(missing_ok=True)

@@ -87,9 +87,10 @@ class ModelCapabilities:
     Attributes:
         model_id: the model.
         provider: the pinned provider (``model:provider``), else ``None``.
-        known: the catalog has the model (``False`` when unreachable or the router does not list it).
+        known: the catalog has the model (``False``: unreachable, or the router does not list it).
         available: the catalog answered (from the network or its cache).
-        providers: every provider entry, in the router's order (any status).
+        providers: every provider entry, in the router's order (any status); shared between
+            calls, do not mutate.
         input_modalities, output_modalities: e.g. ``("text", "image")``.
         note: why the answer is unknown, when it is.
     """
@@ -150,7 +151,26 @@ class ModelCapabilities:
         return "image" in self.input_modalities if self.known else None
 
 
+_MEMO_SIZE = 1024
+_memo: dict[tuple[int, str | None, str | None], tuple[RouterModel, ModelCapabilities]] = {}
+
+
 def _build(spec: ModelSpec, model: RouterModel | None, catalog: Catalog) -> ModelCapabilities:
+    if model is None:
+        return _describe(spec, model, catalog)
+    # A cached RouterModel object lives as long as its cache entry: same object, same answer.
+    key = (id(model), spec.provider, spec.alias)
+    hit = _memo.get(key)
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    caps = _describe(spec, model, catalog)
+    if len(_memo) >= _MEMO_SIZE:
+        _memo.clear()
+    _memo[key] = (model, caps)
+    return caps
+
+
+def _describe(spec: ModelSpec, model: RouterModel | None, catalog: Catalog) -> ModelCapabilities:
     if model is None:
         caps = ModelCapabilities(
             spec.model_id, spec.provider, known=False, available=True,
@@ -167,15 +187,26 @@ def _build(spec: ModelSpec, model: RouterModel | None, catalog: Catalog) -> Mode
             input_modalities=tuple(architecture.input_modalities) if architecture else (),
             output_modalities=tuple(architecture.output_modalities) if architecture else (),
         )
-    if spec.alias and not caps.live_providers:
-        catalog.warn_once(
-            f"alias:{spec.alias}:{spec.model_id}",
-            f"hfbridge: alias {spec.alias!r} points at {spec.model_id!r}, which no live provider "
-            "serves according to the router's catalogue. Point the alias at a served model "
-            "(HFBRIDGE_ALIASES, hfbridge.toml or aliases=...); `hfbridge models` lists them.",
-            AliasWarning,
-        )
+    if spec.alias:
+        _check_alias(spec, caps, catalog)
     return caps
+
+
+def _check_alias(spec: ModelSpec, caps: ModelCapabilities, catalog: Catalog) -> None:
+    """Warn (once) when an alias points at a model that cannot do what the alias promises."""
+    if not caps.live_providers:
+        problem = "which no live provider serves according to the router's catalogue"
+    elif spec.alias == "agent" and not any(info.supports_tools for info in caps.live_providers):
+        problem = "which no live provider serves with tool calling, as 'agent' promises"
+    else:
+        return
+    catalog.warn_once(
+        f"alias:{spec.alias}:{spec.model_id}",
+        f"hfbridge: alias {spec.alias!r} points at {spec.model_id!r}, {problem}. Point the alias "
+        "at a served model (HFBRIDGE_ALIASES, hfbridge.toml or aliases=...); `hfbridge models "
+        "--tools` lists them.",
+        AliasWarning,
+    )
 
 
 def _unavailable(spec: ModelSpec, catalog: Catalog, error: BaseException) -> ModelCapabilities:

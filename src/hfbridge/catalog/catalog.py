@@ -6,8 +6,8 @@ status ``warm``, provider mappings). Answers are cached in memory for ``ttl`` se
 (``cache_dir``) so that a new process does not refetch.
 
 Failures: a failed fetch is remembered for ``failure_ttl`` seconds, during which the same question
-answers at once (from a stale copy when there is one, else with the same error) instead of waiting on
-the network again. Offline (``offline=True`` or ``HF_HUB_OFFLINE=1``), only the cache answers.
+answers at once (from a stale copy when there is one, else with the same error) instead of waiting
+on the network again. Offline (``offline=True`` or ``HF_HUB_OFFLINE=1``), only the cache answers.
 
 The methods here raise :class:`~hfbridge.errors.HFError` when they cannot answer; the
 never-raising helpers adapters use are :func:`hfbridge.catalog.capabilities` and
@@ -22,6 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode, urljoin
@@ -79,10 +80,16 @@ def _index(body: Any) -> _RouterIndex:
     return _RouterIndex(parse_router_models(body))
 
 
+def _scope(key: str) -> str:
+    """The service a cache key belongs to (``router`` or ``hub``)."""
+    return key.partition("/")[0]
+
+
 def _env_offline() -> bool:
     return os.environ.get(HUB_OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+@lru_cache(maxsize=1024)
 def _model_id(model_id: str) -> str:
     """The bare id of ``model_id`` (a ``:provider`` suffix is dropped); HFConfigError if invalid."""
     return parse_model_spec(model_id).model_id
@@ -134,7 +141,9 @@ class Catalog:
     ) -> None:
         self._client = client
         self._async_client = async_client
-        directory = None if cache_dir is False else Path(cache_dir) if cache_dir else default_cache_dir()
+        directory = (
+            None if cache_dir is False else Path(cache_dir) if cache_dir else default_cache_dir()
+        )
         self.cache = TTLCache(ttl=ttl, directory=directory, clock=clock)
         self.offline = _env_offline() if offline is None else offline
         self.failure_ttl = failure_ttl
@@ -177,7 +186,7 @@ class Catalog:
         warnings.warn(message, category, stacklevel=4)
 
     def warn_unavailable(self, error: BaseException, *, stale: bool = False) -> None:
-        """Warn, once per catalog (so once per process for the default one), that it is unreachable."""
+        """Warn once per catalog (once per process for the default one) that it is unreachable."""
         what = "using cached data past its TTL" if stale else "using conservative defaults"
         self.warn_once(
             "unavailable",
@@ -190,7 +199,9 @@ class Catalog:
 
     # --- the cache protocol shared by sync and async ---------------------------------------------
 
-    def _lookup(self, key: str, parse: Callable[[Any], Any], refresh: bool) -> tuple[Entry | None, Any]:
+    def _lookup(
+        self, key: str, parse: Callable[[Any], Any], refresh: bool
+    ) -> tuple[Entry | None, Any]:
         """``(entry, value)``: value is the answer when no request is needed, else ``_SEND``."""
         entry = self.cache.get(key, parse)
         if entry is not None and not refresh and self.cache.is_fresh(entry):
@@ -202,7 +213,7 @@ class Catalog:
                 f"The catalog is offline ({HUB_OFFLINE_ENV}=1 or offline=True) and has no cached "
                 f"copy of {key!r}: unset {HUB_OFFLINE_ENV} once the network is back."
             )
-        failure = self._failures.get(key)
+        failure = self._failures.get(key) or self._failures.get(_scope(key))
         if failure is not None and not refresh and self.cache.clock() < failure[0]:
             if entry is not None:
                 return entry, entry.value
@@ -211,10 +222,14 @@ class Catalog:
 
     def _store(self, key: str, body: Any, parse: Callable[[Any], Any]) -> Any:
         self._failures.pop(key, None)
+        self._failures.pop(_scope(key), None)
         return self.cache.put(key, body, parse(body)).value
 
     def _failed(self, key: str, entry: Entry | None, error: HFError, refresh: bool) -> Any:
-        self._failures[key] = (self.cache.clock() + self.failure_ttl, error)
+        # No answer at all means the host is unreachable: every question to it fails the same
+        # way, so remember it for the whole host (an HTTP error only concerns this question).
+        scope = _scope(key) if isinstance(error, HFConnectionError) else key
+        self._failures[scope] = (self.cache.clock() + self.failure_ttl, error)
         if entry is None or refresh:
             raise error
         self.warn_unavailable(error, stale=True)
@@ -246,7 +261,9 @@ class Catalog:
 
     # --- requests --------------------------------------------------------------------------------
 
-    def _json(self, url: str, params: dict[str, Any] | None = None, *, missing_ok: bool = False) -> Any:
+    def _json(
+        self, url: str, params: dict[str, Any] | None = None, *, missing_ok: bool = False
+    ) -> Any:
         try:
             return self.client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT).json()
         except (HFNotFoundError, HFAuthenticationError):
@@ -299,7 +316,9 @@ class Catalog:
     async def arouter_models(self, refresh: bool = False) -> list[RouterModel]:
         """Async form of :meth:`router_models`."""
         url = f"{self.router_url}/models"
-        index: _RouterIndex = await self._aget(_ROUTER_LIST, lambda: self._ajson(url), _index, refresh)
+        index: _RouterIndex = await self._aget(
+            _ROUTER_LIST, lambda: self._ajson(url), _index, refresh
+        )
         return list(index.models)
 
     def _listed(self, model_id: str, refresh: bool) -> tuple[bool, RouterModel | None]:
@@ -357,6 +376,7 @@ class Catalog:
 
     def _hub_query(  # noqa: PLR0913 - the Hub's filters
         self,
+        *,
         inference_provider: str | Sequence[str] | None,
         pipeline_tag: str | None,
         search: str | None,
@@ -364,17 +384,20 @@ class Catalog:
         limit: int | None,
         expand: Iterable[str],
     ) -> tuple[str, dict[str, Any]]:
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
             raise HFConfigError(f"limit must be a positive integer, got {limit!r}.")
         params: dict[str, Any] = {}
         if inference_provider:
             providers = (
-                [inference_provider] if isinstance(inference_provider, str) else list(inference_provider)
+                [inference_provider]
+                if isinstance(inference_provider, str)
+                else list(inference_provider)
             )
             params["inference_provider"] = ",".join(providers)
-        for name, value in (("pipeline_tag", pipeline_tag), ("search", search), ("sort", sort)):
-            if value:
-                params[name] = value
+        filters = {"pipeline_tag": pipeline_tag, "search": search, "sort": sort}
+        params.update({name: value for name, value in filters.items() if value})
         if limit is not None:
             params["limit"] = min(limit, _HUB_PAGE_MAX)
         expansions = list(expand)
@@ -399,7 +422,10 @@ class Catalog:
         ``inference_provider`` is a slug, several slugs, or ``"all"`` (served by at least one
         provider); ``expand`` selects properties (``inference``, ``inferenceProviderMapping``, ...).
         """
-        key, params = self._hub_query(inference_provider, pipeline_tag, search, sort, limit, expand)
+        key, params = self._hub_query(
+            inference_provider=inference_provider, pipeline_tag=pipeline_tag, search=search,
+            sort=sort, limit=limit, expand=expand,
+        )  # fmt: skip
         url = f"{self.hub_url}/models"
         result: list[HubModel] = self._get(
             key, lambda: self._pages(url, params, limit), parse_hub_models, refresh
@@ -418,7 +444,10 @@ class Catalog:
         refresh: bool = False,
     ) -> list[HubModel]:
         """Async form of :meth:`hub_models`."""
-        key, params = self._hub_query(inference_provider, pipeline_tag, search, sort, limit, expand)
+        key, params = self._hub_query(
+            inference_provider=inference_provider, pipeline_tag=pipeline_tag, search=search,
+            sort=sort, limit=limit, expand=expand,
+        )  # fmt: skip
         url = f"{self.hub_url}/models"
         result: list[HubModel] = await self._aget(
             key, lambda: self._apages(url, params, limit), parse_hub_models, refresh
@@ -431,7 +460,7 @@ class Catalog:
         return f"hub/model/{model_id}", url, {"expand[]": list(_HUB_MODEL_EXPAND)}
 
     def hub_model(self, model_id: str, refresh: bool = False) -> HubModel | None:
-        """The Hub's status and provider mapping of one model; ``None`` if the Hub has no such model."""
+        """A model's Hub status and provider mapping; ``None`` if the Hub has no such model."""
         key, url, params = self._hub_model_request(model_id)
         model: HubModel | None = self._get(
             key, lambda: self._json(url, params, missing_ok=True), parse_hub_model, refresh
@@ -461,7 +490,9 @@ class Catalog:
         model = self.hub_model(model_id, refresh)
         return [] if model is None else list(model.inference_provider_mapping)
 
-    async def aprovider_mapping(self, model_id: str, refresh: bool = False) -> list[ProviderMapping]:
+    async def aprovider_mapping(
+        self, model_id: str, refresh: bool = False
+    ) -> list[ProviderMapping]:
         """Async form of :meth:`provider_mapping`."""
         model = await self.ahub_model(model_id, refresh)
         return [] if model is None else list(model.inference_provider_mapping)

@@ -9,7 +9,6 @@ An entry without its identity is dropped (see :func:`parse_router_models`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -120,7 +119,9 @@ class RouterModel(BaseModel):
     def _providers(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return []
-        return [item for item in value if isinstance(item, dict) and _str_or_none(item.get("provider"))]
+        return [
+            item for item in value if isinstance(item, dict) and _str_or_none(item.get("provider"))
+        ]
 
     @property
     def live_providers(self) -> list[RouterProvider]:
@@ -153,7 +154,7 @@ class ProviderMapping(BaseModel):
 
 
 def _mapping_list(value: Any) -> list[dict[str, Any]]:
-    """``model_info`` gives a dict keyed by provider; ``list_models`` a list: normalise to a list."""
+    """``model_info`` gives a dict keyed by provider, ``list_models`` a list: make it a list."""
     if isinstance(value, dict):
         return [
             {**entry, "provider": name}
@@ -161,7 +162,11 @@ def _mapping_list(value: Any) -> list[dict[str, Any]]:
             if isinstance(entry, dict) and isinstance(name, str)
         ]
     if isinstance(value, list):
-        return [entry for entry in value if isinstance(entry, dict) and _str_or_none(entry.get("provider"))]
+        return [
+            entry
+            for entry in value
+            if isinstance(entry, dict) and _str_or_none(entry.get("provider"))
+        ]
     return []
 
 
@@ -194,14 +199,18 @@ class HubModel(BaseModel):
         return "warm" if self.inference == "warm" else "cold"
 
 
-def _parse_each(model: type[BaseModel], items: Iterable[Any], what: str) -> list[Any]:
-    parsed = []
-    for item in items:
-        try:
-            parsed.append(model.model_validate(item))
-        except ValidationError as exc:
-            logger.debug("hfbridge: skipped a %s entry without identity: %s", what, exc)
-    return parsed
+def _parse_one(model: type[BaseModel], item: Any, what: str) -> Any:
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        logger.debug("hfbridge: skipped a %s entry without identity: %s", what, exc)
+        return None
+
+
+def _parse_each(model: type[BaseModel], items: list[Any], what: str) -> list[Any]:
+    """Validate every item; an invalid one is dropped instead of failing the list."""
+    parsed = (_parse_one(model, item, what) for item in items)
+    return [item for item in parsed if item is not None]
 
 
 def parse_router_models(body: Any) -> list[RouterModel]:
@@ -211,13 +220,11 @@ def parse_router_models(body: Any) -> list[RouterModel]:
 
 
 def parse_router_model(body: Any, model_id: str) -> RouterModel | None:
-    """The model from a ``/v1/models/{id}`` body: the object itself, ``{"data": {...}}`` or a list."""
+    """The model in a ``/v1/models/{id}`` body: the object, ``{"data": {...}}`` or a list."""
     data = body.get("data", body) if isinstance(body, dict) else body
     candidates = data if isinstance(data, list) else [data]
-    for model in _parse_each(RouterModel, candidates, "router model"):
-        if model.id == model_id:
-            return model
-    return None
+    models: list[RouterModel] = _parse_each(RouterModel, candidates, "router model")
+    return next((model for model in models if model.id == model_id), None)
 
 
 def parse_hub_models(body: Any) -> list[HubModel]:

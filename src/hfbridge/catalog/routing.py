@@ -81,7 +81,9 @@ class _Needs:
             verdicts.append(("tool calling", _flag(info.supports_tools)))
         if self.min_context:
             length = info.context_length
-            verdict: Verdict = "unknown" if length is None else "yes" if length >= self.min_context else "no"
+            verdict: Verdict = (
+                "unknown" if length is None else "yes" if length >= self.min_context else "no"
+            )
             verdicts.append(("context", verdict))
         return verdicts
 
@@ -130,7 +132,9 @@ def _pinned(spec: ModelSpec, caps: ModelCapabilities, needs: _Needs) -> RoutePla
     if needs.structured_output and info.supports_structured_output is False:
         missing.append("structured output")
     if not missing:
-        return RoutePlan(spec, [], f"{needs.describe()}: pinned provider '{info.provider}' as configured")
+        return RoutePlan(
+            spec, [], f"{needs.describe()}: pinned provider '{info.provider}' as configured"
+        )
     capable = [
         other.provider
         for other in caps.live_providers
@@ -170,20 +174,25 @@ def _suggestion(missing: list[str]) -> str:
 def _no_provider(spec: ModelSpec, caps: ModelCapabilities, needs: _Needs) -> HFCapabilityError:
     live = caps.live_providers
     if not live:
-        statuses = ", ".join(f"{info.provider}={info.status or 'unknown'}" for info in caps.providers)
+        statuses = ", ".join(
+            f"{info.provider}={info.status or 'unknown'}" for info in caps.providers
+        )
+        hint = _suggestion(["tool calling"] if needs.tools else [])
         return HFCapabilityError(
-            f"no live provider serves model {spec.model_id} (catalogue: {statuses or 'no providers'}); "
-            f"pick another model or retry later. {_suggestion(['tool calling'] if needs.tools else [])}.",
+            f"no live provider serves model {spec.model_id} "
+            f"(catalogue: {statuses or 'no providers'}); retry later or {hint}.",
             model=spec.model_id,
             capability=needs.describe(),
         )
-    missing = sorted({name for info in live for name, verdict in needs.hard(info) if verdict == "no"})
+    missing = sorted(
+        {name for info in live for name, verdict in needs.hard(info) if verdict == "no"}
+    )
     details = []
     if "tool calling" in missing:
         details.append("supports tool calling")
     if "context" in missing:
         longest = max((info.context_length or 0) for info in live)
-        details.append(f"accepts a {needs.min_context}-token context (the longest is {longest})")
+        details.append(f"accepts a {needs.min_context}-token context; the longest is {longest}")
     return HFCapabilityError(
         f"no live provider of model {spec.model_id} {' and '.join(details)} "
         f"(live: {', '.join(info.provider for info in live)}); {_suggestion(missing)}.",
@@ -205,7 +214,9 @@ def decide_route(
     if not needs:
         return RoutePlan(spec, [], "no capability needed: sent as configured")
     if not caps.available:
-        return RoutePlan(spec, [], "catalog unavailable: sent as configured, capabilities unchecked")
+        return RoutePlan(
+            spec, [], "catalog unavailable: sent as configured, capabilities unchecked"
+        )
     if not caps.known:
         return RoutePlan(
             spec, [], f"{spec.model_id} is not in the router's catalogue: sent as configured"
@@ -242,7 +253,9 @@ def decide_route(
 
 
 def _needs(tools: bool, structured: bool, min_context: int | None) -> _Needs:
-    return _Needs(bool(tools), bool(structured), min_context if min_context and min_context > 0 else None)
+    return _Needs(
+        bool(tools), bool(structured), min_context if min_context and min_context > 0 else None
+    )
 
 
 def plan_route(

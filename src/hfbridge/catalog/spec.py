@@ -36,7 +36,7 @@ class ModelSpec:
         return f"{self.model_id}:{suffix}" if suffix else self.model_id
 
     def with_provider(self, provider: str | None) -> ModelSpec:
-        """This spec pinned to ``provider`` (``None`` unpins); the policy is dropped when pinning."""
+        """This spec pinned to ``provider`` (``None`` unpins); pinning drops the policy."""
         return ModelSpec(self.model_id, provider, None if provider else self.policy, self.alias)
 
     def __str__(self) -> str:

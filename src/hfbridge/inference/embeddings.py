@@ -21,17 +21,10 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from hfbridge._constants import (
-    EMBED_BATCH_SIZE,
-    EMBED_CONCURRENCY,
-    EMBED_MAX_BATCH_BYTES,
-    HF_INFERENCE_PROVIDER,
-)
+from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
 from hfbridge._redact import redact_url
-from hfbridge.catalog.aliases import resolve_model
 from hfbridge.errors import (
     HFAuthenticationError,
     HFBatchError,
@@ -43,6 +36,12 @@ from hfbridge.errors import (
     HFPermissionError,
     HFResponseError,
 )
+from hfbridge.inference.embedding_routes import (
+    OPENAI_EMBEDDING_PROVIDERS,
+    EmbeddingRoute,
+    check_params,
+    select_route,
+)
 from hfbridge.transport import (
     AsyncHFClient,
     CallContext,
@@ -50,13 +49,9 @@ from hfbridge.transport import (
     HFClient,
     HFResponse,
     Secret,
-    hf_inference_url,
-    provider_url,
-    validate_base_url,
 )
 from hfbridge.wire.embeddings import (
     Batch,
-    EmbeddingAPI,
     EmbeddingParams,
     Vector,
     apply_instruction,
@@ -83,154 +78,8 @@ __all__ = [
 ProgressCallback = Callable[[int, int], None]
 """Called after each batch with ``(texts done, texts in the job)``."""
 
-OPENAI_EMBEDDING_PROVIDERS: dict[str, str] = {
-    "together": "/v1/embeddings",
-    "scaleway": "/v1/embeddings",
-    "deepinfra": "/v1/openai/embeddings",
-}
-"""Providers that serve embeddings through an OpenAI-style route on the router's proxy."""
-
-RouteKind = Literal["hf-inference", "custom-feature-extraction", "custom-openai", "provider-openai"]
-
-_FEATURE_PARAMS = frozenset({"normalize", "truncate", "truncation_direction", "prompt_name"})
-_OPENAI_PARAMS = frozenset({"dimensions", "encoding_format"})
-_ROUTES: dict[RouteKind, tuple[str, frozenset[str]]] = {
-    "hf-inference": (
-        "the hf-inference feature-extraction route (no base_url; provider hf-inference or none)",
-        _FEATURE_PARAMS,
-    ),
-    "custom-feature-extraction": (
-        "a base_url with api='feature-extraction' (TEI /embed or a custom HF route)",
-        _FEATURE_PARAMS | {"dimensions"},
-    ),
-    "custom-openai": (
-        "a base_url with api='openai' (OpenAI-style /v1/embeddings: TEI, vLLM, llama.cpp)",
-        _OPENAI_PARAMS,
-    ),
-    "provider-openai": (
-        "the providers " + ", ".join(OPENAI_EMBEDDING_PROVIDERS) + " (OpenAI-style embeddings)",
-        _OPENAI_PARAMS,
-    ),
-}
-
 # Errors that would fail every request of the job: stop sending new batches after one.
 _FATAL = (HFAuthenticationError, HFPaymentRequiredError, HFPermissionError, HFNotFoundError)
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddingRoute:
-    """Where and how embeddings requests go.
-
-    ``model_id`` is the resolved model (an HF id, or the name a self-hosted server knows);
-    ``wire_model`` is the ``model`` field of OpenAI-style bodies (the provider's own id on a
-    provider route).
-    """
-
-    kind: RouteKind
-    url: str
-    model_id: str
-    wire_model: str
-    provider: str | None = None
-
-    @property
-    def api(self) -> EmbeddingAPI:
-        """The body format: ``openai`` or ``feature-extraction``."""
-        return "openai" if self.kind.endswith("openai") else "feature-extraction"
-
-    @property
-    def label(self) -> str:
-        """A human description of the route, for messages."""
-        return _ROUTES[self.kind][0]
-
-    @property
-    def supported_params(self) -> frozenset[str]:
-        """The optional parameters this route accepts."""
-        return _ROUTES[self.kind][1]
-
-
-def _check_api(api: str | None) -> EmbeddingAPI | None:
-    if api is None or api in ("openai", "feature-extraction"):
-        return api  # type: ignore[return-value]
-    raise HFConfigError(f"api must be 'openai', 'feature-extraction' or None, got {api!r}.")
-
-
-def select_route(
-    *,
-    model: str | None,
-    base_url: str | None = None,
-    api: str | None = None,
-    provider_model_id: str | None = None,
-    aliases: Mapping[str, str] | None = None,
-) -> EmbeddingRoute:
-    """Pick the embeddings route for the settings; :class:`HFConfigError` when they conflict.
-
-    - ``base_url`` given: OpenAI ``{base_url}/embeddings`` (``api='openai'``, the default), or the
-      exact URL ``base_url`` with a feature-extraction body (``api='feature-extraction'``, e.g.
-      ``http://host:8080/embed`` for TEI). The model name is sent as is.
-    - no ``base_url``: the model spec decides. No provider or ``:hf-inference``: hf-inference
-      feature-extraction. ``:together``, ``:scaleway``, ``:deepinfra``: that provider's OpenAI
-      route, with ``provider_model_id`` (default: the HF id) as the ``model`` field.
-    """
-    chosen = _check_api(api)
-    if provider_model_id is not None and (
-        not isinstance(provider_model_id, str) or not provider_model_id.strip()
-    ):
-        raise HFConfigError(
-            f"provider_model_id must be a non-empty string, got {provider_model_id!r}."
-        )
-    if base_url is not None:
-        root = validate_base_url(base_url)
-        spec = resolve_model(model, kind="embeddings", overrides=aliases, custom_endpoint=True)
-        if provider_model_id is not None:
-            raise HFConfigError(
-                "provider_model_id applies only to provider routes (together, scaleway, "
-                "deepinfra); with a base_url, pass the server's model name as model=..."
-            )
-        if chosen == "feature-extraction":
-            return EmbeddingRoute("custom-feature-extraction", root, spec.model_id, spec.model_id)
-        return EmbeddingRoute("custom-openai", f"{root}/embeddings", spec.model_id, spec.model_id)
-
-    spec = resolve_model(model, kind="embeddings", overrides=aliases)
-    if spec.policy is not None:
-        raise HFConfigError(
-            f"model {spec.router_model!r}: routing policies (':{spec.policy}') need the router's "
-            "auto-selection, which serves chat only. Pin a provider for embeddings, e.g. "
-            f"'{spec.model_id}:hf-inference' or '{spec.model_id}:together'."
-        )
-    provider = spec.provider or HF_INFERENCE_PROVIDER
-    if provider == HF_INFERENCE_PROVIDER:
-        if chosen == "openai" or provider_model_id is not None:
-            raise HFConfigError(
-                f"model {spec.router_model!r} runs on hf-inference, which serves embeddings "
-                "through feature-extraction only: drop api='openai'/provider_model_id, pin one of "
-                f"{', '.join(OPENAI_EMBEDDING_PROVIDERS)}, or pass a base_url."
-            )
-        url = hf_inference_url(spec.model_id, "feature-extraction")
-        return EmbeddingRoute("hf-inference", url, spec.model_id, spec.model_id, provider)
-    if provider not in OPENAI_EMBEDDING_PROVIDERS:
-        known = ", ".join([HF_INFERENCE_PROVIDER, *OPENAI_EMBEDDING_PROVIDERS])
-        raise HFConfigError(
-            f"provider {provider!r} has no known embeddings route: use one of {known}, "
-            "or pass base_url=... for a self-hosted server."
-        )
-    if chosen == "feature-extraction":
-        raise HFConfigError(
-            f"provider {provider!r} serves OpenAI-style embeddings only: drop "
-            "api='feature-extraction' (it needs a base_url or the hf-inference provider)."
-        )
-    url = provider_url(provider, OPENAI_EMBEDDING_PROVIDERS[provider])
-    wire_model = provider_model_id.strip() if provider_model_id else spec.model_id
-    return EmbeddingRoute("provider-openai", url, spec.model_id, wire_model, provider)
-
-
-def _check_params(route: EmbeddingRoute, params: EmbeddingParams) -> None:
-    for name, value in params.set_values().items():
-        if name not in route.supported_params:
-            where = "; ".join(label for label, names in _ROUTES.values() if name in names)
-            raise HFConfigError(
-                f"{name}={value!r} is not supported by {route.label}. It is supported by: {where}. "
-                f"Remove {name}, or choose a route that supports it."
-            )
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -245,6 +94,13 @@ def _instruction(name: str, value: str | None, default: str) -> str:
     if not isinstance(value, str):
         raise HFConfigError(f"{name} must be a string ('' for none), got {type(value).__name__}.")
     return value
+
+
+def _has_tqdm() -> bool:
+    try:
+        return importlib.util.find_spec("tqdm") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
 
 
 def _ranges(indices: Sequence[int], limit: int = 8) -> str:
@@ -392,7 +248,7 @@ class EmbeddingService:
             model=model, base_url=base_url, api=api,
             provider_model_id=provider_model_id, aliases=aliases,
         )  # fmt: skip
-        _check_params(self.route, self.params)
+        check_params(self.route, self.params)
         family = instructions_for(self.route.model_id) if prompt_name is None else None
         self.query_instruction = _instruction(
             "query_instruction", query_instruction, family.query if family else ""
@@ -400,7 +256,7 @@ class EmbeddingService:
         self.document_instruction = _instruction(
             "document_instruction", document_instruction, family.document if family else ""
         )
-        if show_progress and importlib.util.find_spec("tqdm") is None:
+        if show_progress and not _has_tqdm():
             raise HFConfigError("show_progress=True needs tqdm: pip install 'hfbridge[progress]'.")
         self.show_progress = bool(show_progress)
         self.progress = progress

@@ -65,7 +65,13 @@ from hfbridge.wire.textgen import (
     tgi_usage,
 )
 
-__all__ = ["AsyncTextGenStream", "TextGenResult", "TextGenService", "TextGenStream"]
+__all__ = [
+    "AsyncTextGenStream",
+    "RequestPlan",
+    "TextGenResult",
+    "TextGenService",
+    "TextGenStream",
+]
 
 _TGI_STYLE = ("tgi", "hf-inference")
 
@@ -85,8 +91,8 @@ class TextGenResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    """One prepared request (non-chat routes)."""
+class RequestPlan:
+    """One prepared request of a non-chat route: where it goes, what it carries, how it ends."""
 
     url: str
     body: dict[str, Any]
@@ -206,22 +212,24 @@ class TextGenService:
         return "", ""
 
     def _context(self) -> CallContext:
-        provider = None if self.base_url is not None or self.api == "tgi" else HF_INFERENCE_PROVIDER
-        return CallContext(model=self.model, provider=provider)
+        router = self.base_url is None and self.api in ("hf-inference", "completions")
+        return CallContext(model=self.model, provider=HF_INFERENCE_PROVIDER if router else None)
 
-    def plan(self, prompt: str, params: GenerationParams, *, stream: bool) -> _Plan:
+    def plan(self, prompt: str, params: GenerationParams, *, stream: bool) -> RequestPlan:
         """Validate a call and build its request; :class:`HFConfigError` before any request."""
         if not isinstance(prompt, str):
             raise HFConfigError(f"prompt must be a string, got {type(prompt).__name__}.")
         check_supported(self.api, params)
         url = self._stream_url if stream else self._url
         if self.api == "tgi":
-            return _Plan(url, build_tgi_body(prompt, params), "eof")
+            return RequestPlan(url, build_tgi_body(prompt, params), "eof")
         if self.api == "hf-inference":
-            return _Plan(url, build_hf_inference_body(prompt, params, stream=stream), "eof")
+            return RequestPlan(url, build_hf_inference_body(prompt, params, stream=stream), "eof")
         if self.api == "completions":
             model = self.spec.model_id if self.spec is not None else None
-            return _Plan(url, build_completions_body(model, prompt, params, stream=stream), "done")
+            return RequestPlan(
+                url, build_completions_body(model, prompt, params, stream=stream), "done"
+            )
         raise AssertionError("the chat route has no plan")  # pragma: no cover
 
     def _parse(self, body: Any, headers: Mapping[str, str]) -> Generated:
@@ -392,7 +400,7 @@ class _StreamBase:
         if service.chat is not None:
             check_supported(service.api, params)
             _as_messages(prompt)
-            self._plan: _Plan | None = None
+            self._plan: RequestPlan | None = None
         else:
             self._plan = service.plan(prompt, params, stream=True)
 

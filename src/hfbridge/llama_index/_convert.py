@@ -1,4 +1,4 @@
-"""LlamaIndex messages to chat wire dicts and back. Pure: no I/O.
+"""LlamaIndex messages to chat wire dicts and back. No network I/O (an image given by path is read).
 
 Tool calls on an assistant message are kept twice, as LlamaIndex itself reads both: as
 ``ToolCallBlock``s (what ``FunctionAgent`` and the OpenAI integration use) and, in OpenAI dict

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,6 @@ from llama_index.core.types import Model, PydanticProgramMode
 from pydantic import AliasChoices
 
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
-from hfbridge.errors import HFError
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
 from hfbridge.llama_index import _convert
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
@@ -46,7 +44,6 @@ if TYPE_CHECKING:
     from llama_index.core.prompts import PromptTemplate
     from llama_index.core.tools.types import BaseTool
 
-logger = logging.getLogger("hfbridge.llama_index")
 
 _SERVICE_FIELDS = frozenset(
     {"model", "base_url", "bill_to", "timeout", "max_retries", "default_headers", "aliases"}
@@ -77,6 +74,7 @@ class HFLLM(FunctionCallingLLM):
             Hugging Face router.
         token: the Hugging Face token (default: ``HF_TOKEN`` or the token file). Never shown in
             ``repr``, ``to_dict`` or pickles. Sent to a custom ``base_url`` only when passed here.
+            ``api_key`` is accepted as another name for it (as LlamaIndex's ``OpenAI`` takes).
         bill_to: an organisation to bill router calls to.
         timeout, max_retries: read timeout in seconds and retry budget (the transport retries).
         default_headers: extra headers on every request.
@@ -135,12 +133,14 @@ class HFLLM(FunctionCallingLLM):
         self,
         *,
         token: str | Secret | None = None,
+        api_key: str | None = None,
         client: HFClient | None = None,
         async_client: AsyncHFClient | None = None,
         catalog: Any = None,
         **data: Any,
     ) -> None:
         super().__init__(**data)
+        token = token if token is not None else api_key
         self._token = Secret(token) if isinstance(token, str) else token
         self._client = client
         self._async_client = async_client
@@ -212,22 +212,13 @@ class HFLLM(FunctionCallingLLM):
         return metadata
 
     def _build_metadata(self) -> LLMMetadata:
+        # The catalog never raises (unknowns when it cannot answer) and memoizes its answers.
         service = self.service
         spec = service.spec
-        context_window = self.context_window
-        supports_tools: bool | None = None
-        try:
-            if context_window is None:
-                context_window = service.context_window(default=DEFAULT_CONTEXT_WINDOW)
-            supports_tools = service.supports_tools()
-        except HFError as exc:
-            # Metadata is read on every call (callbacks serialise it): it must never fail a call.
-            # The catalog's own outage handling applies; this covers a model it cannot describe.
-            logger.warning(
-                "hfbridge: no catalog data for %s (%s); using defaults", spec, type(exc).__name__
-            )
+        supports_tools = service.supports_tools()
         return LLMMetadata(
-            context_window=context_window or DEFAULT_CONTEXT_WINDOW,
+            context_window=self.context_window
+            or service.context_window(default=DEFAULT_CONTEXT_WINDOW),
             num_output=self.max_tokens or DEFAULT_NUM_OUTPUT,
             is_chat_model=True,
             is_function_calling_model=supports_tools is not False,

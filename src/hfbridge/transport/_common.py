@@ -16,6 +16,7 @@ import tenacity
 from hfbridge._constants import REQUEST_ID_HEADERS
 from hfbridge._redact import redact, redact_url
 from hfbridge.errors import (
+    HFConfigError,
     HFConnectionError,
     HFError,
     HFResponseError,
@@ -133,12 +134,18 @@ def build_request(  # noqa: PLR0913 - the parts of one request
 ) -> httpx.Request:
     """An httpx request with hfbridge's headers; the token only where it may go."""
     full_url = absolute_url(config, url)
+    try:
+        target = parsed_url(full_url)
+    except httpx.InvalidURL as exc:  # not an httpx.HTTPError: it would escape untyped
+        raise HFConfigError(
+            f"{redact_url(full_url)!r} is not a valid URL ({exc}): check base_url and the route."
+        ) from exc
     request_headers = config.headers_for(host_of(full_url))
     if headers:
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     return client.build_request(
         method,
-        parsed_url(full_url),
+        target,
         content=encode_body(json_body),
         params=params,
         headers=request_headers,

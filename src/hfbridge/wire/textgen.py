@@ -407,15 +407,25 @@ def parse_completion_chunk(chunk: Any) -> CompletionDelta:
 
 
 def find_stop(text: str, stop: Sequence[str], start: int = 0) -> int:
-    """Index (into ``text``) of the earliest stop sequence in ``text[start:]``, or -1."""
-    positions = [i for i in (text.find(s, start) for s in stop if s) if i >= 0]
-    return min(positions, default=-1)
+    """Where ``text`` must be cut: the start of the stop sequence that completes first, or -1.
+
+    Generation ends as soon as a stop sequence is complete, so among overlapping matches the one
+    that *ends* first wins (``"<"`` in ``"><<"`` with stops ``"<"`` and ``"><<"``); on a tie the
+    longer one. Only ``text[start:]`` is searched; the index is into ``text``.
+    """
+    best: tuple[int, int] | None = None  # (end, start) of the winning match
+    for sequence in stop:
+        index = text.find(sequence, start) if sequence else -1
+        if index >= 0 and (best is None or (index + len(sequence), index) < best):
+            best = (index + len(sequence), index)
+    return -1 if best is None else best[1]
 
 
 def trim_at_stop(text: str, stop: Sequence[str] | str | None, *, start: int = 0) -> str:
     """``text`` cut at the first stop sequence the server left in it (searching from ``start``).
 
-    ``start`` protects a leading part (an echoed prompt) from being cut.
+    "First" is the one that completes first (see :func:`find_stop`). ``start`` protects a leading
+    part (an echoed prompt) from being cut.
     """
     index = find_stop(text, normalize_stop(stop), start)
     return text if index < 0 else text[:index]

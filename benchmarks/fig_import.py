@@ -1,0 +1,122 @@
+"""Figure 6: import time of each adapter module, in a fresh interpreter each time (median of 10).
+
+Measured inside the child as the time of the ``import`` statement alone (interpreter start-up
+excluded), so the figure is what ``import X`` adds to a program.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+
+from benchmarks.child import ROOT
+from benchmarks.harness import FAILED, OK, UNAVAILABLE, Column, Figure, Row, Settings
+
+RUNS = 10
+SNIPPET = (
+    "import time, sys\n"
+    "t = time.perf_counter()\n"
+    "import {module}\n"
+    "sys.stdout.write(repr(time.perf_counter() - t))\n"
+)
+
+# (row name, module, group, family)
+MODULES = [
+    ("httpx", "httpx", "raw", "transport"),
+    ("aiohttp", "aiohttp", "raw", "transport"),
+    ("langchain_core.language_models", "langchain_core.language_models", "floor", "langchain"),
+    ("llama_index.core", "llama_index.core", "floor", "llama_index"),
+    ("hfbridge", "hfbridge", "hfbridge", "transport"),
+    ("hfbridge.transport", "hfbridge.transport", "hfbridge", "transport"),
+    (
+        "hfbridge.langchain (ChatHF, HFEmbeddings)",
+        "hfbridge.langchain.chat_models, hfbridge.langchain.embeddings",
+        "hfbridge",
+        "langchain",
+    ),
+    (
+        "hfbridge.llama_index (HFLLM, HFEmbedding)",
+        "hfbridge.llama_index.llms, hfbridge.llama_index.embeddings",
+        "hfbridge",
+        "llama_index",
+    ),
+    ("langchain_huggingface", "langchain_huggingface", "anchor", "langchain"),
+    ("langchain_openai", "langchain_openai", "anchor", "langchain"),
+    (
+        "llama_index.llms.huggingface_api",
+        "llama_index.llms.huggingface_api",
+        "anchor",
+        "llama_index",
+    ),
+    (
+        "llama_index.embeddings.huggingface_api",
+        "llama_index.embeddings.huggingface_api",
+        "anchor",
+        "llama_index",
+    ),
+    ("huggingface_hub (InferenceClient)", "huggingface_hub.inference._client", "anchor", "hub"),
+]
+FLOORS = {"langchain": "langchain_core.language_models", "llama_index": "llama_index.core"}
+TARGET_MS = 60.0
+
+
+def import_seconds(module: str) -> float:
+    """One fresh interpreter's time to import ``module``; raises with its error output."""
+    done = subprocess.run(
+        [sys.executable, "-c", SNIPPET.format(module=module)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ImportError(last)
+    return float(done.stdout)
+
+
+def run(_server: object, settings: Settings) -> Figure:
+    runs = 1 if settings.smoke else RUNS
+    figure = Figure(
+        key="import",
+        title="6. Import time (fresh interpreter)",
+        columns=[Column("ms", "ms", "ms")],
+        primary="ms",
+        params={"runs": runs, "python": sys.version.split()[0]},
+        notes=[
+            (
+                "Floor per family = the framework's own import (langchain_core.language_models, "
+                "llama_index.core); the target is floor + 60 ms, so the ratio is not the test."
+            ),
+        ],
+    )
+    rows = [(Row(name, group, family), module) for name, module, group, family in MODULES]
+    figure.rows = [row for row, _ in rows]
+    samples: dict[str, list[float]] = {}
+    # interleave the runs: a slow moment of the machine hits every module alike
+    for _ in range(runs):
+        for row, module in rows:
+            if row.status != OK:
+                continue
+            try:
+                samples.setdefault(row.name, []).append(import_seconds(module) * 1e3)
+            except ImportError as exc:
+                row.status = UNAVAILABLE if "No module named" in str(exc) else FAILED
+                row.detail = str(exc)[:300]
+                if row.group == "hfbridge" and row.status == UNAVAILABLE:
+                    row.detail = f"not available yet ({row.detail})"
+            except Exception as exc:
+                row.status, row.detail = FAILED, str(exc)[:300]
+    for row, _ in rows:
+        if row.status == OK and samples.get(row.name):
+            row.record("ms", samples[row.name])
+    floors = {}
+    for family, name in FLOORS.items():
+        floor_ms = next(
+            (r.values["ms"] for r in figure.rows if r.name == name and r.status == OK), None
+        )
+        if floor_ms is not None:
+            floors[family] = {"value": floor_ms, "from": [name]}
+    figure.extra["floors"] = {"ms": floors}
+    figure.extra["spread"] = {
+        name: statistics.pstdev(values) for name, values in samples.items() if len(values) > 1
+    }
+    return figure

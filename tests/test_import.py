@@ -1,0 +1,63 @@
+"""``import hfbridge`` works without LangChain or LlamaIndex, and never pulls them in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+BLOCKED = ("langchain_core", "llama_index")
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+
+    BLOCKED = {blocked!r}
+
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{{name}} is blocked for this test")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    try:
+        import langchain_core  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("the blocker does not work")
+
+    import hfbridge
+    import hfbridge.catalog.aliases
+    import hfbridge.errors
+    import hfbridge.transport
+
+    assert hfbridge.transport.HFClient and hfbridge.errors.HFError
+    assert hfbridge.catalog.aliases.resolve_model
+    loaded = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED)
+    print("LOADED", loaded)
+    """
+).format(blocked=BLOCKED)
+
+
+def run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_import_without_the_frameworks():
+    result = run(SCRIPT)
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout
+
+
+def test_import_does_not_load_the_frameworks_even_when_installed():
+    code = (
+        "import sys, hfbridge, hfbridge.transport, hfbridge.errors, hfbridge.catalog.aliases\n"
+        f"print(sorted(n for n in sys.modules if n.split('.')[0] in {BLOCKED!r}))"
+    )
+    result = run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
