@@ -24,6 +24,7 @@ CHARTS = {
     "import": "fig6_import.png",
     "memory": "fig7_memory.png",
 }
+STYLES = {"floor": ":", "raw": "-.", "hfbridge": "-", "anchor": "--"}
 COLOURS = {"floor": "#9e9e9e", "raw": "#5c6bc0", "hfbridge": "#ef6c00", "anchor": "#26a69a"}
 
 
@@ -381,11 +382,12 @@ def render_chart(figure: dict[str, Any], path: Path) -> None:
     key = figure["key"]
     if key == "async":
         fig, ax = plt.subplots(figsize=(9, 5))
-        for row in _ok_rows(figure):
-            levels = [int(c["key"][1:]) for c in figure["columns"]]
-            ax.plot(levels, [row["values"].get(f"c{n}") for n in levels], marker="o",
-                    label=row["name"], color=COLOURS.get(row["group"]),
-                    linestyle="-" if row["group"] != "anchor" else "--")  # fmt: skip
+        for i, row in enumerate(_ok_rows(figure)):
+            levels = [n for n in (int(c["key"][1:]) for c in figure["columns"])
+                      if row["values"].get(f"c{n}") is not None]  # fmt: skip
+            ax.plot(levels, [row["values"][f"c{n}"] for n in levels], marker="o",
+                    label=f"{row['name']} ({row['group']})", color=plt.cm.tab20(i % 20),
+                    linestyle=STYLES.get(row["group"], "-"))  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("requests in flight")
@@ -394,9 +396,11 @@ def render_chart(figure: dict[str, Any], path: Path) -> None:
     elif key == "memory" and figure.get("extra", {}).get("series"):
         fig, ax = plt.subplots(figsize=(9, 5))
         groups = {r["name"]: r["group"] for r in figure["rows"]}
-        for name, samples in figure["extra"]["series"].items():
-            ax.plot([s[0] for s in samples], [s[1] for s in samples], marker=".", label=name,
-                    color=COLOURS.get(groups.get(name, ""), "#000"))  # fmt: skip
+        for i, (name, samples) in enumerate(figure["extra"]["series"].items()):
+            group = groups.get(name, "")
+            ax.plot([s[0] for s in samples], [s[1] for s in samples], marker=".",
+                    label=f"{name} ({group})", color=plt.cm.tab10(i % 10),
+                    linestyle=STYLES.get(group, "-"))  # fmt: skip
         ax.set_xlabel("chunks consumed")
         ax.set_ylabel("RSS MiB")
         ax.legend(fontsize=6, loc="best")

@@ -17,8 +17,10 @@ HUB_URL: Final = "https://huggingface.co"
 HUB_ENDPOINT_ENV: Final = "HF_ENDPOINT"  # moves the Hub API only, never the router
 HF_INFERENCE_PROVIDER: Final = "hf-inference"
 
-HF_HOST_SUFFIXES: Final = ("huggingface.co", "hf.co")
-"""Hosts (and their subdomains) that may receive an implicitly discovered token."""
+HF_HOST_SUFFIXES: Final = ("huggingface.co", "hf.co", "huggingface.cloud")
+"""Hosts (and their subdomains) that may receive an implicitly discovered token.
+
+``huggingface.cloud`` is where Inference Endpoints live (``*.endpoints.huggingface.cloud``)."""
 
 # --- auth -----------------------------------------------------------------------------------------
 TOKEN_ENV: Final = "HF_TOKEN"  # noqa: S105 - an env variable name, not a secret

@@ -167,6 +167,8 @@ class HFStatusError(HFError):
     """
 
     hint: str = "Check the request, and the server message above."
+    hint_without_model: str | None = None
+    """Used instead of ``hint`` when the failing request named no model."""
 
     def __init__(  # noqa: PLR0913 - every field is part of the diagnostic
         self,
@@ -228,6 +230,10 @@ class HFPermissionError(HFStatusError):
         "https://huggingface.co/{model}; otherwise give the token the 'Make calls to Inference "
         "Providers' permission."
     )
+    hint_without_model = (
+        "Access denied: if the model is gated, accept its licence on its huggingface.co page; "
+        "otherwise give the token the 'Make calls to Inference Providers' permission."
+    )
 
 
 class HFNotFoundError(HFStatusError):
@@ -237,6 +243,7 @@ class HFNotFoundError(HFStatusError):
         "Model or route not found: check the model id '{model}' and the base URL, "
         "or look for a served model with `hfbridge models --search <name>`."
     )
+    hint_without_model = "Not found: check the URL (base_url) and the route."
 
 
 class HFPayloadTooLargeError(HFStatusError):
@@ -341,6 +348,10 @@ def _number(value: Any) -> float | None:
 
 
 def _hint(cls: type[HFStatusError], **values: Any) -> str:
+    if values.get("model") is None and cls.hint_without_model:
+        return cls.hint_without_model
+    if isinstance(values.get("model"), str):
+        values["model"] = values["model"].split(":")[0]  # the repo, without ':provider'
     filled = {key: (value if value is not None else "unknown") for key, value in values.items()}
     for key in ("retry_after", "estimated_time"):
         if isinstance(values.get(key), float):

@@ -181,3 +181,19 @@ def test_connection_failures_are_retryable_but_broken_streams_are_not():
     assert is_retryable(HFTimeoutError("slow"))
     assert not is_retryable(HFStreamError("cut"))
     assert not is_retryable(ValueError("bug"))
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('"api";r=0;t=55', 55.0),
+        ('"api";r=3;t=55', None),
+        ('"resolvers" ; r = 0 ; t = 7', 7.0),
+        ("garbage", None),
+        (None, None),
+    ],
+)
+def test_hub_ratelimit_header(header, expected):
+    from hfbridge.transport.retry import parse_ratelimit
+
+    assert parse_ratelimit(header) == expected

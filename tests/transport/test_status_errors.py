@@ -99,7 +99,9 @@ def test_status_error_without_model_context(harness):
     assert caught.value.model is None
     assert caught.value.request_id is None
     assert "request id" not in str(caught.value)
-    assert "hfbridge models --search" in str(caught.value)
+    # with no model to name, the hint points at the URL instead of inventing a model id
+    assert "check the URL" in str(caught.value)
+    assert "unknown" not in str(caught.value)
 
 
 def test_gated_code_wins_over_the_status(harness):

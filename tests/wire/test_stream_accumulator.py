@@ -52,7 +52,7 @@ def test_openai_style_tool_fragments_by_index():
 
 def test_tgi_style_repeated_id_and_name_are_never_concatenated():
     acc = ChunkAccumulator()
-    fragments = ['{"', 'city', '":"', 'Rome', '"}']
+    fragments = ['{"', "city", '":"', "Rome", '"}']
     deltas = []
     for fragment in fragments:
         deltas.extend(acc.add(chunk({"tool_calls": [{"index": 0, "id": "0", "type": "function",

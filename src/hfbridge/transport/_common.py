@@ -26,7 +26,13 @@ from hfbridge.errors import (
     error_from_response,
 )
 from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
-from hfbridge.transport.retry import RetryPolicy, compute_wait, is_retryable, parse_retry_after
+from hfbridge.transport.retry import (
+    RetryPolicy,
+    compute_wait,
+    is_retryable,
+    parse_ratelimit,
+    parse_retry_after,
+)
 
 logger = logging.getLogger("hfbridge.transport")
 
@@ -153,6 +159,12 @@ def build_request(  # noqa: PLR0913 - the parts of one request
     )
 
 
+def _requested_wait(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` when present, else the Hub's exhausted ``RateLimit`` reset time."""
+    wait = parse_retry_after(headers.get("retry-after"))
+    return wait if wait is not None else parse_ratelimit(headers.get("ratelimit"))
+
+
 def status_error(
     response: httpx.Response, body: bytes, context: CallContext
 ) -> HFStatusError:
@@ -165,7 +177,7 @@ def status_error(
         url=str(response.request.url),
         model=context.model,
         provider=context.provider,
-        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        retry_after=_requested_wait(response.headers),
     )
 
 

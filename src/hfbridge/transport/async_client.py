@@ -89,7 +89,8 @@ class AsyncHFClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.config = config or ClientConfig.create(
+        self.config = ClientConfig.resolve(
+            config,
             token=token,
             base_url=base_url,
             bill_to=bill_to,

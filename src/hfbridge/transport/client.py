@@ -90,7 +90,8 @@ class HFClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.config = config or ClientConfig.create(
+        self.config = ClientConfig.resolve(
+            config,
             token=token,
             base_url=base_url,
             bill_to=bill_to,

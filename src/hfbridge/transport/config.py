@@ -11,6 +11,7 @@ import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from hfbridge._constants import (
@@ -120,6 +121,23 @@ class ClientConfig:
             use_cache=use_cache,
             verify=verify,
         )
+
+    @classmethod
+    def resolve(cls, config: ClientConfig | None, **settings: Any) -> ClientConfig:
+        """``config`` as given, or one created from ``settings``; never a silent mix of both."""
+        if config is None:
+            return cls.create(**settings)
+        given = sorted(
+            name
+            for name, value in settings.items()
+            if value is not None and not (name == "verify" and value is True)
+        )
+        if given:
+            raise HFConfigError(
+                f"pass either config= or individual settings, not both (got config and {given}): "
+                "build the config with ClientConfig.create(...) including those settings."
+            )
+        return config
 
     @cached_property
     def _base_host(self) -> str | None:

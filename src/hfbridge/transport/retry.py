@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import timezone
@@ -79,6 +80,21 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except ValueError:
         return _seconds_until(text, now)
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+_RATELIMIT = re.compile(r'"(\w+)"\s*;\s*r\s*=\s*(\d+)\s*;\s*t\s*=\s*(\d+)')
+
+
+def parse_ratelimit(value: str | None) -> float | None:
+    """Seconds until the quota resets, from the Hub's ``RateLimit`` header, when it is exhausted.
+
+    The header (``"api";r=0;t=55``, IETF ratelimit-headers draft) comes on every answer; only
+    ``r=0`` (no requests remaining) means the limit applies, and then ``t`` is the wait.
+    """
+    match = _RATELIMIT.search(value or "")
+    if match is None or int(match.group(2)) != 0:
+        return None
+    return float(match.group(3))
 
 
 def _seconds_until(http_date: str, now: float | None) -> float | None:
