@@ -72,17 +72,23 @@ def _is_integration_item(item: pytest.Item) -> bool:
     return HERE in item.path.resolve().parents
 
 
+def _needs_real_servers(item: pytest.Item) -> bool:
+    # The fault suite (faults/) brings its own loopback server: it must not install or start these.
+    return _is_integration_item(item) and "real_servers" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Let integration tests reach loopback even under pytest-socket's --disable-socket."""
     for item in items:
         if _is_integration_item(item):
             item.add_marker(pytest.mark.enable_socket)
+        if _needs_real_servers(item):
             item.add_marker(pytest.mark.realserver)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Install the servers before any test runs, so a first build is not cut by test timeouts."""
-    wanted = any(_is_integration_item(item) for item in session.items)
+    wanted = any(_needs_real_servers(item) for item in session.items)
     if not wanted or os.environ.get("HFBRIDGE_TEST_CHAT_URL"):
         return
     try:
