@@ -198,7 +198,7 @@ TARGETS = [
         "import hfbridge.langchain <= langchain_core + 60 ms",
         "import",
         "hfbridge.langchain (ChatHF, HFEmbeddings)",
-        _import_budget("langchain_core.language_models"),
+        _import_budget("langchain_core (BaseChatModel, Embeddings)"),
     ),
     Target(
         "import hfbridge.llama_index <= llama_index.core + 60 ms",

@@ -62,7 +62,10 @@ def _assistant_to_wire(message: AIMessage) -> dict[str, Any]:
         {
             "id": call["id"] or f"call_{position}",
             "type": "function",
-            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+            "function": {
+                "name": call["name"],
+                "arguments": json.dumps(call["args"], ensure_ascii=False),
+            },
         }
         for position, call in enumerate(message.tool_calls)
     ]
