@@ -68,7 +68,16 @@ def _inference_client(base: str) -> Stream:
     return lambda: client.chat_completion(clients.MESSAGES, model="bench", stream=True)
 
 
+LC_FLOOR = "LangChain floor: FakeListChatModel.stream"
+
+
+def _fake_list(tokens: int) -> Stream:
+    model, messages = clients.fake_list_chat_model("x" * tokens), clients.lc_messages()
+    return lambda: model.stream(messages)  # one chunk per character, no I/O
+
+
 CONTENDERS: dict[str, tuple[str, str, Callable[[str], Stream]]] = {
+    LC_FLOOR: ("floor", "langchain", lambda _base: _fake_list(0)),  # built with the size in child()
     "raw httpx.Client.stream": ("raw", "transport", _raw_httpx),
     "hfbridge HFClient.stream": ("hfbridge", "transport", _hf_client),
     "hfbridge ChatService.stream": ("hfbridge", "transport", _chat_service),
@@ -87,8 +96,8 @@ CONTENDERS: dict[str, tuple[str, str, Callable[[str], Stream]]] = {
 
 def child(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """Child side: stream ``tokens`` chunks, sampling RSS every tenth; stop at ``budget`` s."""
-    stream = CONTENDERS[name][2](args["base"])
     tokens, budget = args["tokens"], args["budget"]
+    stream = _fake_list(tokens) if name == LC_FLOOR else CONTENDERS[name][2](args["base"])
     step = max(1, tokens // 10)
     samples: list[tuple[int, float]] = [(0, rss_mb())]
     count = 0
@@ -101,14 +110,15 @@ def child(name: str, args: dict[str, Any]) -> dict[str, Any]:
             if time.perf_counter() - start > budget:
                 finished = False
                 break
-    samples.append((count, rss_mb()))
+    peak = peak_rss_mb()  # before the stream is released: what it kept is still held
     return {
         "status": OK,
         "samples": samples,
+        "after_mb": rss_mb(),
         "chunks": count,
         "finished": finished,
         "seconds": time.perf_counter() - start,
-        "peak_mb": peak_rss_mb(),
+        "peak_mb": peak,
     }
 
 

@@ -121,11 +121,15 @@ def _import_budget(floor_name: str) -> Callable[..., tuple[float | None, str, bo
 
 
 def _flat(limit: float) -> Callable[..., tuple[float | None, str, bool | None]]:
-    def check(
-        _figure: dict[str, Any], row: dict[str, Any]
-    ) -> tuple[float | None, str, bool | None]:
+    def check(figure: dict[str, Any], row: dict[str, Any]) -> tuple[float | None, str, bool | None]:
         growth = row["values"].get("growth_mb")
         note = f"{fmt(growth)} MiB growth" + (f"; {row['detail']}" if row.get("detail") else "")
+        floor = next(
+            (r for r in figure["rows"] if r["group"] == "floor" and r["family"] == row["family"]),
+            None,
+        )
+        if floor is not None and floor["status"] == OK:
+            note += f"; the framework floor alone grows {fmt(floor['values'].get('growth_mb'))} MiB"
         return growth, note, growth is not None and growth < limit
 
     return check

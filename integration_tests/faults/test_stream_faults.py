@@ -1,0 +1,192 @@
+"""Faults 5, 6 and 7 at the service level: cut streams, a missing ``[DONE]``, error events.
+
+A stream that breaks after its first event is never retried (the caller has seen output) and never
+ends as if complete: it raises ``HFStreamError`` after the events that did arrive. Whether a body
+that ends without ``[DONE]`` is complete depends on the route: OpenAI-style routes require the
+marker, TGI's ``/generate_stream`` never sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from faultserver import SSE, Respond, chat_chunks, tgi_events
+from support import CHAT_PATH, MESSAGES, chat_service, fast_config
+
+from hfbridge.errors import HFStreamError
+from hfbridge.inference.textgen import TextGenService
+from hfbridge.transport import AsyncHFClient, HFClient
+from hfbridge.wire.textgen import GenerationParams
+
+PIECES = ("one ", "two ", "three")
+
+
+def collect(service, mode):
+    """Stream a chat call; return the deltas' text received before the end or the error."""
+    received: list[str] = []
+    if mode == "stream":
+        try:
+            for delta in service.stream(MESSAGES, {}):
+                received.append(delta.content)
+        except HFStreamError as exc:
+            return received, exc
+        return received, None
+
+    async def run():
+        try:
+            async for delta in service.astream(MESSAGES, {}):
+                received.append(delta.content)
+        except HFStreamError as exc:
+            return received, exc
+        return received, None
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+@pytest.mark.parametrize("end", ["reset", "cut"])
+def test_stream_broken_mid_way_raises_after_the_events_received(fault_server, mode, end):
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end=end, fault=end))
+
+    received, error = collect(chat_service(fault_server.url + "/v1"), mode)
+
+    assert "".join(received) == "".join(PIECES)  # everything sent before the break arrived
+    assert isinstance(error, HFStreamError)
+    assert "incomplete" in str(error)
+    assert "3 event(s)" in str(error)
+    assert fault_server.by_path[CHAT_PATH] == 1  # output was handed out: never retried
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_stream_ending_without_done_on_a_chat_route_raises(fault_server, mode):
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end="eof", fault="no-done"))
+
+    received, error = collect(chat_service(fault_server.url + "/v1"), mode)
+
+    assert "".join(received) == "".join(PIECES)
+    assert isinstance(error, HFStreamError)
+    assert "without [DONE]" in str(error)
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_stream_with_done_completes_and_gives_a_result(fault_server, mode):
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end="done"))
+    service = chat_service(fault_server.url + "/v1")
+
+    received, error = collect(service, mode)
+
+    assert error is None
+    assert "".join(received) == "".join(PIECES)
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_error_event_inside_a_200_stream_raises_with_the_server_message(fault_server, mode):
+    error_event = {"error": "Input validation error: too many tokens", "error_type": "validation"}
+    fault_server.route(
+        CHAT_PATH,
+        lambda _: SSE([*chat_chunks("partial "), error_event], end="done", fault="error-event"),
+    )
+
+    received, error = collect(chat_service(fault_server.url + "/v1"), mode)
+
+    assert received == ["partial "]
+    assert isinstance(error, HFStreamError)
+    assert "too many tokens" in str(error)
+    assert error.error_type == "validation"
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_error_event_opening_a_stream_raises(fault_server, mode):
+    error_event = {"error": {"message": "provider overloaded", "http_status_code": 503}}
+    fault_server.route(CHAT_PATH, lambda _: SSE([error_event], end="eof", fault="error-event"))
+
+    received, error = collect(chat_service(fault_server.url + "/v1"), mode)
+
+    assert received == []
+    assert isinstance(error, HFStreamError)
+    assert error.status_code == 503
+    assert "provider overloaded" in str(error)
+
+
+# --- TGI /generate_stream: the end of the body is the end of the stream --------------------------
+
+
+def tgi_service(base_url: str) -> TextGenService:
+    config = fast_config(base_url)
+    return TextGenService(
+        base_url=base_url, api="tgi", client=HFClient(config), async_client=AsyncHFClient(config)
+    )
+
+
+def stream_text(service: TextGenService, mode: str) -> tuple[list[str], BaseException | None]:
+    params = GenerationParams()
+    received: list[str] = []
+    if mode == "stream":
+        try:
+            received.extend(service.stream("Say it", params))
+        except HFStreamError as exc:
+            return received, exc
+        return received, None
+
+    async def run():
+        try:
+            async for piece in service.astream("Say it", params):
+                received.append(piece)
+        except HFStreamError as exc:
+            return received, exc
+        return received, None
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_tgi_stream_without_done_is_complete(fault_server, mode):
+    fault_server.route("/generate_stream", lambda _: SSE(tgi_events(*PIECES), end="eof"))
+
+    received, error = stream_text(tgi_service(fault_server.url), mode)
+
+    assert error is None
+    assert "".join(received) == "".join(PIECES)
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+@pytest.mark.parametrize("end", ["reset", "cut"])
+def test_tgi_stream_broken_mid_way_raises(fault_server, mode, end):
+    fault_server.route("/generate_stream", lambda _: SSE(tgi_events(*PIECES), end=end))
+
+    received, error = stream_text(tgi_service(fault_server.url), mode)
+
+    assert isinstance(error, HFStreamError)
+    assert "".join(received) in ("", "one ", "one two ", "one two three")
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_tgi_error_event_raises(fault_server, mode):
+    events = [*tgi_events("one ", "two")[:1], {"error": "Request failed during generation"}]
+    fault_server.route("/generate_stream", lambda _: SSE(events, end="eof", fault="error-event"))
+
+    _, error = stream_text(tgi_service(fault_server.url), mode)
+
+    assert isinstance(error, HFStreamError)
+    assert "Request failed during generation" in str(error)
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_tgi_stream_closed_at_an_event_boundary_is_not_complete(fault_server, mode):
+    """A close-delimited body (no chunked framing) cut between two events looks like a clean end.
+
+    Only the content can tell: TGI's last event carries ``generated_text``. Without it, the stream
+    must not be presented as complete.
+    """
+    events = tgi_events(*PIECES)[:2]  # the final event (with generated_text) never comes
+    body = "".join(f"data: {__import__('json').dumps(event)}\n\n" for event in events).encode()
+    fault_server.route(
+        "/generate_stream",
+        lambda _: Respond(200, body, {"connection": "close"}, "text/event-stream", "cut-at-eof"),
+    )
+
+    received, error = stream_text(tgi_service(fault_server.url), mode)
+
+    assert "".join(received) in ("", "one ", "one two ")
+    assert isinstance(error, HFStreamError)
