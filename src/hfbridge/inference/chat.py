@@ -24,6 +24,7 @@ from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
 logger = logging.getLogger("hfbridge.inference")
 
 CHAT_ROUTE = "chat/completions"
+_NO_EVENT: Any = object()  # a stream's JSON events may be null, so None cannot mean "no event"
 PROVIDER_HEADERS = ("x-inference-provider", "x-hf-provider")
 
 
@@ -349,14 +350,14 @@ class ChatStream(_StreamBase):
             )  # fmt: skip
             iterator = iter(events)
             try:
-                first = next(iterator, None)
+                first = next(iterator, _NO_EVENT)
             except HFError as exc:
                 if self.service._should_fail_over(exc, len(candidates) - position - 1):  # noqa: SLF001
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
             try:
-                if first is not None:
+                if first is not _NO_EVENT:
                     yield from self.accumulator.add(first)
                 for event in iterator:
                     yield from self.accumulator.add(event)
@@ -379,14 +380,14 @@ class AsyncChatStream(_StreamBase):
             )  # fmt: skip
             iterator = events.__aiter__()
             try:
-                first = await anext(iterator, None)
+                first = await anext(iterator, _NO_EVENT)
             except HFError as exc:
                 if self.service._should_fail_over(exc, len(candidates) - position - 1):  # noqa: SLF001
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
             try:
-                if first is not None:
+                if first is not _NO_EVENT:
                     for delta in self.accumulator.add(first):
                         yield delta
                 async for event in iterator:

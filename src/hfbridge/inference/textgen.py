@@ -31,9 +31,10 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from hfbridge._constants import HF_INFERENCE_PROVIDER
+from hfbridge._redact import redact_url
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
-from hfbridge.errors import HFConfigError, HFError
+from hfbridge.errors import HFConfigError, HFError, HFStreamError
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
 from hfbridge.transport import (
     AsyncHFClient,
@@ -340,6 +341,8 @@ class _Fold:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.details: Mapping[str, Any] | None = None
+        self.events = 0
+        self.final_seen = False
 
     def _emit(self, text: str) -> str:
         out = self.echo + self.trimmer.feed(text)
@@ -350,8 +353,10 @@ class _Fold:
 
     def event(self, event: Any) -> str:
         """Take one parsed event of the route; return the text to emit (possibly empty)."""
+        self.events += 1
         if self.api in _TGI_STYLE:
             token = parse_tgi_stream_event(event)
+            self.final_seen = self.final_seen or token.generated_text is not None
             if token.details is not None:
                 self.details = token.details
                 self.finish_reason = token.details.get("finish_reason")
@@ -369,8 +374,20 @@ class _Fold:
         self.usage = delta.usage or self.usage
         return self._emit(delta.content)
 
-    def end(self, headers: Mapping[str, str]) -> str:
-        """Flush the held-back tail at the end of the stream."""
+    def end(self, headers: Mapping[str, str], url: str = "") -> str:
+        """Flush the held-back tail at the end of the stream.
+
+        A TGI stream has no ``[DONE]``: its last event is the one carrying ``generated_text``. A
+        body that ends before it was cut (e.g. a proxy closing a close-delimited body between two
+        events), so it raises :class:`HFStreamError` instead of passing for complete.
+        """
+        if self.api in _TGI_STYLE and not self.final_seen:
+            raise HFStreamError(
+                f"The text-generation stream from {redact_url(url) or 'the server'} ended after "
+                f"{self.events} event(s) without its final event (the one carrying "
+                "'generated_text'): the connection was probably cut and the output is incomplete. "
+                "Retry the call."
+            )
         out = self.echo + self.trimmer.flush()
         self.echo = ""
         if out:
@@ -440,7 +457,7 @@ class TextGenStream(_StreamBase):
         finally:
             events.close()
         self.request_id = events.request_id
-        out = self._fold.end(events.headers)
+        out = self._fold.end(events.headers, plan.url)
         if out:
             yield out
         self._finish()
@@ -485,7 +502,7 @@ class AsyncTextGenStream(_StreamBase):
         finally:
             await events.aclose()
         self.request_id = events.request_id
-        out = self._fold.end(events.headers)
+        out = self._fold.end(events.headers, plan.url)
         if out:
             yield out
         self._finish()

@@ -7,10 +7,12 @@ are appended. ``usage`` is taken from any chunk that carries it, including one w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hfbridge.errors import HFResponseError
 from hfbridge.wire.chat import (
     ChatChoice,
     ChatCompletion,
@@ -82,8 +84,18 @@ class ChunkAccumulator:
         self.usage: Usage | None = None
         self.chunks = 0
 
-    def add(self, chunk: Mapping[str, Any]) -> list[StreamDelta]:
-        """Take one parsed chunk; return the deltas it carries (one per choice touched)."""
+    def add(self, chunk: Any) -> list[StreamDelta]:
+        """Take one parsed chunk; return the deltas it carries (one per choice touched).
+
+        Raises :class:`~hfbridge.errors.HFResponseError` for an event that is not a JSON object.
+        """
+        if not isinstance(chunk, Mapping):
+            raise HFResponseError(
+                f"The chat stream sent an event that is not a JSON object "
+                f"({type(chunk).__name__}): the endpoint may not be OpenAI-compatible "
+                "(check base_url).",
+                body=json.dumps(chunk)[:500],
+            )
         self.chunks += 1
         self.id = self.id or str(chunk.get("id") or "")
         self.model = self.model or str(chunk.get("model") or "")
