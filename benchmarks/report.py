@@ -122,14 +122,18 @@ def _import_budget(floor_name: str) -> Callable[..., tuple[float | None, str, bo
 
 def _flat(limit: float) -> Callable[..., tuple[float | None, str, bool | None]]:
     def check(figure: dict[str, Any], row: dict[str, Any]) -> tuple[float | None, str, bool | None]:
-        growth = row["values"].get("growth_mb")
-        note = f"{fmt(growth)} MiB growth" + (f"; {row['detail']}" if row.get("detail") else "")
+        per_1k = row["values"].get("kib_per_1k")
+        tokens = figure.get("params", {}).get("tokens", 0)
+        growth = None if per_1k is None else per_1k * tokens / 1000 / 1024
+        note = f"{fmt(per_1k)} KiB per 1k chunks = {fmt(growth)} MiB over {tokens:,} chunks"
+        note += f" ({row['detail']})" if row.get("detail") else ""
         floor = next(
             (r for r in figure["rows"] if r["group"] == "floor" and r["family"] == row["family"]),
             None,
         )
         if floor is not None and floor["status"] == OK:
-            note += f"; the framework floor alone grows {fmt(floor['values'].get('growth_mb'))} MiB"
+            floor_rate = floor["values"].get("kib_per_1k")
+            note += f"; the framework floor alone grows {fmt(floor_rate)} KiB per 1k chunks"
         return growth, note, growth is not None and growth < limit
 
     return check
@@ -245,8 +249,21 @@ def _status(row: dict[str, Any]) -> str:
     return f"**{row['status']}**: {row['detail']}".replace("|", "/")
 
 
+def plain_table(figure: dict[str, Any]) -> list[str]:
+    """A table without ratio columns (for measures whose ratios mean nothing)."""
+    head = ["contender", "kind", *(c["label"] for c in figure["columns"]), "notes"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in sorted(figure["rows"], key=lambda r: GROUP_ORDER.get(r["group"], 9)):
+        cells = [row["name"], row["group"]]
+        cells += [fmt(row["values"].get(c["key"])) for c in figure["columns"]]
+        lines.append("| " + " | ".join([*cells, _status(row)]) + " |")
+    return lines
+
+
 def figure_table(figure: dict[str, Any]) -> list[str]:
     primary = figure["primary"]
+    if not figure.get("extra", {}).get("ratios", True):
+        return plain_table(figure)
     refs = anchors(figure)
     head = ["contender", "kind", *(c["label"] for c in figure["columns"]), "runs", "x floor"]
     head += [f"x {name.split('.')[0].split(' (')[0]}" for name in refs]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import hashlib
 import json
 import socket
 import struct
@@ -27,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from typing_extensions import override
 
 _REASONS = {
     200: "OK", 301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect",
@@ -66,7 +69,7 @@ class Behaviour(abc.ABC):
     fault: str | None = None
 
     @abc.abstractmethod
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Act on the connection; return True to keep it open for the next request."""
 
 
@@ -78,6 +81,12 @@ def _head(status: int, headers: dict[str, str]) -> bytes:
 
 def _chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+async def _hold(reader: asyncio.StreamReader, seconds: float) -> None:
+    """Keep the connection silent for ``seconds``, or until the client closes its side."""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        await asyncio.wait_for(reader.read(), seconds)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -107,7 +116,8 @@ class Respond(Behaviour):
             return self.body.encode(), self.content_type or "text/plain; charset=utf-8"
         return json.dumps(self.body).encode(), self.content_type or "application/json"
 
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Send the whole answer."""
         body, content_type = self.payload()
         headers = {"content-type": content_type, "content-length": str(len(body))}
@@ -141,7 +151,8 @@ class SSE(Behaviour):
     content_type: str = "text/event-stream"
     fault: str | None = None
 
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Stream the events and end as configured."""
         headers = {"content-type": self.content_type, "transfer-encoding": "chunked"}
         writer.write(_head(200, headers))
@@ -172,7 +183,8 @@ class Reset(Behaviour):
 
     fault: str | None = "reset"
 
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Send a RST."""
         _reset(writer)
         return False
@@ -184,7 +196,8 @@ class Close(Behaviour):
 
     fault: str | None = "close"
 
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Close quietly."""
         writer.close()
         return False
@@ -197,9 +210,10 @@ class Stall(Behaviour):
     seconds: float = 30.0
     fault: str | None = "stall"
 
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
-        """Wait, then close."""
-        await asyncio.sleep(self.seconds)
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Wait, then close (at once if the client hangs up first)."""
+        await _hold(reader, self.seconds)
         writer.close()
         return False
 
@@ -219,13 +233,14 @@ class SlowBody(Behaviour):
     content_type: str = "application/json"
     fault: str | None = "slow-body"
 
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Send part of the body, then stall or trickle."""
         headers = {"content-type": self.content_type, "content-length": str(len(self.body))}
         writer.write(_head(200, headers) + self.body[: self.sent])
         await writer.drain()
         if self.drip is None:
-            await asyncio.sleep(self.hold)
+            await _hold(reader, self.hold)
             writer.close()
             return False
         for position in range(self.sent, len(self.body)):
@@ -243,7 +258,8 @@ class Redirect(Behaviour):
     status: int = 307
     fault: str | None = None
 
-    async def run(self, server: FaultServer, writer: asyncio.StreamWriter) -> bool:
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Send the redirect."""
         writer.write(_head(self.status, {"location": self.location, "content-length": "0"}))
         await writer.drain()
@@ -380,7 +396,7 @@ class FaultServer:
                     break
                 behaviour = self._choose(request)
                 self._record(request, behaviour)
-                keep = await behaviour.run(self, writer)
+                keep = await behaviour.run(reader, writer)
                 if not keep or request.headers.get("connection", "").lower() == "close":
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -413,18 +429,18 @@ async def _read_request(reader: asyncio.StreamReader, connection: int) -> Reques
     return Request(method, target, headers, body, connection)
 
 
-# --- deterministic content the tests can check -----------------------------------------------------
+# --- deterministic content the tests can check ---------------------------------------------------
 
 
 def vector_for(text: str, dims: int = 8) -> list[float]:
     """A deterministic vector per text (hash-seeded), so a test can check each vector's owner."""
-    import hashlib  # noqa: PLC0415 - only the embeddings tests use it
-
     digest = hashlib.blake2b(text.encode("utf-8"), digest_size=dims * 2).digest()
     return [int.from_bytes(digest[2 * i : 2 * i + 2], "big") / 65535.0 for i in range(dims)]
 
 
-def chat_body(content: str, *, model: str = "m", tool_calls: Iterable[Any] | None = None) -> dict[str, Any]:
+def chat_body(
+    content: str, *, model: str = "m", tool_calls: Iterable[Any] | None = None
+) -> dict[str, Any]:
     """An OpenAI chat completion answer."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls is not None:

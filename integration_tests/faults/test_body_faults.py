@@ -8,6 +8,8 @@ raises instead of yielding nothing.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from faultserver import SSE, Respond, chat_body, json_reply, tgi_events
 from support import ANSWER, CHAT_PATH, MODES, chat_service, healthy_chat, run_chat
@@ -47,7 +49,8 @@ def test_success_status_with_a_bad_body_raises_response_error(
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_json_body_with_a_wrong_content_type_is_still_read(fault_server, mode):
-    fault_server.route(CHAT_PATH, lambda _: Respond(200, chat_body(ANSWER), content_type="text/plain"))
+    answer = Respond(200, chat_body(ANSWER), content_type="text/plain")
+    fault_server.route(CHAT_PATH, lambda _: answer)
 
     assert run_chat(chat_service(fault_server.url + "/v1"), mode) == ANSWER
 
@@ -116,18 +119,18 @@ def test_stream_with_an_event_that_is_not_json(fault_server, mode):
 @pytest.mark.parametrize("mode", ["stream", "astream"])
 @pytest.mark.parametrize("event", [[1, 2], "just a string", 42, None])
 def test_stream_with_an_event_that_is_not_an_object(fault_server, mode, event):
-    fault_server.route(CHAT_PATH, lambda _: SSE([__import__("json").dumps(event)]))
+    fault_server.route(CHAT_PATH, lambda _: SSE([json.dumps(event)]))
 
     with pytest.raises((HFStreamError, HFResponseError)):
         run_chat(chat_service(fault_server.url + "/v1"), mode)
 
 
 def test_tgi_events_without_a_token_raise(fault_server):
-    from support import fast_config  # noqa: PLC0415
+    from support import fast_config
 
-    from hfbridge.inference.textgen import TextGenService  # noqa: PLC0415
-    from hfbridge.transport import HFClient  # noqa: PLC0415
-    from hfbridge.wire.textgen import GenerationParams  # noqa: PLC0415
+    from hfbridge.inference.textgen import TextGenService
+    from hfbridge.transport import HFClient
+    from hfbridge.wire.textgen import GenerationParams
 
     events = [{"choices": []}, *tgi_events("x")]
     fault_server.route("/generate_stream", lambda _: SSE(events, end="eof"))

@@ -7,16 +7,17 @@ A reset (RST) or close (FIN) before the answer is retried to success; a refused 
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
 import pytest
-from faultserver import SlowBody, Stall, chat_body
+from faultserver import SSE, SlowBody, Stall, chat_body, chat_chunks
 from faultserver import Close as CloseBeforeAnswer
 from faultserver import Reset as ResetBeforeAnswer
 from support import ANSWER, CHAT_PATH, MODES, Waits, chat_service, healthy_chat, run_chat
 
-from hfbridge.errors import HFConnectionError, HFTimeoutError
+from hfbridge.errors import HFConnectionError, HFStreamError, HFTimeoutError
 from hfbridge.transport import RetryPolicy
 
 ONE_RETRY = RetryPolicy(max_retries=1, initial_delay=0.01, max_backoff=0.01, wait_cap=0.01)
@@ -93,7 +94,7 @@ def test_server_that_never_answers_times_out_in_time(fault_server, mode):
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_body_that_stops_half_way_times_out_in_time(fault_server, mode):
-    body = __import__("json").dumps(chat_body(ANSWER)).encode()
+    body = json.dumps(chat_body(ANSWER)).encode()
     fault_server.route(CHAT_PATH, lambda _: SlowBody(body=body, sent=len(body) // 2, hold=30))
     started = time.monotonic()
 
@@ -107,7 +108,7 @@ def test_body_that_stops_half_way_times_out_in_time(fault_server, mode):
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_slow_but_steady_body_is_not_a_timeout(fault_server, mode):
     """The timeout bounds silence, not the whole answer: a body that keeps coming is received."""
-    body = __import__("json").dumps(chat_body(ANSWER)).encode()
+    body = json.dumps(chat_body(ANSWER)).encode()
     sent = len(body) - 6
     fault_server.route(CHAT_PATH, lambda _: SlowBody(body=body, sent=sent, drip=TIMEOUT / 5))
     started = time.monotonic()
@@ -121,20 +122,13 @@ def test_slow_but_steady_body_is_not_a_timeout(fault_server, mode):
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])
 def test_stream_that_stalls_after_its_first_events_times_out(fault_server, mode):
-    from faultserver import SSE, chat_chunks  # noqa: PLC0415
-
-    fault_server.route(
-        CHAT_PATH, lambda _: SSE(chat_chunks("a", "b", "c"), pause=3.0, end="done")
-    )
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks("a", "b", "c"), pause=3.0, end="done"))
     started = time.monotonic()
 
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - the type is asserted below
+    # The first event was handed out, so the stream is not retried: it reports the cut.
+    with pytest.raises(HFStreamError) as caught:
         run_chat(chat_service(fault_server.url + "/v1", retry=ONE_RETRY, timeout=TIMEOUT), mode)
 
     assert time.monotonic() - started < TIMEOUT + 1.5
-    # The first event was handed out, so the stream is not retried: it reports the cut.
-    from hfbridge.errors import HFStreamError  # noqa: PLC0415
-
-    assert isinstance(caught.value, HFStreamError)
     assert "timeout" in str(caught.value).lower()
     assert fault_server.by_path[CHAT_PATH] == 1

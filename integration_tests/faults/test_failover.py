@@ -12,55 +12,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from faultserver import SSE, chat_body, chat_chunks, json_reply
-from support import CHAT_PATH, MESSAGES, fast_config
+from support import CHAT_PATH, MESSAGES, TOOLS, routed_service, router
 
-from hfbridge.catalog import Catalog
 from hfbridge.errors import HFServerError
-from hfbridge.inference.chat import ChatService
-from hfbridge.transport import AsyncHFClient, HFClient
-
-TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
-
-
-def provider(name: str, throughput: float) -> dict:
-    return {
-        "provider": name, "status": "live", "context_length": 32768,
-        "pricing": {"input": 0.1, "output": 0.2}, "supports_tools": True,
-        "supports_structured_output": True, "throughput": throughput,
-    }  # fmt: skip
-
-
-CATALOG_BODY = {
-    "id": "org/m",
-    "object": "model",
-    "providers": [provider("provA", 900.0), provider("provB", 100.0)],
-}
-
-
-def router(fault_server, *, failing=("org/m:provA",)):
-    def answer(request):
-        body = request.json() or {}
-        model = body.get("model")
-        if model in failing:
-            return json_reply(500, {"error": f"{model} is down"}, fault="500-provider")
-        if body.get("stream"):
-            return SSE(chat_chunks("served ", "by B", model=model))
-        return json_reply(200, chat_body("served by B", model=model), x_inference_provider="provB")
-
-    fault_server.route(CHAT_PATH, answer)
-    fault_server.route("/v1/models/org/m", lambda _: json_reply(200, CATALOG_BODY))
-
-
-def routed_service(fault_server) -> ChatService:
-    config = fast_config(fault_server.url + "/v1")
-    client, async_client = HFClient(config), AsyncHFClient(config)
-    catalog = Catalog(
-        client, async_client, router_url=fault_server.url + "/v1", cache_dir=False
-    )
-    service = ChatService(model="org/m", client=client, async_client=async_client, catalog=catalog)
-    assert not service.custom_endpoint  # the router path: routing and failover are active
-    return service
 
 
 def models_sent(fault_server) -> list[str]:

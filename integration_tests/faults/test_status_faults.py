@@ -151,10 +151,9 @@ CLIENT_ERRORS = [
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("status", "body", "error", "advice"), CLIENT_ERRORS)
-def test_client_errors_raise_the_typed_error_at_once(  # noqa: PLR0913 - parametrized
-    fault_server, mode, status, body, error, advice
-):
+@pytest.mark.parametrize("case", CLIENT_ERRORS, ids=[str(case[0]) for case in CLIENT_ERRORS])
+def test_client_errors_raise_the_typed_error_at_once(fault_server, mode, case):
+    status, body, error, advice = case
     fault_server.route(
         CHAT_PATH, lambda _: json_reply(status, body, f"{status}", x_request_id="req-42")
     )
@@ -185,4 +184,3 @@ def test_gated_repo_header_makes_a_permission_error(fault_server, mode):
 
     assert caught.value.error_code == "GatedRepo"
     assert "accept its licence" in str(caught.value)
-

@@ -9,39 +9,27 @@ marker, TGI's ``/generate_stream`` never sends it.
 from __future__ import annotations
 
 import asyncio
+import json
+import operator
 
 import pytest
 from faultserver import SSE, Respond, chat_chunks, tgi_events
-from support import CHAT_PATH, MESSAGES, chat_service, fast_config
+from support import CHAT_PATH, MESSAGES, adrain, chat_service, drain, fast_config
 
-from hfbridge.errors import HFStreamError
+from hfbridge.errors import HFError, HFStreamError
 from hfbridge.inference.textgen import TextGenService
 from hfbridge.transport import AsyncHFClient, HFClient
 from hfbridge.wire.textgen import GenerationParams
 
 PIECES = ("one ", "two ", "three")
+CONTENT = operator.attrgetter("content")
 
 
 def collect(service, mode):
-    """Stream a chat call; return the deltas' text received before the end or the error."""
-    received: list[str] = []
+    """Stream a chat call; return the deltas' text received, and the error that ended it."""
     if mode == "stream":
-        try:
-            for delta in service.stream(MESSAGES, {}):
-                received.append(delta.content)
-        except HFStreamError as exc:
-            return received, exc
-        return received, None
-
-    async def run():
-        try:
-            async for delta in service.astream(MESSAGES, {}):
-                received.append(delta.content)
-        except HFStreamError as exc:
-            return received, exc
-        return received, None
-
-    return asyncio.run(run())
+        return drain(service.stream(MESSAGES, {}), CONTENT)
+    return asyncio.run(adrain(service.astream(MESSAGES, {}), CONTENT))
 
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])
@@ -119,25 +107,10 @@ def tgi_service(base_url: str) -> TextGenService:
     )
 
 
-def stream_text(service: TextGenService, mode: str) -> tuple[list[str], BaseException | None]:
-    params = GenerationParams()
-    received: list[str] = []
+def stream_text(service: TextGenService, mode: str) -> tuple[list[str], HFError | None]:
     if mode == "stream":
-        try:
-            received.extend(service.stream("Say it", params))
-        except HFStreamError as exc:
-            return received, exc
-        return received, None
-
-    async def run():
-        try:
-            async for piece in service.astream("Say it", params):
-                received.append(piece)
-        except HFStreamError as exc:
-            return received, exc
-        return received, None
-
-    return asyncio.run(run())
+        return drain(service.stream("Say it", GenerationParams()))
+    return asyncio.run(adrain(service.astream("Say it", GenerationParams())))
 
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])
@@ -180,7 +153,7 @@ def test_tgi_stream_closed_at_an_event_boundary_is_not_complete(fault_server, mo
     must not be presented as complete.
     """
     events = tgi_events(*PIECES)[:2]  # the final event (with generated_text) never comes
-    body = "".join(f"data: {__import__('json').dumps(event)}\n\n" for event in events).encode()
+    body = "".join(f"data: {json.dumps(event)}\n\n" for event in events).encode()
     fault_server.route(
         "/generate_stream",
         lambda _: Respond(200, body, {"connection": "close"}, "text/event-stream", "cut-at-eof"),

@@ -302,7 +302,7 @@ def _decode_body(body: bytes | str, content_type: str) -> tuple[Any, str]:
         return None, f"{title} (HTML page, probably from a proxy or gateway)"
     try:
         return json.loads(text), text
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
         return None, text.strip()
 
 
@@ -343,7 +343,7 @@ def _redact_json(value: Any) -> Any:
 def _number(value: Any) -> float | None:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         return None
 
 
@@ -374,7 +374,10 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
     parsed, text = _decode_body(body, headers.get("content-type", ""))
     # Redact before anything is cut to length, so that no fragment of a secret survives.
     text = redact(text)
-    parsed = _redact_json(parsed)
+    try:
+        parsed = _redact_json(parsed)
+    except RecursionError:  # deeper than Python's stack: keep the (redacted) text only
+        parsed = None
     server_message = extract_error_message(parsed, text) or "(empty body)"
     header_message = headers.get(ERROR_MESSAGE_HEADER)
     if header_message and header_message not in server_message:

@@ -9,6 +9,7 @@ An entry without its identity is dropped (see :func:`parse_router_models`).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -21,13 +22,14 @@ def _float_or_none(value: Any) -> Any:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         return None
 
 
 def _int_or_none(value: Any) -> Any:
     number = _float_or_none(value)
-    return int(number) if number is not None and number >= 0 else None
+    # int() of an infinite float raises; NaN fails the comparison.
+    return int(number) if number is not None and 0 <= number < math.inf else None
 
 
 def _bool_or_none(value: Any) -> Any:

@@ -224,6 +224,14 @@ class HFTextGen(BaseLLM):
         check_supported(service.api, params)
         return service, params, options
 
+    def __getstate__(self) -> dict[Any, Any]:
+        # pydantic pickles a SecretStr's value: the token never travels in a pickle, nor do the
+        # cached services (connection pools). Unpickled, the model finds HF_TOKEN or the login.
+        state: dict[Any, Any] = super().__getstate__()
+        private = {**(state.get("__pydantic_private__") or {}), "_services": {}}
+        dict_ = {**state["__dict__"], "token": None}
+        return {**state, "__dict__": dict_, "__pydantic_private__": private}
+
     # --- LangChain metadata ---------------------------------------------------------------------
 
     @property

@@ -85,7 +85,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method,
                 str(request.url),
                 headers=request.headers.multi_items(),
-                data=request.content or None,
+                data=(await request.aread()) or None,  # a 307/308 re-sends a body stream
                 allow_redirects=False,
                 compress=None,
                 timeout=timeout,

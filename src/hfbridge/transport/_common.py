@@ -69,7 +69,7 @@ def decode_json(
     """Parse a success body, explaining what came back when it is not JSON."""
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
         kind = headers.get("content-type", "no content type")
         text = content.decode("utf-8", "replace")
         what = "an empty body" if not content.strip() else f"a non-JSON body ({kind})"
@@ -212,7 +212,7 @@ def parse_event(payload: str, url: str) -> Any:
     """One SSE payload as JSON; an ``error`` payload becomes :class:`HFStreamError`."""
     try:
         event = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
         raise HFStreamError(
             f"The stream from {redact_url(url)} sent an event that is not JSON: "
             f"{redact(payload)[:200]!r}."

@@ -20,13 +20,15 @@ from typing import TypeVar
 import httpx
 
 from hfbridge._constants import KEEPALIVE_EXPIRY, MAX_CONNECTIONS, MAX_KEEPALIVE_CONNECTIONS
-from hfbridge.transport._aiohttp import AiohttpTransport
+from hfbridge.transport._logs import install_redacting_filter
 
 LIMITS = httpx.Limits(
     max_connections=MAX_CONNECTIONS,
     max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
     keepalive_expiry=KEEPALIVE_EXPIRY,
 )
+
+install_redacting_filter()  # every request goes through this module's clients
 
 _lock = threading.Lock()
 _sync_pools: dict[bool | str, httpx.Client] = {}
@@ -73,9 +75,15 @@ def new_async_client(
     verify: bool | str, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """A fresh ``httpx.AsyncClient`` over the aiohttp transport unless one is given."""
+    if transport is None:
+        # aiohttp takes ~150 ms to import, so only async use pays for it (llama_index.core does not
+        # import it: BENCHMARKS.md, figure 6).
+        from hfbridge.transport._aiohttp import AiohttpTransport  # noqa: PLC0415
+
+        transport = AiohttpTransport(verify=verify, limits=LIMITS)
     return _without_cookies(
         httpx.AsyncClient(
-            transport=transport or AiohttpTransport(verify=verify, limits=LIMITS),
+            transport=transport,
             verify=verify,
             follow_redirects=True,
             trust_env=True,

@@ -105,9 +105,20 @@ class ChatCompletion:
 
 def validate_messages(messages: Sequence[Mapping[str, Any]]) -> None:
     """Raise :class:`HFConfigError` for messages the server would reject or misread."""
-    if not messages:
+    items: Any = messages  # callers may pass anything: check the shape before reading it
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise HFConfigError(
+            f"messages must be a list of {{'role': ..., 'content': ...}} dicts, got "
+            f"{type(items).__name__}."
+        )
+    if not items:
         raise HFConfigError("messages must not be empty: send at least one user message.")
-    for position, message in enumerate(messages):
+    for position, message in enumerate(items):
+        if not isinstance(message, Mapping):
+            raise HFConfigError(
+                f"message {position} must be a dict with 'role' and 'content', got "
+                f"{type(message).__name__}: {str(message)[:80]!r}."
+            )
         role = message.get("role")
         if role not in ROLES:
             raise HFConfigError(
@@ -221,9 +232,29 @@ def _check_params(params: Mapping[str, Any]) -> None:
             isinstance(value, bool) or not isinstance(value, int) or value <= 0
         ):
             raise HFConfigError(f"{key} must be a positive integer, got {value!r}.")
+    _check_tools(params)
     top_logprobs = params.get("top_logprobs")
     if top_logprobs is not None and not (isinstance(top_logprobs, int) and 0 <= top_logprobs <= 20):  # noqa: PLR2004
         raise HFConfigError(f"top_logprobs must be an integer from 0 to 20, got {top_logprobs!r}.")
+
+
+def _check_tools(params: Mapping[str, Any]) -> None:
+    """Check ``tools`` and ``tool_choice`` as the server would, before any request."""
+    tools = params.get("tools")
+    if tools is None:
+        return
+    if (
+        isinstance(tools, (str, bytes))
+        or not isinstance(tools, Sequence)
+        or not all(isinstance(tool, Mapping) for tool in tools)
+    ):
+        raise HFConfigError(
+            "tools must be a list of {'type': 'function', 'function': {'name': ..., "
+            f"'parameters': {{...}}}}}} objects, got {str(tools)[:80]!r}."
+        )
+    names = [validate_tool(tool)["function"]["name"] for tool in tools]
+    if params.get("tool_choice") is not None:
+        normalize_tool_choice(params["tool_choice"], names)
 
 
 def build_chat_payload(

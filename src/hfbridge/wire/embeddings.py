@@ -166,7 +166,10 @@ def _vector(row: Any, payload: Any) -> Vector:
         if not all(type(x) in (float, int) for x in row):
             bad = next(x for x in row if type(x) not in (float, int))
             raise _bad(f"an embedding holds a non-number ({bad!r}).", payload)
-        row = [float(x) for x in row]
+        try:
+            row = [float(x) for x in row]
+        except OverflowError:  # an integer beyond any float
+            raise _bad("an embedding holds a number too large for a float.", payload) from None
     vector: Vector = row
     if not math.isfinite(sum(vector)):
         raise _bad("an embedding holds NaN or infinite values.", payload)
@@ -182,6 +185,8 @@ def mean_pool(tokens: Any, *, normalize: bool = True) -> Vector:
     if any(len(row) != width for row in rows):
         raise _bad("token vectors of one input differ in length: cannot pool them.", None)
     pooled = [sum(column) / len(rows) for column in zip(*rows, strict=True)]
+    if not math.isfinite(sum(pooled)):  # finite token values can still overflow when summed
+        raise _bad("pooling the token vectors overflowed: the values are not usable.", None)
     return _l2_normalize(pooled) if normalize else pooled
 
 

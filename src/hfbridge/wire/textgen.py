@@ -82,6 +82,10 @@ class GenerationParams:
     watermark: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Every instance is valid, however it was made (directly, from_mapping, merged, replace).
+        self.validate()
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> GenerationParams:
         """Validate ``values``; known names become fields, other keys go to ``extra`` verbatim.
@@ -106,9 +110,7 @@ class GenerationParams:
             )
         if "stop" in known:
             known["stop"] = normalize_stop(known["stop"])
-        params = cls(**known, extra=extra)
-        params.validate()
-        return params
+        return cls(**known, extra=extra)
 
     def merged(self, values: Mapping[str, Any]) -> GenerationParams:
         """A copy with ``values`` (validated like :meth:`from_mapping`) taking precedence."""
@@ -300,7 +302,8 @@ def tgi_usage(details: Mapping[str, Any] | None, headers: Mapping[str, str]) -> 
 
     def header(name: str) -> int | None:
         raw = headers.get(name)
-        return int(raw) if raw is not None and raw.strip().isdigit() else None
+        # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
+        return int(raw) if raw is not None and raw.strip().isdecimal() else None
 
     prompt = _int_or_none(details.get("input_length"))
     prompt = prompt if prompt is not None else header("x-prompt-tokens")
