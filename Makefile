@@ -39,8 +39,18 @@ integration: $(STAMP)
 	$(SERVERS) install
 	$(BIN)/pytest integration_tests -p no:cacheprovider
 
+# With HF_TOKEN the notebooks use the router; without it, the local servers, started once here for
+# all notebooks (and stopped after, unless they were already running or named by HFBRIDGE_TEST_*).
 notebooks: $(STAMP)
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/pytest --nbmake notebooks -p no:cacheprovider; fi
+	@if [ -n "$$HF_TOKEN" ] || [ -n "$$HFBRIDGE_TEST_CHAT_URL" ]; then \
+		$(BIN)/pytest --nbmake notebooks -p no:cacheprovider; \
+	else \
+		running=no; $(SERVERS) status >/dev/null 2>&1 && running=yes; \
+		exports=$$($(SERVERS) start) || exit 1; eval "$$exports"; \
+		$(BIN)/pytest --nbmake notebooks -p no:cacheprovider; status=$$?; \
+		if [ $$running = no ]; then $(SERVERS) stop; fi; \
+		exit $$status; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

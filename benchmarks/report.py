@@ -361,8 +361,12 @@ def render_markdown(results: dict[str, Any], chart_prefix: str) -> str:
         for note in figure.get("notes", []):
             out += ["", f"> {note}"]
         out += ["", f"![{figure['title']}]({chart_prefix}{chart})"]
-        if figure.get("date") and figure["date"] != meta["date"]:
-            out += ["", f"(measured {figure['date']}, in an earlier run)"]
+        when = f"Measured {figure.get('date', meta['date'])}"
+        if figure.get("load") is not None:
+            when += f", load average {figure['load']} at the start of the figure"
+        if figure.get("seconds") is not None:
+            when += f", in {figure['seconds']} s"
+        out += ["", when + "."]
     return "\n".join(out) + "\n"
 
 

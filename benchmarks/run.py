@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["headroom"] = servers.headroom(server, seconds=1 if args.smoke else 3)
         print(f"[bench] server: {meta['headroom']['requests_per_s']:,.0f} req/s", flush=True)
         for key in chosen:
-            t0 = time.perf_counter()
+            t0, load_before = time.perf_counter(), load()
             print(f"[bench] figure {key} ...", flush=True)
             try:
                 module = importlib.import_module(f"benchmarks.{FIGURES[key]}")
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 broken.append(key)
                 continue
-            figure["date"] = meta["date"]
+            figure["date"], figure["load"] = meta["date"], load_before
             figure["seconds"] = round(time.perf_counter() - t0, 1)
             figures[key] = figure
             for row in figure["rows"]:

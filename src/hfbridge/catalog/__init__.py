@@ -12,40 +12,97 @@ The small, framework-free API every adapter uses:
 - Aliases: :func:`resolve_model`, :func:`alias_table`, :func:`alias_sources`, :func:`check_aliases`.
 """
 
-from hfbridge.catalog.aliases import (
-    BUILTIN_ALIASES,
-    AliasIssue,
-    ModelKind,
-    alias_sources,
-    alias_table,
-    check_aliases,
-    resolve_model,
-)
-from hfbridge.catalog.capabilities import (
-    AliasWarning,
-    ModelCapabilities,
-    ProviderInfo,
-    acapabilities,
-    capabilities,
-)
-from hfbridge.catalog.catalog import Catalog, CatalogUnavailableWarning, default_catalog
-from hfbridge.catalog.models import (
-    HubModel,
-    ModelStatus,
-    Pricing,
-    ProviderMapping,
-    RouterModel,
-    RouterProvider,
-)
-from hfbridge.catalog.routing import (
-    RoutePlan,
-    aplan_route,
-    decide_route,
-    estimate_cost,
-    is_failover_error,
-    plan_route,
-)
-from hfbridge.catalog.spec import ModelSpec, parse_model_spec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imports are lazy (PEP 562): adapters import `aliases` and `spec` at start-up, and the
+# catalog client, its pydantic models and routing only load when first used.
+_EXPORTS: dict[str, str] = {
+    "AliasIssue": "hfbridge.catalog.aliases",
+    "AliasWarning": "hfbridge.catalog.capability",
+    "BUILTIN_ALIASES": "hfbridge.catalog.aliases",
+    "Catalog": "hfbridge.catalog.catalog",
+    "CatalogUnavailableWarning": "hfbridge.catalog.catalog",
+    "HubModel": "hfbridge.catalog.models",
+    "ModelCapabilities": "hfbridge.catalog.capability",
+    "ModelKind": "hfbridge.catalog.aliases",
+    "ModelSpec": "hfbridge.catalog.spec",
+    "ModelStatus": "hfbridge.catalog.models",
+    "Pricing": "hfbridge.catalog.models",
+    "ProviderInfo": "hfbridge.catalog.capability",
+    "ProviderMapping": "hfbridge.catalog.models",
+    "RoutePlan": "hfbridge.catalog.routing",
+    "RouterModel": "hfbridge.catalog.models",
+    "RouterProvider": "hfbridge.catalog.models",
+    "acapabilities": "hfbridge.catalog.capability",
+    "alias_sources": "hfbridge.catalog.aliases",
+    "alias_table": "hfbridge.catalog.aliases",
+    "aplan_route": "hfbridge.catalog.routing",
+    "capabilities": "hfbridge.catalog.capability",
+    "check_aliases": "hfbridge.catalog.aliases",
+    "decide_route": "hfbridge.catalog.routing",
+    "default_catalog": "hfbridge.catalog.catalog",
+    "estimate_cost": "hfbridge.catalog.routing",
+    "is_failover_error": "hfbridge.catalog.routing",
+    "parse_model_spec": "hfbridge.catalog.spec",
+    "plan_route": "hfbridge.catalog.routing",
+    "resolve_model": "hfbridge.catalog.aliases",
+}
+
+if TYPE_CHECKING:
+    from hfbridge.catalog.aliases import (
+        BUILTIN_ALIASES,
+        AliasIssue,
+        ModelKind,
+        alias_sources,
+        alias_table,
+        check_aliases,
+        resolve_model,
+    )
+    from hfbridge.catalog.capability import (
+        AliasWarning,
+        ModelCapabilities,
+        ProviderInfo,
+        acapabilities,
+        capabilities,
+    )
+    from hfbridge.catalog.catalog import (
+        Catalog,
+        CatalogUnavailableWarning,
+        default_catalog,
+    )
+    from hfbridge.catalog.models import (
+        HubModel,
+        ModelStatus,
+        Pricing,
+        ProviderMapping,
+        RouterModel,
+        RouterProvider,
+    )
+    from hfbridge.catalog.routing import (
+        RoutePlan,
+        aplan_route,
+        decide_route,
+        estimate_cost,
+        is_failover_error,
+        plan_route,
+    )
+    from hfbridge.catalog.spec import (
+        ModelSpec,
+        parse_model_spec,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BUILTIN_ALIASES",

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from hfbridge._constants import ALIASES_ENV, ALIASES_FILE
-from hfbridge.catalog.capabilities import AliasWarning, capabilities
+from hfbridge.catalog.capability import AliasWarning, capabilities
 from hfbridge.catalog.catalog import Catalog, default_catalog
 from hfbridge.catalog.spec import ModelSpec, parse_model_spec
 from hfbridge.errors import HFConfigError

@@ -10,7 +10,7 @@ answers at once (from a stale copy when there is one, else with the same error) 
 on the network again. Offline (``offline=True`` or ``HF_HUB_OFFLINE=1``), only the cache answers.
 
 The methods here raise :class:`~hfbridge.errors.HFError` when they cannot answer; the
-never-raising helpers adapters use are :func:`hfbridge.catalog.capabilities` and
+never-raising helpers adapters use are :func:`hfbridge.catalog.capability` and
 :func:`hfbridge.catalog.plan_route`.
 """
 

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hfbridge.catalog.capabilities import (
+from hfbridge.catalog.capability import (
     ModelCapabilities,
     ProviderInfo,
     acapabilities,
