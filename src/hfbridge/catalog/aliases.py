@@ -38,12 +38,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from hfbridge._constants import ALIASES_ENV, ALIASES_FILE
-from hfbridge.catalog.capability import AliasWarning, capabilities
-from hfbridge.catalog.catalog import Catalog, default_catalog
 from hfbridge.catalog.spec import ModelSpec, parse_model_spec
+
+if TYPE_CHECKING:  # the catalog client loads only when aliases are checked against it
+    from hfbridge.catalog.catalog import Catalog
 from hfbridge.errors import HFConfigError
 
 if sys.version_info >= (3, 11):
@@ -273,6 +274,8 @@ _EMBEDDING_TASKS = frozenset({"feature-extraction", "sentence-similarity"})
 
 def _check_chat(alias: str, model: str, catalog: Catalog) -> str | None:
     spec = parse_model_spec(model)
+    from hfbridge.catalog.capability import capabilities  # noqa: PLC0415 - lazy: see imports
+
     caps = capabilities(spec.with_provider(None), catalog=catalog)
     if not caps.available:
         return None
@@ -307,6 +310,9 @@ def check_aliases(
     embeddings aliases a model with a live feature-extraction mapping on the Hub. When the catalog
     cannot be reached nothing is reported (one :class:`CatalogUnavailableWarning` says so).
     """
+    from hfbridge.catalog.capability import AliasWarning  # noqa: PLC0415 - lazy: see imports
+    from hfbridge.catalog.catalog import default_catalog  # noqa: PLC0415
+
     catalog = catalog if catalog is not None else default_catalog()
     issues: list[AliasIssue] = []
     for kind in ("chat", "embeddings"):
