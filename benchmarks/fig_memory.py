@@ -107,7 +107,7 @@ def child(name: str, args: dict[str, Any]) -> dict[str, Any]:
         count += 1
         if count % step == 0:
             samples.append((count, rss_mb()))
-            if time.perf_counter() - start > budget:
+            if count < tokens and time.perf_counter() - start > budget:
                 finished = False
                 break
     peak = peak_rss_mb()  # before the stream is released: what it kept is still held

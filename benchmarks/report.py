@@ -406,7 +406,7 @@ def render_chart(figure: dict[str, Any], path: Path) -> None:
 
     key = figure["key"]
     if key == "async":
-        fig, ax = plt.subplots(figsize=(9, 5))
+        fig, ax = plt.subplots(figsize=(12, 5))
         for i, row in enumerate(_ok_rows(figure)):
             levels = [n for n in (int(c["key"][1:]) for c in figure["columns"])
                       if row["values"].get(f"c{n}") is not None]  # fmt: skip
@@ -417,9 +417,9 @@ def render_chart(figure: dict[str, Any], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("requests in flight")
         ax.set_ylabel("req/s (higher is better)")
-        ax.legend(fontsize=6, loc="best")
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
     elif key == "memory" and figure.get("extra", {}).get("series"):
-        fig, ax = plt.subplots(figsize=(9, 5))
+        fig, ax = plt.subplots(figsize=(12, 5))
         groups = {r["name"]: r["group"] for r in figure["rows"]}
         for i, (name, samples) in enumerate(figure["extra"]["series"].items()):
             group = groups.get(name, "")
@@ -428,7 +428,7 @@ def render_chart(figure: dict[str, Any], path: Path) -> None:
                     linestyle=STYLES.get(group, "-"))  # fmt: skip
         ax.set_xlabel("chunks consumed")
         ax.set_ylabel("RSS MiB")
-        ax.legend(fontsize=6, loc="best")
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
     else:
         keys = {
             "stream": ["us_chunk_200", "us_chunk_5000"],
