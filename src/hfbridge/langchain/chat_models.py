@@ -26,7 +26,6 @@ from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from hfbridge._constants import LEGACY_TOKEN_ENV, TOKEN_ENV
-from hfbridge.catalog.aliases import resolve_model
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.langchain._convert import (
@@ -182,12 +181,9 @@ class ChatHF(BaseChatModel):
 
     @property
     def model_id(self) -> str:
-        """The model string requests carry (aliases resolved)."""
-        custom = self.base_url is not None
-        spec = resolve_model(
-            self.model, kind="chat", overrides=self.aliases, custom_endpoint=custom
-        )
-        return spec.model_id if custom else spec.router_model
+        """The model string requests carry (aliases resolved once, by the cached service)."""
+        spec = self.service().spec
+        return spec.model_id if self.base_url is not None else spec.router_model
 
     def _service_key(self, model: str | None) -> tuple[Any, ...]:
         return (
