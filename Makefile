@@ -24,7 +24,7 @@ demo: $(STAMP)
 	fi
 
 ## test: everything CI runs: lint, types, unit tests, integration tests against the real servers
-test: lint type unit integration notebooks bench-smoke
+test: lint type unit bench-smoke integration notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests integration_tests benchmarks scripts
