@@ -94,7 +94,7 @@ def test_failover_to_the_next_capable_provider_names_who_served():
     assert result.provider == router.chat_models[1].split(":")[1] != "cerebras"
 
 
-def test_failover_happens_for_streams_before_the_first_event():
+def test_failover_happens_for_streams_before_the_first_event(caplog):
     router = Router(failing={"meta-llama/Llama-3.1-8B-Instruct:cerebras"})
 
     def handler(request):
@@ -112,6 +112,10 @@ def test_failover_happens_for_streams_before_the_first_event():
     assert "".join(d.content for d in stream) == "ok"
     assert stream.result().provider == router.chat_models[-1].split(":")[1]
     assert len(router.chat_models) == 2
+    # streams report a failover exactly as calls do
+    assert [r.getMessage() for r in caplog.records if "failing over" in r.getMessage()] == [
+        "hfbridge: meta-llama/Llama-3.1-8B-Instruct:cerebras failed (HFServerError); failing over"
+    ]
 
 
 def test_when_every_candidate_fails_the_last_error_is_raised():

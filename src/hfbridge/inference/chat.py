@@ -147,12 +147,20 @@ class ChatService:
         return estimate_cost(info, usage.prompt_tokens, usage.completion_tokens)
 
     @staticmethod
-    def _should_fail_over(exc: HFError, remaining: int) -> bool:
+    def fail_over(exc: HFError, spec: ModelSpec, remaining: int) -> bool:
+        """Whether to try the next candidate after ``exc`` on ``spec`` (logged when so).
+
+        One decision for calls and streams: only provider errors fail over, and only while
+        candidates remain; otherwise the caller re-raises ``exc``.
+        """
         if remaining <= 0:
             return False
         from hfbridge.catalog import is_failover_error  # noqa: PLC0415
 
-        return is_failover_error(exc)
+        if not is_failover_error(exc):
+            return False
+        logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
+        return True
 
     def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
         if self.custom_endpoint:
@@ -234,10 +242,7 @@ class ChatService:
                     context=CallContext(model=payload["model"], provider=spec.provider),
                 )  # fmt: skip
             except HFError as exc:
-                if self._should_fail_over(exc, len(candidates) - position - 1):
-                    logger.warning(
-                        "hfbridge: %s failed (%s); failing over", spec, type(exc).__name__
-                    )
+                if self.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
             completion = parse_chat_completion(response.json())
@@ -263,10 +268,7 @@ class ChatService:
                     context=CallContext(model=payload["model"], provider=spec.provider),
                 )  # fmt: skip
             except HFError as exc:
-                if self._should_fail_over(exc, len(candidates) - position - 1):
-                    logger.warning(
-                        "hfbridge: %s failed (%s); failing over", spec, type(exc).__name__
-                    )
+                if self.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
             completion = parse_chat_completion(response.json())
@@ -352,7 +354,7 @@ class ChatStream(_StreamBase):
             try:
                 first = next(iterator, _NO_EVENT)
             except HFError as exc:
-                if self.service._should_fail_over(exc, len(candidates) - position - 1):  # noqa: SLF001
+                if self.service.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
@@ -382,7 +384,7 @@ class AsyncChatStream(_StreamBase):
             try:
                 first = await anext(iterator, _NO_EVENT)
             except HFError as exc:
-                if self.service._should_fail_over(exc, len(candidates) - position - 1):  # noqa: SLF001
+                if self.service.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
