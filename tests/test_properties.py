@@ -33,7 +33,14 @@ from hfbridge.transport import (
     parse_retry_after,
 )
 from hfbridge.transport._common import parse_event
-from hfbridge.transport.sse import LineDecoder, SSEDecoder, iter_lines, iter_sse_payloads
+from hfbridge.transport.sse import (
+    EventParser,
+    LineDecoder,
+    SSEDecoder,
+    iter_events,
+    iter_lines,
+    iter_sse_payloads,
+)
 from hfbridge.wire.chat import parse_chat_completion
 from hfbridge.wire.embeddings import parse_feature_extraction, parse_openai_embeddings
 from hfbridge.wire.stream import ChunkAccumulator
@@ -112,6 +119,19 @@ def test_line_decoder_never_fails_and_ignores_chunk_boundaries(chunks):
     decoder = LineDecoder()
     lines = [line for chunk in chunks for line in decoder.feed(chunk)] + decoder.flush()
     assert all(isinstance(line, str) for line in lines)
+
+
+@FAST
+@given(st.lists(st.binary(max_size=40), max_size=20))
+@example([b"data: {}\r", b"\ndata: [DONE]\n\n"])
+@example([b"data: a\r", b"\r\ndata: b", b"\r", b"\n\n"])
+@example([b"\xff\xfe data:\x00 \r\r\n"])
+def test_event_parser_agrees_with_the_line_decoder(chunks):
+    decoder, parser = SSEDecoder(), EventParser()
+    expected = list(iter_sse_payloads(iter_lines(chunks), decoder))
+    assert list(iter_events(chunks, parser)) == expected
+    assert parser.done == decoder.done
+    assert list(iter_events([b"".join(chunks)], EventParser())) == expected
 
 
 @FAST

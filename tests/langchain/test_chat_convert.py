@@ -514,3 +514,47 @@ def test_wire_arguments_are_json_text_with_unicode_kept():
         [AIMessage("", tool_calls=[{"name": "f", "args": {"ü": [1]}, "id": "x"}])]
     )
     assert wire[0]["tool_calls"][0]["function"]["arguments"] == '{"ü": [1]}'
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        HumanMessage("hi"),
+        HumanMessage("hi", name="bob", id="m-1"),
+        HumanMessage(""),
+        SystemMessage("be brief"),
+        SystemMessage("be brief", name="policy", additional_kwargs={"x": 1}),
+        HumanMessage([{"type": "text", "text": "parts"}]),  # content parts: the general path
+    ],
+)
+def test_plain_text_messages_go_out_as_langchain_writes_them(message):
+    from langchain_core.messages import convert_to_openai_messages
+
+    assert messages_to_wire([message]) == [convert_to_openai_messages(message)]
+
+
+def test_a_text_chunk_is_what_a_validated_build_gives():
+    from langchain_core.outputs import ChatGenerationChunk
+
+    chunk = delta_to_chunk(StreamDelta(content="tok"))
+    expected = ChatGenerationChunk(message=AIMessageChunk(content="tok"))
+    assert chunk == expected
+    assert chunk.message.model_fields_set == expected.message.model_fields_set
+
+
+def test_a_plain_answer_leaves_empty_fields_at_their_defaults():
+    body = {
+        "id": "c1", "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                     "finish_reason": "stop"}],
+    }  # fmt: skip
+    message = to_chat_result(service_result(body)).generations[0].message
+    assert message.tool_calls == []
+    assert message.invalid_tool_calls == []
+    assert message.additional_kwargs == {}
+    assert message.content == "hi"
+    assert message.id == "c1"
+    assert message == AIMessage(
+        content="hi", id="c1", response_metadata=message.response_metadata,
+        tool_calls=[], invalid_tool_calls=[], additional_kwargs={},
+    )  # fmt: skip

@@ -990,3 +990,69 @@ def test_logprobs_are_reported_when_requested():
     assert full.response_metadata["logprobs"] == {
         "content": [{"token": "hel", "logprob": -0.1}, {"token": "lo", "logprob": -0.2}]
     }
+
+
+# --- settings changed after first use -------------------------------------------------------------
+# ChatHF keeps what it derives from its settings between calls; a changed setting must show at once.
+
+
+def test_an_assigned_setting_shows_in_the_next_call():
+    server = Server()
+    model = chat(server, temperature=0.1)
+    model.invoke("hi")
+    model.temperature = 0.7
+    model.max_tokens = 5
+    model.invoke("hi")
+    assert [body.get("temperature") for body in server.bodies] == [0.1, 0.7]
+    assert server.last["max_tokens"] == 5
+    assert model._identifying_params["temperature"] == 0.7
+    assert model._get_ls_params()["ls_temperature"] == 0.7
+    assert model._get_ls_params()["ls_max_tokens"] == 5
+
+
+def test_an_assigned_model_and_base_url_are_used():
+    first, second = Server(), Server()
+    model = chat(first)
+    model.invoke("hi")
+    model.transport = httpx.MockTransport(second)
+    model.model = "other"
+    model.invoke("hi")
+    assert first.last["model"] == "local"
+    assert second.last["model"] == "other"
+    assert model.model_id == "other"
+    assert model._get_ls_params()["ls_model_name"] == "other"
+
+
+def test_a_copy_with_changes_sends_its_own_settings_and_the_original_keeps_its_own():
+    server = Server()
+    model = chat(server, temperature=0.1)
+    model.invoke("hi")
+    changed = model.model_copy(update={"temperature": 0.9, "model": "copy"})
+    changed.invoke("hi")
+    model.invoke("hi")
+    assert [(b["model"], b["temperature"]) for b in server.bodies] == [
+        ("local", 0.1), ("copy", 0.9), ("local", 0.1),
+    ]  # fmt: skip
+    assert changed._identifying_params["model"] == "copy"
+
+
+def test_per_call_values_do_not_stick():
+    server = Server()
+    model = chat(server, temperature=0.1)
+    model.invoke("hi", temperature=0.5, timeout=3, model="other")
+    model.invoke("hi")
+    assert [(b["model"], b["temperature"]) for b in server.bodies] == [
+        ("other", 0.5), ("local", 0.1),
+    ]  # fmt: skip
+    assert model._get_ls_params(temperature=0.5)["ls_temperature"] == 0.5
+    assert model._get_ls_params()["ls_temperature"] == 0.1
+
+
+def test_returned_params_are_copies():
+    model = chat(Server(), temperature=0.1)
+    model._identifying_params["temperature"] = 99
+    model._default_params["temperature"] = 99
+    model._get_ls_params()["ls_temperature"] = 99
+    assert model._identifying_params["temperature"] == 0.1
+    assert model._default_params["temperature"] == 0.1
+    assert model._get_ls_params()["ls_temperature"] == 0.1

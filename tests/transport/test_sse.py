@@ -8,10 +8,13 @@ import pytest
 from tests.transport.conftest import FIXTURES, fixture_bytes, split_every
 
 from hfbridge.transport.sse import (
+    EventParser,
     LineDecoder,
     SSEDecoder,
+    aiter_events,
     aiter_lines,
     aiter_sse_payloads,
+    iter_events,
     iter_lines,
     iter_sse_payloads,
 )
@@ -188,7 +191,18 @@ def test_events_without_data_yield_nothing():
     )
 
 
-async def test_async_forms_agree_with_sync():
+def _line_decoder_async(chunks):
+    decoder = SSEDecoder()
+    return aiter_sse_payloads(aiter_lines(chunks), decoder), decoder
+
+
+def _event_parser_async(chunks):
+    parser = EventParser()
+    return aiter_events(chunks, parser), parser
+
+
+@pytest.mark.parametrize("start", [_line_decoder_async, _event_parser_async])
+async def test_async_forms_agree_with_sync(start):
     for name in ALL_FIXTURES:
         body = fixture_bytes(name)
 
@@ -196,8 +210,51 @@ async def test_async_forms_agree_with_sync():
             for chunk in split_every(body, 5):
                 yield chunk
 
-        decoder = SSEDecoder()
-        payloads = [payload async for payload in aiter_sse_payloads(aiter_lines(chunks()), decoder)]
+        events, state = start(chunks())
+        payloads = [payload async for payload in events]
         expected, done = decode(body)
         assert [json.loads(payload) for payload in payloads] == expected, name
-        assert decoder.done == done, name
+        assert state.done == done, name
+
+
+# --- EventParser: the one-pass parser the clients read streams with ---------------------------
+
+
+def parse_in_one_pass(body: bytes, chunk_size: int) -> tuple[list[object], bool]:
+    parser = EventParser()
+    payloads = iter_events(split_every(body, chunk_size), parser)
+    return [json.loads(payload) for payload in payloads], parser.done
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+def test_event_parser_agrees_with_the_line_decoder(name, chunk_size):
+    body = fixture_bytes(name)
+    assert parse_in_one_pass(body, chunk_size) == decode(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "payloads", "done"),
+    [
+        (b"data: 1\n\ndata: [DONE]\n\ndata: 2\n\n", ["1"], True),
+        (b"data: 1\n\ndata: 2", ["1", "2"], False),  # last event without its blank line
+        (b"data:  [DONE] \n\n", [], True),
+        (b": ping\n\nevent: keepalive\nid: 3\n\nretry: 10\n\n", [], False),
+        (b"data: a\ndata:b\ndata\n\n", ["a\nb"], False),  # "data" without a colon is ignored
+        (b"data: x\r\n\r\ndata: y\r\r", ["x", "y"], False),
+        (b"data: \xff\n\n", ["\ufffd"], False),
+    ],
+)
+def test_event_parser_edge_cases(body, payloads, done):
+    for chunk_size in (1, 2, len(body)):
+        parser = EventParser()
+        assert list(iter_events(split_every(body, chunk_size), parser)) == payloads
+        assert parser.done == done
+
+
+def test_event_parser_ignores_everything_after_done():
+    parser = EventParser()
+    assert parser.feed(b"data: 1\n\ndata: [DONE]\n\ndata: 2\n\n") == ["1"]
+    assert parser.done
+    assert parser.feed(b"data: 3\n\n") == []
+    assert parser.end() == []

@@ -14,8 +14,10 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
+    HumanMessage,
     InputTokenDetails,
     OutputTokenDetails,
+    SystemMessage,
     UsageMetadata,
     convert_to_openai_messages,
 )
@@ -36,6 +38,8 @@ from hfbridge.wire.stream import StreamDelta
 MODEL_PROVIDER = "huggingface"
 """``response_metadata["model_provider"]`` and ``ls_provider`` of every message ChatHF returns."""
 
+_PLAIN_ROLES: dict[type, str] = {HumanMessage: "user", SystemMessage: "system"}
+
 # --- messages out --------------------------------------------------------------------------------
 
 
@@ -48,6 +52,12 @@ def message_to_wire(message: BaseMessage) -> dict[str, Any]:
     """One message as an OpenAI chat dict; :class:`HFConfigError` if it cannot be expressed."""
     if isinstance(message, AIMessage):
         return _assistant_to_wire(message)
+    role = _PLAIN_ROLES.get(type(message))
+    if role is not None and isinstance(message.content, str):
+        # Plain text from the user or the system, as convert_to_openai_messages writes it.
+        wire = {"role": role, "name": message.name} if message.name else {"role": role}
+        wire["content"] = message.content
+        return wire
     try:
         wire = convert_to_openai_messages(message)
     except (ValueError, TypeError) as exc:
@@ -176,15 +186,20 @@ def choice_to_message(choice: ChatChoice, result: ServiceResult) -> AIMessage:
             )
         else:
             calls.append(tool_call(name=call.name, args=arguments, id=call.id))
-    return AIMessage(
-        content=choice.content or "",
-        additional_kwargs=_message_kwargs(choice),
-        tool_calls=calls,
-        invalid_tool_calls=invalid,
-        usage_metadata=usage_to_metadata(result.completion.usage),
-        response_metadata=response_metadata(result, choice),
-        id=result.completion.id or None,
-    )
+    fields: dict[str, Any] = {
+        "usage_metadata": usage_to_metadata(result.completion.usage),
+        "response_metadata": response_metadata(result, choice),
+        "id": result.completion.id or None,
+    }
+    # Empty lists and dicts are left to their defaults: validating them costs a third of the build.
+    extra = _message_kwargs(choice)
+    if extra:
+        fields["additional_kwargs"] = extra
+    if calls:
+        fields["tool_calls"] = calls
+    if invalid:
+        fields["invalid_tool_calls"] = invalid
+    return AIMessage(content=choice.content or "", **fields)
 
 
 def to_chat_result(result: ServiceResult) -> ChatResult:
@@ -220,6 +235,8 @@ def delta_to_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
     """
     if delta.choice_index != 0:
         return None
+    if not (delta.tool_calls or delta.reasoning or delta.logprobs is not None):
+        return text_chunk(delta.content) if delta.content else None
     chunks = [
         tool_call_chunk(
             name=call.name, args=call.arguments, id=call.id, index=call.index
@@ -237,6 +254,11 @@ def delta_to_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
         response_metadata=metadata,
     )
     return ChatGenerationChunk(message=message)
+
+
+def text_chunk(text: str) -> ChatGenerationChunk:
+    """A chunk carrying ``text`` only: the common case, built the way LangChain's own fakes do."""
+    return ChatGenerationChunk(message=AIMessageChunk(content=text))
 
 
 def final_chunk(result: ServiceResult) -> ChatGenerationChunk:

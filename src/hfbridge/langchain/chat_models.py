@@ -24,6 +24,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from typing_extensions import Self
 
 from hfbridge._constants import LEGACY_TOKEN_ENV, TOKEN_ENV
 from hfbridge.errors import HFConfigError
@@ -64,6 +65,10 @@ CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
 """Per-call keyword arguments that shape the HTTP call rather than the body."""
 
 _PROBE = ({"role": "user", "content": "."},)
+_MISSING: Any = object()
+_IGNORED_CALL_KEYS = frozenset({"stream", "ls_structured_output_format"})
+_OPTION_KEYS = frozenset(CALL_OPTION_KEYS)
+_LS_CALL_KEYS = frozenset({"model", "temperature", "max_tokens", "max_new_tokens", "stop"})
 
 
 class ChatHF(BaseChatModel):
@@ -138,6 +143,9 @@ class ChatHF(BaseChatModel):
     """The catalog used for routing (default: the process-wide one); not serialised."""
 
     _services: dict[tuple[Any, ...], ChatService] = PrivateAttr(default_factory=dict)
+    _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
+    """Values derived from the settings, built on first use and dropped when a setting changes
+    (LangChain asks for some of them several times per call)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -174,14 +182,43 @@ class ChatHF(BaseChatModel):
                 )
         build_chat_payload(None, _PROBE, params=self._default_params)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _field_names():
+            self._memo = {}  # a new dict: a copy of this model may still share the old one
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        copied._memo = {}  # noqa: SLF001 - model_copy(update=...) skips __setattr__
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = super().__deepcopy__(memo)
+        copied._memo = {}  # noqa: SLF001 - as in __copy__
+        return copied
+
+    def _memoized(self, key: str, build: Callable[[], Any]) -> Any:
+        memo = self._memo
+        value = memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = memo[key] = build()
+        return value
+
     @property
     def _default_params(self) -> dict[str, Any]:
+        return dict(self._memoized("default_params", self._sampling_values))
+
+    def _sampling_values(self) -> dict[str, Any]:
         values = {name: getattr(self, name) for name in SAMPLING_FIELDS}
         return {name: value for name, value in values.items() if value is not None}
 
     @property
     def model_id(self) -> str:
         """The model string requests carry (aliases resolved once, by the cached service)."""
+        model_id: str = self._memoized("model_id", self._resolved_model_id)
+        return model_id
+
+    def _resolved_model_id(self) -> str:
         spec = self.service().spec
         return spec.model_id if self.base_url is not None else spec.router_model
 
@@ -201,6 +238,12 @@ class ChatHF(BaseChatModel):
 
     def service(self, model: str | None = None) -> ChatService:
         """The :class:`ChatService` this model sends through (built once per model, cached)."""
+        if model is None:
+            default: ChatService = self._memoized("service", self._find_service)
+            return default
+        return self._find_service(model)
+
+    def _find_service(self, model: str | None = None) -> ChatService:
         key = self._service_key(model)
         cached = self._services.get(key)
         if cached is None:
@@ -228,7 +271,7 @@ class ChatHF(BaseChatModel):
         # pydantic pickles a SecretStr's value: the token never travels in a pickle, nor do the
         # cached services (connection pools). Unpickled, the model finds HF_TOKEN or the login.
         state: dict[Any, Any] = super().__getstate__()
-        private = {**(state.get("__pydantic_private__") or {}), "_services": {}}
+        private = {**(state.get("__pydantic_private__") or {}), "_services": {}, "_memo": {}}
         dict_ = {**state["__dict__"], "token": None}
         return {**state, "__dict__": dict_, "__pydantic_private__": private}
 
@@ -240,6 +283,9 @@ class ChatHF(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
+        return dict(self._memoized("identifying_params", self._identity))
+
+    def _identity(self) -> dict[str, Any]:
         return {"model": self.model_id, "base_url": self.base_url, **self._default_params}
 
     @property
@@ -253,6 +299,16 @@ class ChatHF(BaseChatModel):
         return True
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        if stop is None and _LS_CALL_KEYS.isdisjoint(kwargs):
+            # The common call: nothing overrides the instance; LangChain asks once per call.
+            cached: LangSmithParams = self._memoized("ls_params", self._instance_ls_params)
+            return cached.copy()
+        return self._ls_params(stop, kwargs)
+
+    def _instance_ls_params(self) -> LangSmithParams:
+        return self._ls_params(None, {})
+
+    def _ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any]) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider=MODEL_PROVIDER,
             ls_model_name=str(kwargs.get("model") or self.model_id),
@@ -279,27 +335,33 @@ class ChatHF(BaseChatModel):
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
     ) -> tuple[ChatService, list[dict[str, Any]], dict[str, Any], CallOptions, bool]:
-        call = dict(kwargs)
-        for key in ("stream", "ls_structured_output_format"):
-            call.pop(key, None)
+        call = {key: value for key, value in kwargs.items() if key not in _IGNORED_CALL_KEYS}
         service = self.service(call.pop("model", None))
-        timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
-        options = CallOptions(
-            timeout=timeout if timeout is not None else self.timeout,
-            max_retries=max_retries if max_retries is not None else self.max_retries,
-            headers=headers,
-        )
+        if _OPTION_KEYS.isdisjoint(call):
+            options = self._memoized("call_options", self._instance_call_options)
+        else:
+            timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
+            options = CallOptions(
+                timeout=timeout if timeout is not None else self.timeout,
+                max_retries=max_retries if max_retries is not None else self.max_retries,
+                headers=headers,
+            )
         include_usage = bool(call.pop("stream_usage", self.stream_usage))
         extra_body = call.pop("extra_body", None) or {}
         if "max_new_tokens" in call:
             call["max_tokens"] = call.pop("max_new_tokens")
         params = {
-            **self._default_params, **self.model_kwargs, **(self.extra_body or {}), **call,
-            **extra_body,
+            **self._memoized("default_params", self._sampling_values), **self.model_kwargs,
+            **(self.extra_body or {}), **call, **extra_body,
         }  # fmt: skip
         params["stop"] = stop_list(stop if stop is not None else params.get("stop"))
-        params.update(tool_params(params.pop("tools", None) or [], params.pop("tool_choice", None)))
+        if "tools" in params or "tool_choice" in params:
+            tools, choice = params.pop("tools", None) or [], params.pop("tool_choice", None)
+            params.update(tool_params(tools, choice))
         return service, messages_to_wire(messages), params, options, include_usage
+
+    def _instance_call_options(self) -> CallOptions:
+        return CallOptions(timeout=self.timeout, max_retries=self.max_retries)
 
     def _generate(
         self,
@@ -410,6 +472,11 @@ class ChatHF(BaseChatModel):
             self, schema, method=chosen, include_raw=include_raw, strict=strict,
             bind_kwargs=kwargs,
         )  # fmt: skip
+
+
+@functools.cache
+def _field_names() -> frozenset[str]:
+    return frozenset(ChatHF.model_fields)
 
 
 @functools.cache

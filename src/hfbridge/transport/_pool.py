@@ -52,12 +52,23 @@ class _NoCookies(httpx.Cookies):
 
 
 _Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
+_own_clients: weakref.WeakSet[httpx.Client | httpx.AsyncClient] = weakref.WeakSet()
 
 
 def _without_cookies(client: _Client) -> _Client:
     # httpx has no public switch: its ``cookies`` setter copies any jar into a plain one.
     client._cookies = _NoCookies()  # noqa: SLF001
+    _own_clients.add(client)
     return client
+
+
+def is_own_client(client: httpx.Client | httpx.AsyncClient) -> bool:
+    """Whether hfbridge built ``client`` (httpx's default headers, no cookies, no base URL).
+
+    Requests for such a client can be built without httpx's per-request merging of client
+    settings (:func:`hfbridge.transport._common.build_request`); an injected client keeps it.
+    """
+    return client in _own_clients
 
 
 def new_sync_client(

@@ -28,7 +28,7 @@ from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig
-from hfbridge.transport.sse import SSEDecoder, aiter_lines, aiter_sse_payloads
+from hfbridge.transport.sse import EventParser, aiter_events
 
 _NO_CONTEXT = CallContext()
 
@@ -183,20 +183,20 @@ class AsyncHFClient:
 
     async def _open(
         self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
-    ) -> tuple[httpx.Response, SSEDecoder, AsyncIterator[str], str | None]:
+    ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:
         try:
             response = await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         try:
-            decoder, payloads, first = await _start_events(response, context)
+            parser, payloads, first = await _start_events(response, context)
         except httpx.HTTPError as exc:
             await response.aclose()
             raise transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
             await response.aclose()
             raise
-        return response, decoder, payloads, first
+        return response, parser, payloads, first
 
     async def _events(  # noqa: PLR0913 - the stream's parts
         self,
@@ -219,7 +219,7 @@ class AsyncHFClient:
         full_url = str(request.url)
         async for attempt in self._retrying(max_retries):
             with attempt:
-                response, decoder, payloads, first = await self._open(http, request, context)
+                response, parser, payloads, first = await self._open(http, request, context)
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
@@ -234,7 +234,7 @@ class AsyncHFClient:
             raise stream_broken(exc, full_url, received) from exc
         finally:
             await response.aclose()
-        if end == "done" and not decoder.done:
+        if end == "done" and not parser.done:
             raise missing_done(full_url, received)
 
     async def aclose(self) -> None:
@@ -251,12 +251,12 @@ class AsyncHFClient:
 
 async def _start_events(
     response: httpx.Response, context: CallContext
-) -> tuple[SSEDecoder, AsyncIterator[str], str | None]:
+) -> tuple[EventParser, AsyncIterator[str], str | None]:
     """Check that ``response`` is an event stream and read up to its first event."""
     if response.status_code >= 400:  # noqa: PLR2004
         raise status_error(response, await response.aread(), context)
     if is_json_answer(response.headers):
         raise json_instead_of_stream(await response.aread(), response, context)
-    decoder = SSEDecoder()
-    payloads = aiter_sse_payloads(aiter_lines(response.aiter_bytes()), decoder)
-    return decoder, payloads, await anext(payloads, None)
+    parser = EventParser()
+    payloads = aiter_events(response.aiter_bytes(), parser)
+    return parser, payloads, await anext(payloads, None)

@@ -28,7 +28,7 @@ from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.retry import RetryPolicy
-from hfbridge.transport.sse import SSEDecoder, iter_lines, iter_sse_payloads
+from hfbridge.transport.sse import EventParser, iter_events
 
 StreamEnd = Literal["done", "eof"]
 _NO_CONTEXT = CallContext()
@@ -195,20 +195,20 @@ class HFClient:
 
     def _open(
         self, request: httpx.Request, context: CallContext
-    ) -> tuple[httpx.Response, SSEDecoder, Iterator[str], str | None]:
+    ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None]:
         try:
             response = self.http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         try:
-            decoder, payloads, first = _start_events(response, context)
+            parser, payloads, first = _start_events(response, context)
         except httpx.HTTPError as exc:
             response.close()
             raise transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
             response.close()
             raise
-        return response, decoder, payloads, first
+        return response, parser, payloads, first
 
     def _events(
         self,
@@ -221,7 +221,7 @@ class HFClient:
         url = str(request.url)
         for attempt in self._retrying(max_retries):
             with attempt:
-                response, decoder, payloads, first = self._open(request, context)
+                response, parser, payloads, first = self._open(request, context)
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
@@ -236,7 +236,7 @@ class HFClient:
             raise stream_broken(exc, url, received) from exc
         finally:
             response.close()
-        if end == "done" and not decoder.done:
+        if end == "done" and not parser.done:
             raise missing_done(url, received)
 
     def close(self) -> None:
@@ -253,12 +253,12 @@ class HFClient:
 
 def _start_events(
     response: httpx.Response, context: CallContext
-) -> tuple[SSEDecoder, Iterator[str], str | None]:
+) -> tuple[EventParser, Iterator[str], str | None]:
     """Check that ``response`` is an event stream and read up to its first event."""
     if response.status_code >= 400:  # noqa: PLR2004
         raise status_error(response, response.read(), context)
     if is_json_answer(response.headers):
         raise json_instead_of_stream(response.read(), response, context)
-    decoder = SSEDecoder()
-    payloads = iter_sse_payloads(iter_lines(response.iter_bytes()), decoder)
-    return decoder, payloads, next(payloads, None)
+    parser = EventParser()
+    payloads = iter_events(response.iter_bytes(), parser)
+    return parser, payloads, next(payloads, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 DONE = "[DONE]"
+_DONE_BYTES = DONE.encode()
 _LINE_ENDS = (b"\n", b"\r")
 
 
@@ -133,4 +134,103 @@ async def aiter_sse_payloads(
             return
     payload = decoder.flush()
     if payload is not None:
+        yield payload
+
+
+class EventParser:
+    """Bytes in, complete event payloads out: the line splitter and the decoder in one pass.
+
+    The clients read streams through this (one call per network chunk, lines kept as bytes and
+    only ``data`` decoded) rather than chaining :func:`iter_lines` and :func:`iter_sse_payloads`,
+    whose per-line calls cost about a microsecond per event. Same rules, same results: the tests
+    check both on every fixture, at every chunk size. ``done`` tells whether ``[DONE]`` arrived.
+    """
+
+    __slots__ = ("_buffer", "_data", "_trailing_cr", "done")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._trailing_cr = False
+        self._data: list[bytes] = []
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Take the next bytes; return the payloads of the events they complete.
+
+        After ``[DONE]`` the rest is ignored.
+        """
+        if self.done:
+            return []
+        if self._trailing_cr:
+            chunk = b"\r" + chunk
+            self._trailing_cr = False
+        if chunk.endswith(b"\r"):
+            self._trailing_cr = True  # maybe half of a CRLF: decide with the next chunk
+            chunk = chunk[:-1]
+        if not chunk:
+            return []
+        lines = chunk.splitlines()  # breaks at CR, LF and CRLF only, as SSE requires
+        if self._buffer:
+            lines[0] = self._buffer + lines[0]
+        self._buffer = b"" if chunk.endswith(_LINE_ENDS) else lines.pop()
+        return self._lines(lines)
+
+    def end(self) -> list[str]:
+        """At the end of the body: the payload of a last event left without its blank line."""
+        if self.done:
+            return []
+        lines = [self._buffer] if self._buffer or self._trailing_cr else []
+        self._buffer, self._trailing_cr = b"", False
+        payloads = self._lines(lines)
+        if not self.done:
+            payload = self._complete()
+            if payload is not None:
+                payloads.append(payload)
+        return payloads
+
+    def _lines(self, lines: list[bytes]) -> list[str]:
+        payloads: list[str] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    payload = self._complete()
+                    if self.done:
+                        break
+                    if payload is not None:
+                        payloads.append(payload)
+                    data = self._data
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            # Comments (":"), "event:", "id:", "retry:" and unknown fields carry nothing we use.
+        return payloads
+
+    def _complete(self) -> str | None:
+        if not self._data:
+            return None
+        data, self._data = self._data, []
+        raw = data[0] if len(data) == 1 else b"\n".join(data)
+        if raw.strip() == _DONE_BYTES:
+            self.done = True
+            return None
+        return raw.decode("utf-8", "replace")
+
+
+def iter_events(chunks: Iterable[bytes], parser: EventParser) -> Iterator[str]:
+    """The payloads of a byte stream until ``[DONE]`` or its end (``parser.done`` tells which)."""
+    for chunk in chunks:
+        yield from parser.feed(chunk)
+        if parser.done:
+            return
+    yield from parser.end()
+
+
+async def aiter_events(chunks: AsyncIterable[bytes], parser: EventParser) -> AsyncIterator[str]:
+    """Async form of :func:`iter_events`."""
+    async for chunk in chunks:
+        for payload in parser.feed(chunk):
+            yield payload
+        if parser.done:
+            return
+    for payload in parser.end():
         yield payload

@@ -35,9 +35,13 @@ class ToolCallDelta:
     arguments: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StreamDelta:
-    """What one chunk adds to one choice, ready for an adapter to emit."""
+    """What one chunk adds to one choice, ready for an adapter to emit.
+
+    Not frozen: one is built per streamed chunk, and a frozen dataclass costs about a microsecond
+    more to build (every field goes through ``object.__setattr__``). Treat it as read-only.
+    """
 
     choice_index: int = 0
     content: str = ""
@@ -67,6 +71,9 @@ class _ChoiceState:
     logprobs: list[Any] = field(default_factory=list)
 
 
+_RARE_DELTA_KEYS = frozenset({"reasoning", "reasoning_content", "refusal", "tool_calls"})
+
+
 def _fragment(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -86,6 +93,7 @@ class ChunkAccumulator:
         self.system_fingerprint: str | None = None
         self.usage: Usage | None = None
         self.chunks = 0
+        self._header_missing = True
 
     def add(self, chunk: Any) -> list[StreamDelta]:
         """Take one parsed chunk; return the deltas it carries (one per choice touched).
@@ -100,53 +108,67 @@ class ChunkAccumulator:
                 body=json.dumps(chunk)[:500],
             )
         self.chunks += 1
+        if self._header_missing:
+            self._take_header(chunk)
+        raw_usage = chunk.get("usage")
+        usage = None if raw_usage is None else parse_usage(raw_usage)
+        if usage is not None:
+            self.usage = usage
+        choices = chunk.get("choices")
+        deltas = (
+            [self._add_choice(raw) for raw in choices if isinstance(raw, Mapping)]
+            if isinstance(choices, list)
+            else []
+        )
+        if usage is not None:
+            if deltas:
+                deltas[-1].usage = usage
+            else:
+                deltas.append(StreamDelta(usage=usage))
+        return deltas
+
+    def _take_header(self, chunk: Mapping[str, Any]) -> None:
         self.id = self.id or str(chunk.get("id") or "")
         self.model = self.model or str(chunk.get("model") or "")
         if self.created is None and isinstance(chunk.get("created"), int):
             self.created = chunk["created"]
         self.system_fingerprint = self.system_fingerprint or chunk.get("system_fingerprint")
-        usage = parse_usage(chunk.get("usage"))
-        if usage is not None:
-            self.usage = usage
-        choices = chunk.get("choices")
-        deltas = [
-            self._add_choice(raw)
-            for raw in (choices if isinstance(choices, list) else ())
-            if isinstance(raw, Mapping)
-        ]
-        if usage is not None:
-            if deltas:
-                deltas[-1] = _with_usage(deltas[-1], usage)
-            else:
-                deltas.append(StreamDelta(usage=usage))
-        return deltas
+        self._header_missing = not (
+            self.id and self.model and self.created is not None and self.system_fingerprint
+        )
 
     def _add_choice(self, raw: Mapping[str, Any]) -> StreamDelta:
-        index = _index(raw.get("index"), 0)
-        state = self._choices.setdefault(index, _ChoiceState())
-        delta = as_mapping(raw.get("delta"))
-        content = _fragment(delta.get("content"))
-        reasoning = _fragment(delta.get("reasoning") or delta.get("reasoning_content"))
+        index = raw.get("index", 0)
+        if type(index) is not int:  # also rejects bool, a subclass of int
+            index = _index(index, 0)
+        state = self._choices.get(index)
+        if state is None:
+            state = self._choices[index] = _ChoiceState()
+        delta = raw.get("delta")
+        if type(delta) is not dict:
+            delta = as_mapping(delta)
+        content = delta.get("content")
+        if type(content) is not str:
+            content = _fragment(content)
         if content:
             state.content.write(content)
+        finish_reason = raw.get("finish_reason")
+        if finish_reason:
+            state.finish_reason = finish_reason
+        logprobs = raw.get("logprobs")
+        if logprobs is not None:
+            state.logprobs.append(logprobs)
+        # The hot path: most chunks carry content only; anything else takes the full reading.
+        if _RARE_DELTA_KEYS.isdisjoint(delta):
+            return StreamDelta(index, content, "", (), finish_reason, None, logprobs)
+        reasoning = _fragment(delta.get("reasoning") or delta.get("reasoning_content"))
         if reasoning:
             state.reasoning.write(reasoning)
         refusal = _fragment(delta.get("refusal"))
         if refusal:
             state.refusal.write(refusal)
         tool_deltas = tuple(self._add_tool(state, item) for item in _tool_items(delta))
-        if raw.get("finish_reason"):
-            state.finish_reason = raw["finish_reason"]
-        if raw.get("logprobs") is not None:
-            state.logprobs.append(raw["logprobs"])
-        return StreamDelta(
-            choice_index=index,
-            content=content,
-            reasoning=reasoning,
-            tool_calls=tool_deltas,
-            finish_reason=raw.get("finish_reason"),
-            logprobs=raw.get("logprobs"),
-        )
+        return StreamDelta(index, content, reasoning, tool_deltas, finish_reason, None, logprobs)
 
     @staticmethod
     def _add_tool(state: _ChoiceState, item: Mapping[str, Any]) -> ToolCallDelta:
@@ -215,15 +237,3 @@ def _index(value: Any, default: int) -> int:
 def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     items = delta.get("tool_calls")
     return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
-
-
-def _with_usage(delta: StreamDelta, usage: Usage) -> StreamDelta:
-    return StreamDelta(
-        choice_index=delta.choice_index,
-        content=delta.content,
-        reasoning=delta.reasoning,
-        tool_calls=delta.tool_calls,
-        finish_reason=delta.finish_reason,
-        usage=usage,
-        logprobs=delta.logprobs,
-    )
