@@ -141,7 +141,8 @@ class SSE(Behaviour):
     properly without ``[DONE]`` (TGI ``/generate_stream``); ``"cut"`` closes the connection in the
     middle of the chunked body (FIN, no terminating chunk); ``"reset"`` aborts it with a RST.
     ``pause`` is the time between events; before a cut or reset the server waits ``linger`` so the
-    client has read the events already sent.
+    client has read the events already sent. After ``[DONE]`` it may send ``after_done`` (raw
+    bytes) and wait ``stall_after_done`` seconds before ending the body.
     """
 
     events: list[Any] = field(default_factory=list)
@@ -150,6 +151,8 @@ class SSE(Behaviour):
     linger: float = 0.2
     content_type: str = "text/event-stream"
     fault: str | None = None
+    after_done: bytes = b""
+    stall_after_done: float = 0.0
 
     @override
     async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -164,6 +167,11 @@ class SSE(Behaviour):
                 await asyncio.sleep(self.pause)
         if self.end == "done":
             writer.write(_chunk(b"data: [DONE]\n\n"))
+            if self.after_done:
+                writer.write(_chunk(self.after_done))
+            if self.stall_after_done:
+                await writer.drain()
+                await asyncio.sleep(self.stall_after_done)
         if self.end in ("done", "eof"):
             writer.write(b"0\r\n\r\n")
             await writer.drain()

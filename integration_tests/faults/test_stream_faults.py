@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import operator
+import time
 
 import pytest
 from faultserver import SSE, Respond, chat_chunks, tgi_events
@@ -163,3 +164,59 @@ def test_tgi_stream_closed_at_an_event_boundary_is_not_complete(fault_server, mo
 
     assert "".join(received) in ("", "one ", "one two ")
     assert isinstance(error, HFStreamError)
+
+
+# --- after [DONE]: the rest of the body is read, so the connection goes back to the pool ---------
+
+
+def stream_times(service, mode, times):
+    """Run ``times`` streams in a row (one event loop for the async ones); their texts."""
+    if mode == "stream":
+        return [collect(service, mode) for _ in range(times)]
+
+    async def run():
+        return [await adrain(service.astream(MESSAGES, {}), CONTENT) for _ in range(times)]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_streams_in_a_row_reuse_one_connection(fault_server, mode):
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end="done"))
+    service = chat_service(fault_server.url + "/v1")
+
+    results = stream_times(service, mode, 5)
+
+    assert [("".join(received), error) for received, error in results] == [
+        ("".join(PIECES), None)
+    ] * 5
+    # Reading past [DONE] to the end of the body lets each stream hand its connection back.
+    assert fault_server.connections_total == 1
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_events_after_done_are_ignored(fault_server, mode):
+    late = b"data: " + json.dumps(chat_chunks("late")[0]).encode() + b"\n\n"
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), after_done=late * 3))
+    service = chat_service(fault_server.url + "/v1")
+
+    received, error = collect(service, mode)
+
+    assert error is None
+    assert "".join(received) == "".join(PIECES)
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+@pytest.mark.parametrize("stall", [0.2, 2.0])
+def test_a_server_that_stalls_after_done_still_gives_the_whole_answer(fault_server, mode, stall):
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), stall_after_done=stall))
+    service = chat_service(fault_server.url + "/v1", timeout=0.5)
+
+    started = time.monotonic()
+    received, error = collect(service, mode)
+    elapsed = time.monotonic() - started
+
+    assert error is None
+    assert "".join(received) == "".join(PIECES)
+    # The read timeout bounds the wait for the end of the body; a stall past it is not an error.
+    assert elapsed < min(stall, 0.5) + 1.0

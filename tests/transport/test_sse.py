@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -258,3 +259,27 @@ def test_event_parser_ignores_everything_after_done():
     assert parser.done
     assert parser.feed(b"data: 3\n\n") == []
     assert parser.end() == []
+
+
+def test_the_body_after_done_is_read_to_its_end_within_a_limit():
+    from hfbridge.transport.sse import DRAIN_LIMIT
+
+    rest = iter([b"data: 2\n\n", b"x" * 10, b""])
+    chunks = itertools.chain([b"data: 1\n\ndata: [DONE]\n\n"], rest)
+    assert list(iter_events(chunks, EventParser())) == ["1"]
+    assert next(rest, None) is None  # read to the end: the connection can be reused
+
+    endless = itertools.repeat(b"y" * 1024)
+    chunks = itertools.chain([b"data: [DONE]\n\n"], endless)
+    assert list(iter_events(chunks, EventParser())) == []  # stops once past the limit
+    assert DRAIN_LIMIT < 1024 * 1024
+
+
+def test_a_failure_after_done_does_not_spoil_the_answer():
+    def chunks():
+        yield b"data: 1\n\ndata: [DONE]\n\n"
+        raise OSError("connection reset after the answer")
+
+    parser = EventParser()
+    assert list(iter_events(chunks(), parser)) == ["1"]
+    assert parser.done

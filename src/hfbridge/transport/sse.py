@@ -216,21 +216,56 @@ class EventParser:
         return raw.decode("utf-8", "replace")
 
 
+DRAIN_LIMIT = 64 * 1024
+"""Most bytes read after ``[DONE]``: servers end the body right after it, and a body read to its
+end lets the connection go back to the pool instead of being closed (a new TLS handshake for the
+next stream)."""
+
+
 def iter_events(chunks: Iterable[bytes], parser: EventParser) -> Iterator[str]:
-    """The payloads of a byte stream until ``[DONE]`` or its end (``parser.done`` tells which)."""
-    for chunk in chunks:
+    """The payloads of a byte stream until ``[DONE]`` or its end (``parser.done`` tells which).
+
+    After ``[DONE]`` the rest of the body is read and dropped, up to :data:`DRAIN_LIMIT` bytes.
+    """
+    iterator = iter(chunks)
+    for chunk in iterator:
         yield from parser.feed(chunk)
         if parser.done:
+            _drain(iterator)
             return
     yield from parser.end()
 
 
+def _drain(chunks: Iterator[bytes]) -> None:
+    read = 0
+    try:
+        for chunk in chunks:
+            read += len(chunk)
+            if read > DRAIN_LIMIT:
+                return
+    except Exception:  # noqa: BLE001 - the answer is complete; a failure here costs the connection only
+        return
+
+
 async def aiter_events(chunks: AsyncIterable[bytes], parser: EventParser) -> AsyncIterator[str]:
     """Async form of :func:`iter_events`."""
-    async for chunk in chunks:
+    iterator = aiter(chunks)
+    async for chunk in iterator:
         for payload in parser.feed(chunk):
             yield payload
         if parser.done:
+            await _adrain(iterator)
             return
     for payload in parser.end():
         yield payload
+
+
+async def _adrain(chunks: AsyncIterator[bytes]) -> None:
+    read = 0
+    try:
+        async for chunk in chunks:
+            read += len(chunk)
+            if read > DRAIN_LIMIT:
+                return
+    except Exception:  # noqa: BLE001 - as in _drain
+        return
