@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
+import urllib.request
 import weakref
 from collections.abc import AsyncGenerator
 from typing import TypeVar
@@ -71,6 +72,15 @@ def is_own_client(client: httpx.Client | httpx.AsyncClient) -> bool:
     return client in _own_clients
 
 
+def environment_proxies() -> bool:
+    """Whether ``HTTP_PROXY``, ``HTTPS_PROXY`` or ``ALL_PROXY`` (any case) is set.
+
+    httpx honours them (and ``NO_PROXY``) only on its own transports: a client given a transport
+    ignores the environment. The aiohttp transport is therefore used only without a proxy.
+    """
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
+
+
 def new_sync_client(
     verify: bool | str, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
@@ -85,8 +95,11 @@ def new_sync_client(
 def new_async_client(
     verify: bool | str, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """A fresh ``httpx.AsyncClient`` over the aiohttp transport unless one is given."""
-    if transport is None:
+    """A fresh ``httpx.AsyncClient`` over the aiohttp transport unless one is given.
+
+    With a proxy configured in the environment, httpx's own transport (which honours it).
+    """
+    if transport is None and not environment_proxies():
         # aiohttp takes ~150 ms to import, so only async use pays for it (llama_index.core does not
         # import it: BENCHMARKS.md, figure 6).
         from hfbridge.transport._aiohttp import AiohttpTransport  # noqa: PLC0415

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import tenacity
 
+from hfbridge.errors import HFError
 from hfbridge.transport._common import (
     CallContext,
     HFResponse,
@@ -29,6 +30,8 @@ from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.sse import EventParser, aiter_events
+
+_T = TypeVar("_T")
 
 _NO_CONTEXT = CallContext()
 
@@ -137,9 +140,23 @@ class AsyncHFClient:
             http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
+        return await self._with_retries(lambda: self._send(http, request, context), max_retries)
+
+    async def _with_retries(
+        self, send: Callable[[], Awaitable[_T]], max_retries: int | None
+    ) -> _T:
+        """``await send()``, retried per the policy (see ``HFClient._with_retries``)."""
+        self.config.retry.with_max_retries(max_retries)  # a bad count fails before any request
+        try:
+            return await send()
+        except HFError as first_failure:
+            pending: HFError | None = first_failure
         async for attempt in self._retrying(max_retries):
             with attempt:
-                return await self._send(http, request, context)
+                if pending is not None:
+                    replayed, pending = pending, None
+                    raise replayed
+                return await send()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send(
@@ -217,9 +234,9 @@ class AsyncHFClient:
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         full_url = str(request.url)
-        async for attempt in self._retrying(max_retries):
-            with attempt:
-                response, parser, payloads, first = await self._open(http, request, context)
+        response, parser, payloads, first = await self._with_retries(
+            lambda: self._open(http, request, context), max_retries
+        )
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
