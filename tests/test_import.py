@@ -61,3 +61,32 @@ def test_import_does_not_load_the_frameworks_even_when_installed():
     result = run(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+LAZY = textwrap.dedent(
+    """
+    import sys
+    import httpx
+    from hfbridge.transport import HFClient
+
+    answers = iter([httpx.Response(500, json={{"error": "busy"}}), httpx.Response(200, json={{}})])
+    client = HFClient(
+        base_url="http://127.0.0.1:9/v1",
+        transport=httpx.MockTransport(lambda request: next(answers)),
+        sleep=lambda seconds: None,
+    )
+    print("AFTER IMPORT", {names!r} & set(sys.modules))
+    client.request("POST", "x", json={{}}).json()  # the 500, then the 200, parsed
+    print("AFTER RETRY", {names!r} & set(sys.modules))
+    """
+)
+
+
+def test_tenacity_and_the_json_parser_load_only_when_needed():
+    names = {"tenacity", "pydantic_core"}
+    result = run(LAZY.format(names=names))
+    assert result.returncode == 0, result.stderr
+    assert "AFTER IMPORT set()" in result.stdout
+    after = result.stdout.split("AFTER RETRY", 1)[1]
+    assert "tenacity" in after
+    assert "pydantic_core" in after

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,7 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import tenacity
 
 from hfbridge._constants import REQUEST_ID_HEADERS
 from hfbridge._json import loads
@@ -28,15 +26,7 @@ from hfbridge.errors import (
 )
 from hfbridge.transport._pool import is_own_client
 from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
-from hfbridge.transport.retry import (
-    RetryPolicy,
-    compute_wait,
-    is_retryable,
-    parse_ratelimit,
-    parse_retry_after,
-)
-
-logger = logging.getLogger("hfbridge.transport")
+from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
 
 JSONBody = Mapping[str, Any] | list[Any] | None
 
@@ -308,34 +298,3 @@ def missing_done(url: str, received: int) -> HFStreamError:
         f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]: the "
         "connection was probably cut and the output is incomplete. Retry the call."
     )
-
-
-class _Wait(tenacity.wait.wait_base):
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        return compute_wait(self.policy, retry_state.attempt_number, error)
-
-
-def _log_retry(retry_state: tenacity.RetryCallState) -> None:
-    error = retry_state.outcome.exception() if retry_state.outcome else None
-    delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    logger.debug(
-        "hfbridge retry: attempt %d failed (%s); retrying in %.2f s",
-        retry_state.attempt_number,
-        type(error).__name__,
-        delay,
-    )
-
-
-def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
-    """Arguments for ``tenacity.Retrying``/``AsyncRetrying`` that implement ``policy``."""
-    return {
-        "stop": tenacity.stop_after_attempt(policy.max_retries + 1),
-        "wait": _Wait(policy),
-        "retry": tenacity.retry_if_exception(is_retryable),
-        "before_sleep": _log_retry,
-        "reraise": True,
-    }

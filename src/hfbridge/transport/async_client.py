@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import tenacity
 
 from hfbridge.errors import HFError
 from hfbridge.transport._common import (
@@ -20,7 +19,6 @@ from hfbridge.transport._common import (
     missing_done,
     parse_event,
     request_id_of,
-    retry_kwargs,
     status_error,
     stream_broken,
     transport_error,
@@ -30,6 +28,9 @@ from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.sse import EventParser, aiter_events
+
+if TYPE_CHECKING:
+    from tenacity import AsyncRetrying
 
 _T = TypeVar("_T")
 
@@ -116,11 +117,13 @@ class AsyncHFClient:
         """The httpx client requests go through (the running loop's shared pool by default)."""
         return self._injected or self._owned or await shared_async_client(self.config.verify)
 
-    def _retrying(self, max_retries: int | None) -> tenacity.AsyncRetrying:
+    def _retrying(self, max_retries: int | None) -> AsyncRetrying:
         # A fresh controller per call: AsyncRetrying keeps its attempt state on the instance, so
         # one shared by concurrent requests (coroutines on one thread) would mix their attempts.
         policy = self.config.retry.with_max_retries(max_retries)
-        return tenacity.AsyncRetrying(sleep=self._sleep, **retry_kwargs(policy))
+        from hfbridge.transport._retrying import async_retrying  # noqa: PLC0415 - see there
+
+        return async_retrying(policy, self._sleep)
 
     async def request(  # noqa: PLR0913 - one request's parts
         self,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
-import tenacity
 
 from hfbridge.errors import HFError
 from hfbridge.transport._common import (
@@ -20,7 +19,6 @@ from hfbridge.transport._common import (
     missing_done,
     parse_event,
     request_id_of,
-    retry_kwargs,
     status_error,
     stream_broken,
     transport_error,
@@ -30,6 +28,9 @@ from hfbridge.transport.auth import Secret
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.retry import RetryPolicy
 from hfbridge.transport.sse import EventParser, iter_events
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
 
 StreamEnd = Literal["done", "eof"]
 _NO_CONTEXT = CallContext()
@@ -108,7 +109,7 @@ class HFClient:
         if http_client is None and transport is not None:
             self._owned = new_sync_client(self.config.verify, transport)
         self._sleep = sleep
-        self._retryers: dict[RetryPolicy, tenacity.Retrying] = {}
+        self._retryers: dict[RetryPolicy, Retrying] = {}
 
     def __repr__(self) -> str:
         return f"HFClient({self.config!r})"
@@ -118,11 +119,13 @@ class HFClient:
         """The httpx client requests go through."""
         return self._injected or self._owned or shared_sync_client(self.config.verify)
 
-    def _retrying(self, max_retries: int | None) -> tenacity.Retrying:
+    def _retrying(self, max_retries: int | None) -> Retrying:
         policy = self.config.retry.with_max_retries(max_retries)
         retrying = self._retryers.get(policy)
         if retrying is None:
-            retrying = tenacity.Retrying(sleep=self._sleep, **retry_kwargs(policy))
+            from hfbridge.transport._retrying import sync_retrying  # noqa: PLC0415 - see there
+
+            retrying = sync_retrying(policy, self._sleep)
             self._retryers[policy] = retrying
         return retrying
 
