@@ -54,6 +54,9 @@ class _NoCookies(httpx.Cookies):
 
 _Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
 _own_clients: weakref.WeakSet[httpx.Client | httpx.AsyncClient] = weakref.WeakSet()
+_direct_transports: weakref.WeakKeyDictionary[
+    httpx.Client | httpx.AsyncClient, httpx.BaseTransport | httpx.AsyncBaseTransport
+] = weakref.WeakKeyDictionary()
 
 
 def _without_cookies(client: _Client) -> _Client:
@@ -81,15 +84,29 @@ def environment_proxies() -> bool:
     return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
 
 
+def direct_transport(
+    client: httpx.Client | httpx.AsyncClient,
+) -> httpx.BaseTransport | httpx.AsyncBaseTransport | None:
+    """The transport requests of hfbridge's own ``client`` may be handed to directly, if any.
+
+    Not when a proxy is set in the environment: httpx then routes by URL (``NO_PROXY``).
+    """
+    return _direct_transports.get(client)
+
+
 def new_sync_client(
     verify: bool | str, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
     """A fresh ``httpx.Client`` configured as hfbridge expects (redirects followed, pooled)."""
-    return _without_cookies(
-        httpx.Client(
-            transport=transport, verify=verify, limits=LIMITS, follow_redirects=True, trust_env=True
-        )
+    if transport is None and not environment_proxies():
+        # What httpx.Client builds by default, made here so that requests can go to it directly.
+        transport = httpx.HTTPTransport(verify=verify, limits=LIMITS, trust_env=True)
+    client = httpx.Client(
+        transport=transport, verify=verify, limits=LIMITS, follow_redirects=True, trust_env=True
     )
+    if transport is not None:
+        _direct_transports[client] = transport
+    return _without_cookies(client)
 
 
 def new_async_client(
@@ -105,14 +122,12 @@ def new_async_client(
         from hfbridge.transport._aiohttp import AiohttpTransport  # noqa: PLC0415
 
         transport = AiohttpTransport(verify=verify, limits=LIMITS)
-    return _without_cookies(
-        httpx.AsyncClient(
-            transport=transport,
-            verify=verify,
-            follow_redirects=True,
-            trust_env=True,
-        )
+    client = httpx.AsyncClient(
+        transport=transport, verify=verify, follow_redirects=True, trust_env=True
     )
+    if transport is not None:
+        _direct_transports[client] = transport
+    return _without_cookies(client)
 
 
 def shared_sync_client(verify: bool | str) -> httpx.Client:

@@ -24,6 +24,7 @@ from hfbridge.transport._common import (
     transport_error,
 )
 from hfbridge.transport._pool import new_async_client, shared_async_client
+from hfbridge.transport._send import asend_request
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig
@@ -166,7 +167,7 @@ class AsyncHFClient:
         self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
     ) -> HFResponse:
         try:
-            response = await http.send(request)
+            response = await asend_request(http, request)
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         if response.status_code >= 400:  # noqa: PLR2004
@@ -205,7 +206,7 @@ class AsyncHFClient:
         self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
     ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:
         try:
-            response = await http.send(request, stream=True)
+            response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         try:

@@ -24,6 +24,7 @@ from hfbridge.transport._common import (
     transport_error,
 )
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
+from hfbridge.transport._send import send_request
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.retry import RetryPolicy
@@ -174,7 +175,7 @@ class HFClient:
 
     def _send(self, request: httpx.Request, context: CallContext) -> HFResponse:
         try:
-            response = self.http.send(request)
+            response = send_request(self.http, request)
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         if response.status_code >= 400:  # noqa: PLR2004
@@ -219,7 +220,7 @@ class HFClient:
         self, request: httpx.Request, context: CallContext
     ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None]:
         try:
-            response = self.http.send(request, stream=True)
+            response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         try:
