@@ -1,6 +1,6 @@
 """ChatHF against the real llama-server (Qwen2.5-Coder-0.5B-Instruct, tool-capable, text-only).
 
-LangChain's standard integration suite with honest capability flags, plus a LangGraph tool loop.
+LangChain's standard integration suite with honest capability flags, plus `create_agent` tool loops.
 A 0.5B model is small: assertions are on structure (tool names, argument keys), never on wording.
 """
 
@@ -122,14 +122,17 @@ def test_json_schema_structured_output_parses_into_the_model(llm: ChatHF) -> Non
     assert isinstance(result["raw"], AIMessage)
 
 
-@pytest.mark.filterwarnings(
-    "ignore::langgraph.warnings.LangGraphDeprecatedSinceV10"  # langchain.agents is not installed
-)
-def test_langgraph_agent_calls_a_tool_and_answers(llm: ChatHF) -> None:
-    from langgraph.prebuilt import create_react_agent
+AGENT_PROMPT = "Answer using the tools. After a tool result, answer the user directly."
 
-    agent = create_react_agent(llm, [get_weather, get_time])
-    state = agent.invoke(
+
+def _agent(llm: ChatHF) -> Any:
+    from langchain.agents import create_agent
+
+    return create_agent(llm, [get_weather, get_time], system_prompt=AGENT_PROMPT)
+
+
+def test_create_agent_calls_one_of_two_tools_and_answers(llm: ChatHF) -> None:
+    state = _agent(llm).invoke(
         {"messages": [HumanMessage("What is the weather in Paris right now?")]},
         {"recursion_limit": 12},
     )
@@ -141,7 +144,30 @@ def test_langgraph_agent_calls_a_tool_and_answers(llm: ChatHF) -> None:
     results = [m for m in messages if isinstance(m, ToolMessage) and m.name == "get_weather"]
     assert results
     assert "sunny" in str(results[0].content)
+    assert results[0].tool_call_id == weather_calls[0]["id"]
     final = messages[-1]
     assert isinstance(final, AIMessage)
     assert not final.tool_calls
     assert final.text
+    assert final.usage_metadata is not None
+
+
+async def test_create_agent_streams_tool_call_chunks_then_answer_tokens(llm: ChatHF) -> None:
+    streamed: list[tuple[str, Any]] = []
+    async for message, metadata in _agent(llm).astream(
+        {"messages": [HumanMessage("What time is it in Tokyo?")]},
+        {"recursion_limit": 12},
+        stream_mode="messages",
+    ):
+        streamed.append((metadata["langgraph_node"], message))
+    model_chunks = [m for node, m in streamed if node == "model"]
+    assert all(isinstance(m, AIMessageChunk) for m in model_chunks)
+    call_fragments = [m for m in model_chunks if m.tool_call_chunks]
+    assert len(call_fragments) > 1, "the tool call should arrive in several streamed fragments"
+    tool_results = [m for node, m in streamed if node == "tools"]
+    assert tool_results
+    assert isinstance(tool_results[0], ToolMessage)
+    assert tool_results[0].name in {"get_time", "get_weather"}
+    after_tool = model_chunks[model_chunks.index(call_fragments[-1]) + 1 :]
+    answer_tokens = [m for m in after_tool if m.text]
+    assert len(answer_tokens) > 1, "the answer after the tool result should stream token by token"
