@@ -139,21 +139,28 @@ def test_server_error_past_the_budget(fault_server, mode):
 
 CLIENT_ERRORS = [
     (401, {"error": "Invalid credentials in Authorization header"}, HFAuthenticationError,
-     "HF_TOKEN"),
+     "HF_TOKEN", "key it expects"),
     (402, {"error": "You have exceeded your monthly included credits"}, HFPaymentRequiredError,
-     "billing"),
-    (403, {"error": "Access to model org/m is restricted"}, HFPermissionError, "licence"),
-    (404, {"error": "Model org/m does not exist"}, HFNotFoundError, "check the model id"),
-    (413, {"error": "Payload Too Large"}, HFPayloadTooLargeError, "fewer or shorter inputs"),
+     "billing", "billing"),
+    (403, {"error": "Access to model org/m is restricted"}, HFPermissionError, "licence",
+     "check the key"),
+    (404, {"error": "Model org/m does not exist"}, HFNotFoundError, "check the model id",
+     "<base_url>/models"),
+    (413, {"error": "Payload Too Large"}, HFPayloadTooLargeError, "fewer or shorter inputs",
+     "fewer or shorter inputs"),
     (422, {"error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096"},
-     HFUnprocessableError, "check parameters"),
+     HFUnprocessableError, "check parameters", "check parameters"),
 ]  # fmt: skip
+"""Status, body, error, the advice when the server is Hugging Face's, and when it is self-hosted."""
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("server", ["hugging-face", "self-hosted"])
 @pytest.mark.parametrize("case", CLIENT_ERRORS, ids=[str(case[0]) for case in CLIENT_ERRORS])
-def test_client_errors_raise_the_typed_error_at_once(fault_server, mode, case):
-    status, body, error, advice = case
+def test_client_errors_raise_the_typed_error_at_once(fault_server, mode, server, case, monkeypatch):
+    status, body, error, hf_advice, self_hosted_advice = case
+    if server == "hugging-face":  # the fault server's host stands for the Hub's (HF_ENDPOINT)
+        monkeypatch.setenv("HF_ENDPOINT", fault_server.url)
     fault_server.route(
         CHAT_PATH, lambda _: json_reply(status, body, f"{status}", x_request_id="req-42")
     )
@@ -164,7 +171,7 @@ def test_client_errors_raise_the_typed_error_at_once(fault_server, mode, case):
     message = str(caught.value)
     assert caught.value.status_code == status
     assert body["error"] in message  # the server's words
-    assert advice in message  # what to do
+    assert (hf_advice if server == "hugging-face" else self_hosted_advice) in message
     assert "req-42" in message
     assert caught.value.request_id == "req-42"
     assert fault_server.by_path[CHAT_PATH] == 1  # never retried

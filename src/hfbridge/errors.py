@@ -169,6 +169,8 @@ class HFStatusError(HFError):
     hint: str = "Check the request, and the server message above."
     hint_without_model: str | None = None
     """Used instead of ``hint`` when the failing request named no model."""
+    hint_self_hosted: str | None = None
+    """Used instead of the others when the server is not Hugging Face's (a ``base_url``)."""
 
     def __init__(  # noqa: PLR0913 - every field is part of the diagnostic
         self,
@@ -202,6 +204,10 @@ class HFBadRequestError(HFStatusError):
         "pick another provider ('model:provider') or enable one at "
         "https://hf.co/settings/inference-providers."
     )
+    hint_self_hosted = (
+        "The server rejected the request: check the parameter or message the server names "
+        "(a self-hosted server may not support every OpenAI parameter)."
+    )
 
 
 class HFAuthenticationError(HFStatusError):
@@ -210,6 +216,10 @@ class HFAuthenticationError(HFStatusError):
     hint = (
         "Token missing or invalid: set HF_TOKEN or pass token=... (a token with the "
         "'Make calls to Inference Providers' permission)."
+    )
+    hint_self_hosted = (
+        "The server refused the credentials: pass the key it expects as token=... "
+        "(sent as a Bearer token) or in default_headers."
     )
 
 
@@ -234,6 +244,7 @@ class HFPermissionError(HFStatusError):
         "Access denied: if the model is gated, accept its licence on its huggingface.co page; "
         "otherwise give the token the 'Make calls to Inference Providers' permission."
     )
+    hint_self_hosted = "Access denied by the server: check the key passed as token=... or headers."
 
 
 class HFNotFoundError(HFStatusError):
@@ -244,6 +255,10 @@ class HFNotFoundError(HFStatusError):
         "or look for a served model with `hfbridge models --search <name>`."
     )
     hint_without_model = "Not found: check the URL (base_url) and the route."
+    hint_self_hosted = (
+        "Not found: check base_url (OpenAI-compatible roots end in /v1) and the model name the "
+        "server serves (GET <base_url>/models lists them)."
+    )
 
 
 class HFPayloadTooLargeError(HFStatusError):
@@ -268,12 +283,16 @@ class HFServerError(HFStatusError):
     """5xx: the server or the provider failed."""
 
     hint = "The server failed: retry later, raise max_retries, or pin another provider."
+    hint_self_hosted: str | None = (
+        "The server failed: check its log, retry later, or raise max_retries."
+    )
 
 
 class HFModelLoadingError(HFServerError):
     """503 with "currently loading": the model is starting; ``estimated_time`` in seconds."""
 
     hint = "The model is loading (about {estimated_time}): retry later or raise max_retries."
+    hint_self_hosted = None  # a loading model says the same on any server
 
     def __init__(self, message: str, *, estimated_time: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -347,7 +366,9 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _hint(cls: type[HFStatusError], **values: Any) -> str:
+def _hint(cls: type[HFStatusError], *, self_hosted: bool, **values: Any) -> str:
+    if self_hosted and cls.hint_self_hosted:
+        return cls.hint_self_hosted
     if values.get("model") is None and cls.hint_without_model:
         return cls.hint_without_model
     if isinstance(values.get("model"), str):
@@ -369,8 +390,13 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
     model: str | None = None,
     provider: str | None = None,
     retry_after: float | None = None,
+    self_hosted: bool = False,
 ) -> HFStatusError:
-    """Build the typed error for a non-2xx answer. ``headers`` must have lower-case keys."""
+    """Build the typed error for a non-2xx answer. ``headers`` must have lower-case keys.
+
+    ``self_hosted`` says the server is not Hugging Face's, so the advice leaves out the router's
+    providers, credits and permissions.
+    """
     parsed, text = _decode_body(body, headers.get("content-type", ""))
     # Redact before anything is cut to length, so that no fragment of a secret survives.
     text = redact(text)
@@ -396,15 +422,21 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
         cls = HFServerError
     else:
         cls = HFStatusError
-    if error_code == "GatedRepo":
-        cls = HFPermissionError
+    if error_code == "GatedRepo":  # the Hub's own signal: its advice holds on any host
+        cls, self_hosted = HFPermissionError, False
 
     target = f" for model '{model}'" if model else ""
     via = f" via provider '{provider}'" if provider else ""
     message = (
         f"{method} {redact_url(url)} failed with HTTP {status_code}{target}{via}: "
         f"{server_message}. "
-        + _hint(cls, model=model, retry_after=retry_after, estimated_time=estimated_time)
+        + _hint(
+            cls,
+            self_hosted=self_hosted,
+            model=model,
+            retry_after=retry_after,
+            estimated_time=estimated_time,
+        )
     )
     if request_id:
         message += f" (request id: {request_id})"

@@ -138,3 +138,55 @@ def test_the_amazon_trace_id_is_a_request_id(harness):
         harness.request(script)
     assert caught.value.request_id == "Root=1-abc"
     assert "Root=1-abc" in str(caught.value)
+
+
+SELF_HOSTED = "http://127.0.0.1:8080/v1"
+ROUTER_ONLY_ADVICE = ("provider", "hf.co/settings", "Inference Providers", "hfbridge models")
+
+SELF_HOSTED_CASES = [
+    pytest.param((400, HFBadRequestError, "may not support every OpenAI parameter"), id="400"),
+    pytest.param((401, HFAuthenticationError, "key it expects as token="), id="401"),
+    pytest.param((403, HFPermissionError, "check the key"), id="403"),
+    pytest.param((404, HFNotFoundError, "GET <base_url>/models"), id="404"),
+    pytest.param((500, HFServerError, "check its log"), id="500"),
+    pytest.param((503, HFServerError, "check its log"), id="503"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SELF_HOSTED_CASES)
+def test_a_self_hosted_server_gets_advice_about_itself_not_the_router(harness, case):
+    status, cls, advice = case
+    script = Script(reply(status, {"error": "the server's own words"}))
+    with pytest.raises(HFError) as caught:
+        harness.request(
+            script, client={"base_url": SELF_HOSTED}, context=CallContext(model="local"),
+            max_retries=0,
+        )  # fmt: skip
+    message = str(caught.value)
+    assert type(caught.value) is cls
+    assert "the server's own words" in message
+    assert advice in message
+    for router_advice in ROUTER_ONLY_ADVICE:
+        assert router_advice not in message
+
+
+def test_the_hub_endpoint_host_keeps_the_hugging_face_advice(harness, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.internal.example")
+    script = Script(reply(401, {"error": "Invalid credentials"}))
+    with pytest.raises(HFAuthenticationError) as caught:
+        harness.request(script, "GET", "https://hub.internal.example/api/models", max_retries=0)
+    assert "HF_TOKEN" in str(caught.value)
+
+
+def test_a_loading_model_on_a_self_hosted_server_still_states_the_wait(harness):
+    body = {"error": "Model is currently loading", "estimated_time": 12.0}
+    with pytest.raises(HFModelLoadingError) as caught:
+        harness.request(Script(reply(503, body)), client={"base_url": SELF_HOSTED}, max_retries=0)
+    assert "about 12 s" in str(caught.value)
+
+
+def test_the_gated_repo_code_keeps_the_hub_advice_on_any_host(harness):
+    script = Script(reply(403, {"error": "gated"}, headers={"x-error-code": "GatedRepo"}))
+    with pytest.raises(HFPermissionError) as caught:
+        harness.request(script, client={"base_url": SELF_HOSTED}, context=CallContext(model="o/m"))
+    assert "https://huggingface.co/o/m" in str(caught.value)

@@ -25,6 +25,7 @@ from hfbridge.errors import (
     error_from_response,
 )
 from hfbridge.transport._pool import is_own_client
+from hfbridge.transport.auth import is_hf_host
 from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
 
@@ -214,6 +215,7 @@ def status_error(
         model=context.model,
         provider=context.provider,
         retry_after=_requested_wait(response.headers),
+        self_hosted=not is_hf_host(response.request.url.host),
     )
 
 
