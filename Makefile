@@ -5,12 +5,23 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVERS := $(PYTHON) scripts/realserver.py
 
-.PHONY: demo test unit integration lint type notebooks bench bench-smoke servers stop-servers clean
+.PHONY: demo test unit integration lint type notebooks bench bench-smoke servers stop-servers clean upgrade
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every tool and framework version CI last passed with (Python 3.11, CI's), so
+# a new upstream release cannot fail a landing unannounced; `make upgrade` moves the pins on
+# purpose. Other Pythons resolve freely.
+CONSTRAINTS = $(shell $(PYTHON) -c 'import sys; print("-c constraints.txt" if sys.version_info[:2] == (3, 11) else "")')
+
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[dev]'
+	@touch $(STAMP)
+
+## upgrade: move every pin in constraints.txt to the newest release, then run `make test`
+upgrade: $(STAMP)
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,bench]'
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^hfbridge' > constraints.txt
 	@touch $(STAMP)
 
 ## demo: the main job: LangChain + LlamaIndex through hfbridge (local real servers unless HF_TOKEN is set)
@@ -53,12 +64,12 @@ notebooks: $(STAMP)
 	fi
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[bench]'
 	$(BIN)/python -m benchmarks.run
 
 bench-smoke: $(STAMP)
 	@if test -f benchmarks/run.py; then \
-		$(BIN)/python -m pip install --quiet -e '.[bench]' && $(BIN)/python -m benchmarks.run --smoke; fi
+		$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[bench]' && $(BIN)/python -m benchmarks.run --smoke; fi
 
 servers:
 	$(SERVERS) start
