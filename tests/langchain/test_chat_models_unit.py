@@ -104,33 +104,34 @@ def refuse(request):
 # --- request bodies -------------------------------------------------------------------------------
 
 SAMPLING = [
-    ("temperature", 0.3, 0.3),
-    ("top_p", 0.9, 0.9),
-    ("max_tokens", 12, 12),
-    ("seed", 7, 7),
-    ("stop", ["END"], ["END"]),
-    ("stop", "END", ["END"]),
-    ("frequency_penalty", 0.5, 0.5),
-    ("presence_penalty", -0.5, -0.5),
-    ("logprobs", True, True),
-    ("top_logprobs", 3, 3),
-    ("n", 2, 2),
-    ("reasoning_effort", "low", "low"),
+    ("temperature", 0.3, {"temperature": 0.3}),
+    ("top_p", 0.9, {"top_p": 0.9}),
+    ("max_tokens", 12, {"max_tokens": 12}),
+    ("seed", 7, {"seed": 7}),
+    ("stop", ["END"], {"stop": ["END"]}),
+    ("stop", "END", {"stop": ["END"]}),
+    ("frequency_penalty", 0.5, {"frequency_penalty": 0.5}),
+    ("presence_penalty", -0.5, {"presence_penalty": -0.5}),
+    ("logprobs", True, {"logprobs": True}),
+    ("top_logprobs", 3, {"top_logprobs": 3, "logprobs": True}),  # OpenAI rejects it alone
+    ("n", 2, {"n": 2}),
+    ("reasoning_effort", "low", {"reasoning_effort": "low"}),
 ]
+"""The setting, its value, and the body fields it must produce."""
 
 
 @pytest.mark.parametrize(("name", "value", "sent"), SAMPLING)
 def test_each_sampling_field_is_sent_exactly(name, value, sent):
     server = Server()
     chat(server, **{name: value}).invoke("hi")
-    assert server.last == {"model": "local", "messages": USER, name: sent}
+    assert server.last == {"model": "local", "messages": USER, **sent}
 
 
 @pytest.mark.parametrize(("name", "value", "sent"), SAMPLING)
 def test_each_sampling_parameter_is_sent_per_call(name, value, sent):
     server = Server()
     chat(server).invoke("hi", **{name: value})
-    assert server.last == {"model": "local", "messages": USER, name: sent}
+    assert server.last == {"model": "local", "messages": USER, **sent}
 
 
 @pytest.mark.parametrize(("name", "value", "sent"), SAMPLING)
@@ -140,7 +141,7 @@ def test_each_sampling_field_is_sent_when_streaming(name, value, sent):
     assert server.last == {
         "model": "local",
         "messages": USER,
-        name: sent,
+        **sent,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -504,6 +505,11 @@ def test_bind_tools_choice_spellings_reach_the_body(choice, sent):
     server = Server()
     chat(server).bind_tools([GetWeather], tool_choice=choice).invoke("hi")
     assert server.last["tool_choice"] == sent
+
+
+def test_a_required_choice_with_no_tools_fails_before_any_request():
+    with pytest.raises(HFConfigError, match="no tools are sent"):
+        chat(refuse).bind_tools([], tool_choice="required").invoke("hi")
 
 
 def test_bind_tools_rejects_a_choice_naming_no_bound_tool():

@@ -99,6 +99,37 @@ def test_tool_choice_spellings(choice, expected):
     assert normalize_tool_choice(choice, ["get_weather"]) == expected
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"tool_choice": "auto"}, {"tool_choice": "none"}, {"tool_choice": False},
+     {"parallel_tool_calls": False}, {"tools": [], "tool_choice": "auto"}],
+)  # fmt: skip
+def test_tool_fields_without_tools_are_left_out(params):
+    assert build_chat_payload("m", USER, params=params) == {"model": "m", "messages": USER}
+
+
+@pytest.mark.parametrize(
+    "choice",
+    ["required", "any", True, "get_weather", {"type": "function", "function": {"name": "f"}}],
+)
+def test_a_choice_that_demands_a_call_without_tools_is_refused(choice):
+    with pytest.raises(HFConfigError, match="no tools are sent"):
+        build_chat_payload("m", USER, params={"tool_choice": choice})
+
+
+def test_tool_fields_stay_when_tools_are_sent():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    params = {"tools": tools, "tool_choice": "required", "parallel_tool_calls": False}
+    payload = build_chat_payload("m", USER, params=params)
+    assert {key: payload[key] for key in params} == params
+
+
+def test_top_logprobs_turns_logprobs_on_and_refuses_logprobs_off():
+    assert build_chat_payload("m", USER, params={"top_logprobs": 2})["logprobs"] is True
+    with pytest.raises(HFConfigError, match="top_logprobs needs logprobs"):
+        build_chat_payload("m", USER, params={"top_logprobs": 2, "logprobs": False})
+
+
 def test_tool_choice_naming_an_unbound_tool_is_rejected():
     with pytest.raises(HFConfigError, match="not among the bound tools"):
         normalize_tool_choice("launch_rocket", ["get_weather"])

@@ -257,6 +257,38 @@ def _check_tools(params: Mapping[str, Any]) -> None:
         normalize_tool_choice(params["tool_choice"], names)
 
 
+_TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+
+
+def _settle_tool_fields(options: dict[str, Any]) -> None:
+    """Without tools, drop the tool fields (servers reject them: OpenAI answers 400).
+
+    A ``tool_choice`` that demands a call (``required`` or a tool's name) cannot be met without
+    tools, so it raises instead of being dropped.
+    """
+    if options.get("tools"):
+        return
+    choice = options.get("tool_choice")
+    if choice is not None and normalize_tool_choice(choice, ()) not in ("auto", "none"):
+        raise HFConfigError(
+            f"tool_choice={choice!r} asks for a tool call, but no tools are sent: bind the tools "
+            "first (bind_tools(...) in LangChain, tools=[...] in LlamaIndex)."
+        )
+    for key in _TOOL_FIELDS:
+        options.pop(key, None)
+
+
+def _settle_logprobs(options: dict[str, Any]) -> None:
+    """``top_logprobs`` means ``logprobs: true`` (OpenAI rejects it alone)."""
+    if options.get("top_logprobs") is None:
+        return
+    if options.get("logprobs") is False:
+        raise HFConfigError(
+            "top_logprobs needs logprobs: drop logprobs=False, or drop top_logprobs."
+        )
+    options["logprobs"] = True
+
+
 def build_chat_payload(
     model: str | None,
     messages: Sequence[Mapping[str, Any]],
@@ -269,6 +301,8 @@ def build_chat_payload(
 
     ``params`` may hold any OpenAI field (sampling, ``tools``, ``tool_choice``,
     ``response_format``, ``parallel_tool_calls``) and provider-specific extras, which pass through.
+    Without tools, ``tool_choice`` (``auto``/``none``) and ``parallel_tool_calls`` are left out;
+    ``top_logprobs`` sets ``logprobs``.
     """
     validate_messages(messages)
     options = {key: value for key, value in (params or {}).items() if value is not None}
@@ -278,6 +312,8 @@ def build_chat_payload(
     if isinstance(options.get("stop"), str):
         options["stop"] = [options["stop"]]
     _check_params(options)
+    _settle_tool_fields(options)
+    _settle_logprobs(options)
     payload: dict[str, Any] = {"model": model} if model else {}
     payload["messages"] = [dict(message) for message in messages]
     payload.update(options)
