@@ -141,7 +141,7 @@ CLIENT_ERRORS = [
     (401, {"error": "Invalid credentials in Authorization header"}, HFAuthenticationError,
      "HF_TOKEN", "key it expects"),
     (402, {"error": "You have exceeded your monthly included credits"}, HFPaymentRequiredError,
-     "billing", "billing"),
+     "billing", "account behind its key"),
     (403, {"error": "Access to model org/m is restricted"}, HFPermissionError, "licence",
      "check the key"),
     (404, {"error": "Model org/m does not exist"}, HFNotFoundError, "check the model id",

@@ -230,6 +230,7 @@ class HFPaymentRequiredError(HFStatusError):
         "Credits exhausted: add credits or subscribe to PRO at https://hf.co/settings/billing, "
         "or bill an organization with bill_to=..."
     )
+    hint_self_hosted = "Payment required by the server: check the account behind its key."
 
 
 class HFPermissionError(HFStatusError):

@@ -141,11 +141,14 @@ def test_the_amazon_trace_id_is_a_request_id(harness):
 
 
 SELF_HOSTED = "http://127.0.0.1:8080/v1"
-ROUTER_ONLY_ADVICE = ("provider", "hf.co/settings", "Inference Providers", "hfbridge models")
+ROUTER_ONLY_ADVICE = (
+    "provider", "hf.co/settings", "Inference Providers", "hfbridge models", "bill_to", "HF_TOKEN",
+)  # fmt: skip
 
 SELF_HOSTED_CASES = [
     pytest.param((400, HFBadRequestError, "may not support every OpenAI parameter"), id="400"),
     pytest.param((401, HFAuthenticationError, "key it expects as token="), id="401"),
+    pytest.param((402, HFPaymentRequiredError, "account behind its key"), id="402"),
     pytest.param((403, HFPermissionError, "check the key"), id="403"),
     pytest.param((404, HFNotFoundError, "GET <base_url>/models"), id="404"),
     pytest.param((500, HFServerError, "check its log"), id="500"),

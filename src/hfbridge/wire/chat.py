@@ -232,16 +232,31 @@ def _check_params(params: Mapping[str, Any]) -> None:
             isinstance(value, bool) or not isinstance(value, int) or value <= 0
         ):
             raise HFConfigError(f"{key} must be a positive integer, got {value!r}.")
-    _check_tools(params)
     top_logprobs = params.get("top_logprobs")
     if top_logprobs is not None and not (isinstance(top_logprobs, int) and 0 <= top_logprobs <= 20):  # noqa: PLR2004
         raise HFConfigError(f"top_logprobs must be an integer from 0 to 20, got {top_logprobs!r}.")
 
 
-def _check_tools(params: Mapping[str, Any]) -> None:
-    """Check ``tools`` and ``tool_choice`` as the server would, before any request."""
-    tools = params.get("tools")
-    if tools is None:
+_TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+
+
+def _settle_tools(options: dict[str, Any]) -> None:
+    """Check ``tools`` and ``tool_choice`` as the server would, before any request.
+
+    Without tools, the tool fields are dropped (servers reject them: OpenAI answers 400), except a
+    ``tool_choice`` that demands a call (``required`` or a tool's name): that cannot be met, so it
+    raises.
+    """
+    tools = options.get("tools")
+    if not tools:
+        choice = options.get("tool_choice")
+        if choice is not None and normalize_tool_choice(choice, ()) not in ("auto", "none"):
+            raise HFConfigError(
+                f"tool_choice={choice!r} asks for a tool call, but no tools are sent: bind the "
+                "tools first (bind_tools(...) in LangChain, tools=[...] in LlamaIndex)."
+            )
+        for key in _TOOL_FIELDS:
+            options.pop(key, None)
         return
     if (
         isinstance(tools, (str, bytes))
@@ -253,29 +268,8 @@ def _check_tools(params: Mapping[str, Any]) -> None:
             f"'parameters': {{...}}}}}} objects, got {str(tools)[:80]!r}."
         )
     names = [validate_tool(tool)["function"]["name"] for tool in tools]
-    if params.get("tool_choice") is not None:
-        normalize_tool_choice(params["tool_choice"], names)
-
-
-_TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
-
-
-def _settle_tool_fields(options: dict[str, Any]) -> None:
-    """Without tools, drop the tool fields (servers reject them: OpenAI answers 400).
-
-    A ``tool_choice`` that demands a call (``required`` or a tool's name) cannot be met without
-    tools, so it raises instead of being dropped.
-    """
-    if options.get("tools"):
-        return
-    choice = options.get("tool_choice")
-    if choice is not None and normalize_tool_choice(choice, ()) not in ("auto", "none"):
-        raise HFConfigError(
-            f"tool_choice={choice!r} asks for a tool call, but no tools are sent: bind the tools "
-            "first (bind_tools(...) in LangChain, tools=[...] in LlamaIndex)."
-        )
-    for key in _TOOL_FIELDS:
-        options.pop(key, None)
+    if options.get("tool_choice") is not None:
+        normalize_tool_choice(options["tool_choice"], names)
 
 
 def _settle_logprobs(options: dict[str, Any]) -> None:
@@ -312,7 +306,7 @@ def build_chat_payload(
     if isinstance(options.get("stop"), str):
         options["stop"] = [options["stop"]]
     _check_params(options)
-    _settle_tool_fields(options)
+    _settle_tools(options)
     _settle_logprobs(options)
     payload: dict[str, Any] = {"model": model} if model else {}
     payload["messages"] = [dict(message) for message in messages]
