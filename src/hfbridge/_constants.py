@@ -41,7 +41,6 @@ RETRY_INITIAL_DELAY: Final = 0.5
 RETRY_MAX_BACKOFF: Final = 8.0
 RETRY_WAIT_CAP: Final = 60.0
 """Upper bound for any single wait, including a server's ``Retry-After`` or ``estimated_time``."""
-RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 # --- connection pool ------------------------------------------------------------------------------
 MAX_CONNECTIONS: Final = 256

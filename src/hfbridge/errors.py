@@ -23,13 +23,31 @@ Every error says what failed, why, and what to do. None ever contains the token.
         ├── HFRateLimitError         429 (retry_after)
         └── HFServerError            5xx
             └── HFModelLoadingError  503 "model is loading" (estimated_time)
+
+The error policy, on this screen: three properties of every error, read by the transport (whether
+it sends the request again, within ``max_retries``), the route loop of
+:mod:`hfbridge.inference.service` (whether another provider may succeed, so the next target is
+tried) and bulk jobs (whether the error would fail every request of the job, so no new request is
+sent)::
+
+                                  retried   fails_over   stops_batch
+    HFConnectionError, timeouts   yes       -            -
+    HFStatusError (by status)     408, 429, 500, 502, 503, 504 (RETRIED_STATUSES)
+    401, 402, 403, 404            -         -            yes
+    422                           -         yes          -
+    5xx, 503 loading              as above  yes          -
+    HFStreamError                 -         when its error event carries 422 or a 5xx
+    everything else               -         -            -
+
+Change a treatment here and nowhere else: e.g. ``HFRateLimitError.fails_over = True`` would send a
+rate-limited call to the next capable provider.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from hfbridge._constants import ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER, REQUEST_ID_HEADERS
 from hfbridge._redact import redact, redact_url
@@ -60,12 +78,33 @@ __all__ = [
 
 _MAX_BODY_IN_MESSAGE = 500
 
+RETRIED_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+"""Statuses the transport sends again (a 503 "model is loading" included)."""
+
 
 class HFError(Exception):
-    """Base class of every error hfbridge raises."""
+    """Base class of every error hfbridge raises.
+
+    ``retried``, ``fails_over`` and ``stops_batch`` are the error policy (module docstring).
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
+
+    @property
+    def retried(self) -> bool:
+        """Whether the transport sends the request again after this error."""
+        return False
+
+    @property
+    def fails_over(self) -> bool:
+        """Whether another provider may succeed: a routed call tries its next target."""
+        return False
+
+    @property
+    def stops_batch(self) -> bool:
+        """Whether every request of a job would fail the same way: a batch sends no more."""
+        return False
 
     @property
     def message(self) -> str:
@@ -106,6 +145,8 @@ class HFCapabilityError(HFConfigError):
 class HFConnectionError(HFError):
     """The request did not get an HTTP answer (DNS, refused, reset, TLS, protocol error)."""
 
+    retried = True
+
 
 class HFTimeoutError(HFConnectionError):
     """The request took longer than the configured timeout."""
@@ -123,6 +164,12 @@ class HFStreamError(HFError):
         super().__init__(message)
         self.error_type = error_type
         self.status_code = status_code
+
+    @property
+    def fails_over(self) -> bool:
+        """An error event opening a stream fails over as its status would."""
+        status = self.status_code
+        return status is not None and (status == 422 or status >= 500)  # noqa: PLR2004
 
 
 class HFResponseError(HFError):
@@ -195,6 +242,11 @@ class HFStatusError(HFError):
         self.error_code = error_code
         self.retry_after = retry_after
 
+    @property
+    def retried(self) -> bool:
+        """By status: :data:`RETRIED_STATUSES`."""
+        return self.status_code in RETRIED_STATUSES
+
 
 class HFBadRequestError(HFStatusError):
     """400: the server rejected the request (unsupported model or parameter)."""
@@ -213,6 +265,7 @@ class HFBadRequestError(HFStatusError):
 class HFAuthenticationError(HFStatusError):
     """401: the token is missing or invalid."""
 
+    stops_batch = True
     hint = (
         "Token missing or invalid: set HF_TOKEN or pass token=... (a token with the "
         "'Make calls to Inference Providers' permission)."
@@ -226,6 +279,7 @@ class HFAuthenticationError(HFStatusError):
 class HFPaymentRequiredError(HFStatusError):
     """402: inference credits exhausted."""
 
+    stops_batch = True
     hint = (
         "Credits exhausted: add credits or subscribe to PRO at https://hf.co/settings/billing, "
         "or bill an organization with bill_to=..."
@@ -236,6 +290,7 @@ class HFPaymentRequiredError(HFStatusError):
 class HFPermissionError(HFStatusError):
     """403: gated model or a token without the needed permission."""
 
+    stops_batch = True
     hint = (
         "Access denied: if the model is gated, accept its licence at "
         "https://huggingface.co/{model}; otherwise give the token the 'Make calls to Inference "
@@ -251,6 +306,7 @@ class HFPermissionError(HFStatusError):
 class HFNotFoundError(HFStatusError):
     """404: unknown model, route or endpoint."""
 
+    stops_batch = True
     hint = (
         "Model or route not found: check the model id '{model}' and the base URL, "
         "or look for a served model with `hfbridge models --search <name>`."
@@ -271,6 +327,7 @@ class HFPayloadTooLargeError(HFStatusError):
 class HFUnprocessableError(HFStatusError):
     """422: the server understood the request but could not process it (validation)."""
 
+    fails_over = True
     hint = "The server could not process the input: check parameters, tools and message format."
 
 
@@ -283,6 +340,7 @@ class HFRateLimitError(HFStatusError):
 class HFServerError(HFStatusError):
     """5xx: the server or the provider failed."""
 
+    fails_over = True
     hint = "The server failed: retry later, raise max_retries, or pin another provider."
     hint_self_hosted: str | None = (
         "The server failed: check its log, retry later, or raise max_retries."

@@ -26,14 +26,10 @@ from typing import Any
 from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
 from hfbridge._redact import redact_url
 from hfbridge.errors import (
-    HFAuthenticationError,
     HFBatchError,
     HFConfigError,
     HFError,
-    HFNotFoundError,
     HFPayloadTooLargeError,
-    HFPaymentRequiredError,
-    HFPermissionError,
     HFResponseError,
 )
 from hfbridge.inference.embedding_routes import (
@@ -78,8 +74,6 @@ __all__ = [
 ProgressCallback = Callable[[int, int], None]
 """Called after each batch with ``(texts done, texts in the job)``."""
 
-# Errors that would fail every request of the job: stop sending new batches after one.
-_FATAL = (HFAuthenticationError, HFPaymentRequiredError, HFPermissionError, HFNotFoundError)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -136,7 +130,7 @@ class _Job:
         with self._lock:
             if self.first_error is None:
                 self.first_error = error
-            if isinstance(error, _FATAL):
+            if error.stops_batch:  # it would fail every request of the job
                 self.stopped = True
 
     def record(self, outcomes: list[tuple[Batch, _Outcome]]) -> None:

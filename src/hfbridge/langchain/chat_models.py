@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
 from hfbridge._constants import LEGACY_TOKEN_ENV, TOKEN_ENV
+from hfbridge._urls import validate_base_url
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.langchain._convert import (
@@ -40,7 +41,7 @@ from hfbridge.langchain._convert import (
 )
 from hfbridge.langchain._structured import structured_runnable
 from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, RetryPolicy
-from hfbridge.transport.config import validate_base_url, validate_timeout
+from hfbridge.transport.config import validate_timeout
 from hfbridge.wire.chat import build_chat_payload
 
 SAMPLING_FIELDS: tuple[str, ...] = (

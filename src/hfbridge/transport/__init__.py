@@ -3,17 +3,12 @@
 Nothing outside this package imports httpx.
 """
 
+from hfbridge._urls import hf_inference_url, provider_url, validate_base_url
 from hfbridge.transport._common import CallContext, HFResponse
 from hfbridge.transport.async_client import AsyncEventStream, AsyncHFClient
 from hfbridge.transport.auth import Secret, resolve_token
 from hfbridge.transport.client import EventStream, HFClient
-from hfbridge.transport.config import (
-    ClientConfig,
-    hf_inference_url,
-    hub_api_url,
-    provider_url,
-    validate_base_url,
-)
+from hfbridge.transport.config import ClientConfig, hub_api_url
 from hfbridge.transport.retry import RetryPolicy, compute_wait, parse_retry_after
 
 __all__ = [

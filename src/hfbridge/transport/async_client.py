@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
 from hfbridge.transport._common import (
@@ -25,9 +26,8 @@ from hfbridge.transport._common import (
 )
 from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport._send import asend_request
-from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import StreamEnd
-from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.config import ClientConfig, ClientSettings
 from hfbridge.transport.sse import EventParser, aiter_events
 
 if TYPE_CHECKING:
@@ -41,14 +41,17 @@ _NO_CONTEXT = CallContext()
 class AsyncEventStream:
     """Async iterator over the JSON events of one server-sent-event stream.
 
-    ``headers`` and ``request_id`` are set before the first event is yielded. Use ``async with`` or
-    :meth:`aclose` when you stop early, to release the connection at once.
+    ``headers``, ``request_id`` and ``url`` are set before the first event is yielded, ``done``
+    once the body has ended (see :class:`~hfbridge.transport.client.EventStream`). Use
+    ``async with`` or :meth:`aclose` when you stop early, to release the connection at once.
     """
 
     def __init__(self) -> None:
         self._events: AsyncIterator[Any] | None = None
         self.headers: Mapping[str, str] = {}
         self.request_id: str | None = None
+        self.url = ""
+        self.done = False
 
     def __aiter__(self) -> AsyncIterator[Any]:
         assert self._events is not None  # noqa: S101 - set by AsyncHFClient.stream
@@ -78,33 +81,16 @@ class AsyncHFClient:
     several event loops in turn. Inject ``http_client`` or ``transport`` to use your own.
     """
 
-    def __init__(  # noqa: PLR0913 - the public settings
+    def __init__(
         self,
         config: ClientConfig | None = None,
         *,
-        token: str | Secret | None = None,
-        base_url: str | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        use_cache: bool | None = None,
-        verify: bool | str = True,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        **settings: Unpack[ClientSettings],
     ) -> None:
-        self.config = ClientConfig.resolve(
-            config,
-            token=token,
-            base_url=base_url,
-            bill_to=bill_to,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-            use_cache=use_cache,
-            verify=verify,
-        )
+        self.config = ClientConfig.resolve(config, **settings)
         self._injected = http_client
         self._owned: httpx.AsyncClient | None = None
         if http_client is None and transport is not None:
@@ -237,7 +223,7 @@ class AsyncHFClient:
             http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
-        full_url = str(request.url)
+        full_url = stream.url = str(request.url)
         response, parser, payloads, first = await self._with_retries(
             lambda: self._open(http, request, context), max_retries
         )
@@ -255,6 +241,7 @@ class AsyncHFClient:
             raise stream_broken(exc, full_url, received) from exc
         finally:
             await response.aclose()
+        stream.done = parser.done
         if end == "done" and not parser.done:
             raise missing_done(full_url, received)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
+from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
 from hfbridge.transport._common import (
@@ -25,8 +26,7 @@ from hfbridge.transport._common import (
 )
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport._send import send_request
-from hfbridge.transport.auth import Secret
-from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.config import ClientConfig, ClientSettings
 from hfbridge.transport.retry import RetryPolicy
 from hfbridge.transport.sse import EventParser, iter_events
 
@@ -41,15 +41,18 @@ _T = TypeVar("_T")
 class EventStream:
     """Iterator over the JSON events of one server-sent-event stream.
 
-    ``headers`` and ``request_id`` are set once the answer has arrived (before the first event).
-    A stream that breaks after its first event raises :class:`~hfbridge.errors.HFStreamError`;
-    it is never presented as complete.
+    ``headers`` and ``request_id`` are set once the answer has arrived (before the first event);
+    ``url`` is the request's absolute URL; ``done`` tells, once the body has ended, whether the
+    ``[DONE]`` marker came. A stream that breaks after its first event raises
+    :class:`~hfbridge.errors.HFStreamError`; it is never presented as complete.
     """
 
-    def __init__(self, events: Iterator[Any]) -> None:
+    def __init__(self, events: Iterator[Any], url: str = "") -> None:
         self._events = events
         self.headers: Mapping[str, str] = {}
         self.request_id: str | None = None
+        self.url = url
+        self.done = False
 
     def __iter__(self) -> Iterator[Any]:
         return self._events
@@ -78,33 +81,16 @@ class HFClient:
     ``transport`` (e.g. ``httpx.MockTransport`` in tests).
     """
 
-    def __init__(  # noqa: PLR0913 - the public settings
+    def __init__(
         self,
         config: ClientConfig | None = None,
         *,
-        token: str | Secret | None = None,
-        base_url: str | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        use_cache: bool | None = None,
-        verify: bool | str = True,
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        **settings: Unpack[ClientSettings],
     ) -> None:
-        self.config = ClientConfig.resolve(
-            config,
-            token=token,
-            base_url=base_url,
-            bill_to=bill_to,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-            use_cache=use_cache,
-            verify=verify,
-        )
+        self.config = ClientConfig.resolve(config, **settings)
         self._owned: httpx.Client | None = None
         self._injected = http_client
         if http_client is None and transport is not None:
@@ -212,7 +198,7 @@ class HFClient:
             self.http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
-        stream = EventStream(iter(()))
+        stream = EventStream(iter(()), str(request.url))
         stream._events = self._events(stream, request, max_retries, context, end)  # noqa: SLF001
         return stream
 
@@ -259,6 +245,7 @@ class HFClient:
             raise stream_broken(exc, url, received) from exc
         finally:
             response.close()
+        stream.done = parser.done
         if end == "done" and not parser.done:
             raise missing_done(url, received)
 

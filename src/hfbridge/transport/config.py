@@ -11,45 +11,26 @@ import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import TypedDict
+from urllib.parse import urlsplit
+
+from typing_extensions import Unpack
 
 from hfbridge._constants import (
     BILL_TO_HEADER,
     CONNECT_TIMEOUT,
-    HF_INFERENCE_PROVIDER,
     HUB_ENDPOINT_ENV,
     HUB_URL,
     MAX_RETRIES,
     READ_TIMEOUT,
-    ROUTER_URL,
     ROUTER_V1_URL,
     USE_CACHE_HEADER,
 )
+from hfbridge._urls import validate_base_url
 from hfbridge._version import __version__
 from hfbridge.errors import HFConfigError
 from hfbridge.transport.auth import Secret, TokenSource, is_hf_host, resolve_token
 from hfbridge.transport.retry import RetryPolicy
-
-
-def validate_base_url(url: str, *, what: str = "base_url") -> str:
-    """Return ``url`` without a trailing slash; :class:`HFConfigError` if it is not usable."""
-    if not isinstance(url, str) or not url.strip():
-        raise HFConfigError(f"{what} must be a non-empty http(s) URL, got {url!r}.")
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise HFConfigError(f"{what} {url!r} is not a valid URL: {exc}.") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HFConfigError(
-            f"{what} {url!r} is not an http(s) URL with a host: "
-            "use e.g. 'http://127.0.0.1:8080/v1' or 'https://router.huggingface.co/v1'."
-        )
-    if port == 0:
-        raise HFConfigError(f"{what} {url!r} has port 0.")
-    return url.rstrip("/")
 
 
 def hub_api_url() -> str:
@@ -58,23 +39,35 @@ def hub_api_url() -> str:
     return validate_base_url(endpoint, what=HUB_ENDPOINT_ENV) + "/api"
 
 
-def provider_url(provider: str, route: str = "") -> str:
-    """A provider-scoped router URL: ``https://router.huggingface.co/{provider}{route}``."""
-    if not provider or "/" in provider:
-        raise HFConfigError(f"provider must be a slug like 'together', got {provider!r}.")
-    return f"{ROUTER_URL}/{provider}{route}"
-
-
-def hf_inference_url(model: str, task: str | None = None) -> str:
-    """The hf-inference task route for ``model`` (``.../pipeline/{task}`` for embeddings tasks)."""
-    url = provider_url(HF_INFERENCE_PROVIDER, f"/models/{quote(model, safe='/')}")
-    return f"{url}/pipeline/{task}" if task else url
-
-
 def _user_agent() -> str:
     import httpx  # noqa: PLC0415 - keeps the version lookup next to its only use
 
     return f"hfbridge/{__version__}; python/{platform.python_version()}; httpx/{httpx.__version__}"
+
+
+class ClientSettings(TypedDict, total=False):
+    """The settings of a client, as keyword arguments (:meth:`ClientConfig.create`, the clients).
+
+    A new connection setting is declared here, given its effect in :class:`ClientConfig`, and
+    exposed by every adapter through one field in :mod:`hfbridge.inference.settings`.
+    """
+
+    token: str | Secret | None
+    """Explicit token; ``None``: ``HF_TOKEN``, then the token file (sent to Hugging Face only)."""
+    base_url: str | None
+    """Root of relative URLs; ``None``: the router's OpenAI-compatible root."""
+    bill_to: str | None
+    """Organisation billed for router calls (``X-HF-Bill-To``)."""
+    timeout: float | None
+    """Read timeout in seconds (connect is capped at 10 s)."""
+    max_retries: int | None
+    """Retries after the first attempt."""
+    headers: Mapping[str, str] | None
+    """Headers sent with every request."""
+    use_cache: bool | None
+    """``x-use-cache`` for hf-inference (``None``: not sent)."""
+    verify: bool | str
+    """TLS verification: ``True``, ``False`` or a CA bundle path."""
 
 
 @dataclass(frozen=True)
@@ -96,34 +89,27 @@ class ClientConfig:
     verify: bool | str = True
 
     @classmethod
-    def create(  # noqa: PLR0913 - mirrors the public constructor arguments
-        cls,
-        *,
-        token: str | Secret | None = None,
-        base_url: str | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        use_cache: bool | None = None,
-        verify: bool | str = True,
-    ) -> ClientConfig:
-        """Validate the arguments and resolve the token (explicit, env, or token file)."""
-        secret, source = resolve_token(token)
+    def create(cls, **settings: Unpack[ClientSettings]) -> ClientConfig:
+        """Validate the settings (:class:`ClientSettings`) and resolve the token."""
+        secret, source = resolve_token(settings.get("token"))
+        base_url, timeout = settings.get("base_url"), settings.get("timeout")
+        max_retries = settings.get("max_retries")
         return cls(
             token=secret,
             token_source=source,
             base_url=validate_base_url(base_url) if base_url is not None else ROUTER_V1_URL,
-            bill_to=bill_to or None,
+            bill_to=settings.get("bill_to") or None,
             timeout=validate_timeout(timeout) if timeout is not None else READ_TIMEOUT,
             retry=RetryPolicy(max_retries=MAX_RETRIES if max_retries is None else max_retries),
-            headers=tuple((str(k), str(v)) for k, v in (headers or {}).items()),
-            use_cache=use_cache,
-            verify=verify,
+            headers=tuple((str(k), str(v)) for k, v in (settings.get("headers") or {}).items()),
+            use_cache=settings.get("use_cache"),
+            verify=settings.get("verify", True),
         )
 
     @classmethod
-    def resolve(cls, config: ClientConfig | None, **settings: Any) -> ClientConfig:
+    def resolve(
+        cls, config: ClientConfig | None, **settings: Unpack[ClientSettings]
+    ) -> ClientConfig:
         """``config`` as given, or one created from ``settings``; never a silent mix of both."""
         if config is None:
             return cls.create(**settings)

@@ -1,7 +1,8 @@
 """What to retry and how long to wait: small pure functions, driven by tenacity in the client.
 
-Retried: connection errors and timeouts (the request got no answer), and the statuses in
-``RETRYABLE_STATUSES`` (408, 429, 500, 502, 503 including "model is loading", 504). A server's
+What is retried is the error's own verdict (``HFError.retried``: the policy table in
+:mod:`hfbridge.errors`): connection errors and timeouts, and 408, 429, 500, 502, 503 (including
+"model is loading") and 504. A server's
 ``Retry-After`` (seconds or an HTTP date) or ``estimated_time`` sets the wait, capped; otherwise the
 wait grows exponentially with jitter.
 """
@@ -21,14 +22,8 @@ from hfbridge._constants import (
     RETRY_INITIAL_DELAY,
     RETRY_MAX_BACKOFF,
     RETRY_WAIT_CAP,
-    RETRYABLE_STATUSES,
 )
-from hfbridge.errors import (
-    HFConfigError,
-    HFConnectionError,
-    HFModelLoadingError,
-    HFStatusError,
-)
+from hfbridge.errors import HFConfigError, HFError, HFModelLoadingError, HFStatusError
 
 _MAX_EXPONENT = 32  # 2**32 already dwarfs any max_backoff; a larger exponent overflows a float
 
@@ -109,10 +104,8 @@ def _seconds_until(http_date: str, now: float | None) -> float | None:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """True when ``error`` is worth another attempt."""
-    if isinstance(error, HFConnectionError):
-        return True
-    return isinstance(error, HFStatusError) and error.status_code in RETRYABLE_STATUSES
+    """True when ``error`` is worth another attempt (its class says so: ``HFError.retried``)."""
+    return isinstance(error, HFError) and error.retried
 
 
 def server_requested_wait(error: BaseException) -> float | None:

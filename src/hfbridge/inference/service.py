@@ -1,0 +1,322 @@
+"""One loop for every route: send, fail over, stream, check the end. Sync and async.
+
+:class:`RouteService` serves any :class:`~hfbridge.wire.route.Route` over a
+:class:`~hfbridge.inference.connection.Connection`:
+
+- :meth:`~RouteService.call` sends the request to each target in turn until one answers; the
+  transport retries each attempt (408, 429, 5xx, connection errors), and the loop moves to the
+  next target only for an error whose class fails over (``HFError.fails_over``: 5xx and 422), and
+  never past the last target. The answer is parsed by the route.
+- :meth:`~RouteService.stream` does the same until the first event of a stream has arrived (a
+  stream never fails over once the caller has seen output), folds every event with the route's
+  fold, and when the body ends applies the route's end rule: an incomplete stream raises
+  :class:`~hfbridge.errors.HFStreamError` instead of passing for complete.
+
+What the caller learns besides the result: the target that served, the answer's headers and its
+request id (:class:`Served`, or the stream's attributes once it is consumed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from hfbridge._redact import redact_url
+from hfbridge.errors import HFError, HFStreamError
+from hfbridge.transport import CallContext
+from hfbridge.wire.route import Fold, Route, Target
+
+if TYPE_CHECKING:
+    from hfbridge.inference.connection import Connection
+
+logger = logging.getLogger("hfbridge.inference")
+
+RequestT = TypeVar("RequestT")
+ResultT = TypeVar("ResultT")
+DeltaT = TypeVar("DeltaT")
+
+PROVIDER_HEADERS = ("x-inference-provider", "x-hf-provider")
+"""Answer headers in which the router names the provider that served an auto-routed call."""
+
+STREAMED, WHOLE = True, False  # the ``stream`` argument of a route's url and build
+_NO_EVENT: Any = object()  # a stream's JSON events may be null, so None cannot mean "no event"
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Per-call transport settings (``None``: the connection's)."""
+
+    timeout: float | None = None
+    max_retries: int | None = None
+    headers: Mapping[str, str] | None = None
+
+
+_NO_OPTIONS = CallOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class Served(Generic[ResultT]):
+    """A route's result and where it came from."""
+
+    result: ResultT
+    target: Target
+    headers: Mapping[str, str]
+    request_id: str | None
+
+    @property
+    def provider(self) -> str | None:
+        """The provider that served: the pinned one, else the one the router names."""
+        return served_provider(self.target, self.headers)
+
+
+def served_provider(target: Target, headers: Mapping[str, str]) -> str | None:
+    """The provider that served ``target`` (``None`` for a self-hosted server)."""
+    if target.self_hosted:
+        return None
+    return target.provider or next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+
+
+def context_of(target: Target) -> CallContext:
+    """What error messages say the attempt was about."""
+    return CallContext(model=target.model or target.model_id, provider=target.provider)
+
+
+def fail_over(exc: HFError, target: Target, remaining: int) -> bool:
+    """Whether to try the next target after ``exc`` on ``target`` (logged when so).
+
+    One decision for calls and streams: only errors whose class fails over, and only while targets
+    remain; otherwise the caller re-raises ``exc``.
+    """
+    if remaining <= 0 or not exc.fails_over:
+        return False
+    logger.warning(
+        "hfbridge: %s failed (%s); failing over", target.model or target.model_id,
+        type(exc).__name__,
+    )  # fmt: skip
+    return True
+
+
+def incomplete_stream(route: Route[Any, Any, Any], url: str, events: int) -> HFStreamError:
+    """The error for a stream whose body ended before the route's end rule was met."""
+    return HFStreamError(
+        f"The stream from {redact_url(url)} ended after {events} event(s) without "
+        f"{route.stream_end_label}: the connection was probably cut and the output is "
+        "incomplete. Retry the call."
+    )
+
+
+class RouteService(Generic[RequestT, ResultT, DeltaT]):
+    """Calls and streams of one route over one connection (see the module docstring)."""
+
+    def __init__(self, route: Route[RequestT, ResultT, DeltaT], connection: Connection) -> None:
+        self.route = route
+        self.connection = connection
+
+    def __repr__(self) -> str:
+        return f"RouteService({self.route.name!r}, {self.connection!r})"
+
+    def call(
+        self,
+        request: RequestT,
+        targets: Sequence[Target],
+        options: CallOptions | None = None,
+    ) -> Served[ResultT]:
+        """One non-streamed call, tried on each target in turn (see :func:`fail_over`)."""
+        route, client, options = self.route, self.connection.client, options or _NO_OPTIONS
+        last = len(targets) - 1
+        for position, target in enumerate(targets):
+            try:
+                body = route.build(request, target, WHOLE)
+                response = client.request(
+                    route.method, route.url(target, WHOLE), json=body, headers=options.headers,
+                    timeout=options.timeout, max_retries=options.max_retries,
+                    context=context_of(target),
+                )  # fmt: skip
+            except HFError as exc:
+                if fail_over(exc, target, last - position):
+                    continue
+                raise
+            result = route.parse(response.json(), response.headers, request)
+            return Served(result, target, response.headers, response.request_id)
+        raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
+
+    async def acall(
+        self,
+        request: RequestT,
+        targets: Sequence[Target],
+        options: CallOptions | None = None,
+    ) -> Served[ResultT]:
+        """Async form of :meth:`call`."""
+        route, client, options = self.route, self.connection.async_client, options or _NO_OPTIONS
+        last = len(targets) - 1
+        for position, target in enumerate(targets):
+            try:
+                body = route.build(request, target, WHOLE)
+                response = await client.request(
+                    route.method, route.url(target, WHOLE), json=body, headers=options.headers,
+                    timeout=options.timeout, max_retries=options.max_retries,
+                    context=context_of(target),
+                )  # fmt: skip
+            except HFError as exc:
+                if fail_over(exc, target, last - position):
+                    continue
+                raise
+            result = route.parse(response.json(), response.headers, request)
+            return Served(result, target, response.headers, response.request_id)
+        raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
+
+    def stream(
+        self,
+        request: RequestT,
+        targets: Sequence[Target] | Callable[[], Sequence[Target]],
+        options: CallOptions | None = None,
+    ) -> RouteStream[RequestT, ResultT, DeltaT]:
+        """A streamed call: iterate for deltas, then :meth:`RouteStream.result`.
+
+        ``targets`` may be a function, asked on iteration (routing may consult the catalog).
+        """
+        return RouteStream(self, request, targets, options or _NO_OPTIONS)
+
+    def astream(
+        self,
+        request: RequestT,
+        targets: Sequence[Target] | Callable[[], Awaitable[Sequence[Target]]],
+        options: CallOptions | None = None,
+    ) -> AsyncRouteStream[RequestT, ResultT, DeltaT]:
+        """Async form of :meth:`stream`."""
+        return AsyncRouteStream(self, request, targets, options or _NO_OPTIONS)
+
+
+class _StreamState(Generic[RequestT, ResultT, DeltaT]):
+    """What the sync and async streams share: the request, the serving target, the result."""
+
+    def __init__(
+        self,
+        service: RouteService[RequestT, ResultT, DeltaT],
+        request: RequestT,
+        targets: Any,
+        options: CallOptions,
+    ) -> None:
+        if service.route.fold is None:
+            raise HFError(f"The {service.route.name} route does not stream.")
+        self.service = service
+        self.request = request
+        self.options = options
+        self._targets = targets
+        self.target: Target | None = None
+        self.headers: Mapping[str, str] = {}
+        self.request_id: str | None = None
+        self.fold: Fold[DeltaT, ResultT] | None = None
+        self.finished = False
+
+    def _start(self, target: Target) -> tuple[str, Any]:
+        route = self.service.route
+        return route.url(target, STREAMED), route.build(self.request, target, STREAMED)
+
+    def _check_end(self, fold: Fold[DeltaT, ResultT], marker_seen: bool, url: str) -> None:
+        route = self.service.route
+        if not route.stream_end(marker_seen, fold.finished):
+            raise incomplete_stream(route, url, fold.events)
+
+    @property
+    def provider(self) -> str | None:
+        """The provider that served (once the stream has started)."""
+        return None if self.target is None else served_provider(self.target, self.headers)
+
+    def result(self) -> ResultT:
+        """The assembled result; only valid once the stream has been consumed to its end."""
+        if not self.finished or self.fold is None:
+            raise HFError(
+                "The stream has not finished: consume it fully before asking for the result."
+            )
+        return self.fold.result()
+
+
+class RouteStream(_StreamState[RequestT, ResultT, DeltaT]):
+    """Iterator of a route's deltas; :meth:`result` once consumed."""
+
+    def targets(self) -> Sequence[Target]:
+        """The targets to try, in order."""
+        targets = self._targets
+        return targets() if callable(targets) else targets  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[DeltaT]:
+        route, client, options = self.service.route, self.service.connection.client, self.options
+        assert route.fold is not None  # noqa: S101 - checked at construction
+        targets = self.targets()
+        last = len(targets) - 1
+        for position, target in enumerate(targets):
+            url, body = self._start(target)
+            events = client.stream(
+                route.method, url, json=body, headers=options.headers, timeout=options.timeout,
+                max_retries=options.max_retries, context=context_of(target), end="eof",
+            )  # fmt: skip
+            iterator = iter(events)
+            try:
+                first = next(iterator, _NO_EVENT)
+            except HFError as exc:
+                if fail_over(exc, target, last - position):
+                    continue
+                raise
+            self.target, self.headers, self.request_id = target, events.headers, events.request_id
+            fold = self.fold = route.fold(self.request)
+            add = fold.add
+            try:
+                if first is not _NO_EVENT:
+                    yield from add(first)
+                for event in iterator:
+                    yield from add(event)
+            finally:
+                events.close()
+            self._check_end(fold, events.done, events.url)
+            yield from fold.end(events.headers)
+            self.finished = True
+            return
+
+
+class AsyncRouteStream(_StreamState[RequestT, ResultT, DeltaT]):
+    """Async iterator of a route's deltas; :meth:`result` once consumed."""
+
+    async def targets(self) -> Sequence[Target]:
+        """The targets to try, in order."""
+        targets = self._targets
+        return await targets() if callable(targets) else targets  # type: ignore[no-any-return]
+
+    async def __aiter__(self) -> AsyncIterator[DeltaT]:
+        route, client = self.service.route, self.service.connection.async_client
+        options = self.options
+        assert route.fold is not None  # noqa: S101 - checked at construction
+        targets = await self.targets()
+        last = len(targets) - 1
+        for position, target in enumerate(targets):
+            url, body = self._start(target)
+            events = client.stream(
+                route.method, url, json=body, headers=options.headers, timeout=options.timeout,
+                max_retries=options.max_retries, context=context_of(target), end="eof",
+            )  # fmt: skip
+            iterator = events.__aiter__()
+            try:
+                first = await anext(iterator, _NO_EVENT)
+            except HFError as exc:
+                if fail_over(exc, target, last - position):
+                    continue
+                raise
+            self.target, self.headers, self.request_id = target, events.headers, events.request_id
+            fold = self.fold = route.fold(self.request)
+            add = fold.add
+            try:
+                if first is not _NO_EVENT:
+                    for delta in add(first):
+                        yield delta
+                async for event in iterator:
+                    for delta in add(event):
+                        yield delta
+            finally:
+                await events.aclose()
+            self._check_end(fold, events.done, events.url)
+            for delta in fold.end(events.headers):
+                yield delta
+            self.finished = True
+            return
