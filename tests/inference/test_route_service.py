@@ -76,7 +76,7 @@ class _Fold:
 
 
 WORDS: Route[Words, int, str] = Route(
-    name="test-words", url=_url, build=_build, parse=_parse, fold=lambda request: _Fold(),
+    name="test-words", url=_url, build=_build, parse=_parse, fold=lambda _request: _Fold(),
     stream_end=marker_or_final_event, stream_end_label="its last event",
 )  # fmt: skip
 
@@ -178,7 +178,7 @@ def test_a_stream_folds_its_events_and_releases_the_tail_at_the_end(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_the_end_rule_decides_whether_a_stream_ending_without_marker_is_complete(mode):
     finished = Server(m=sse({"word": "a"}, {"last": True}))
-    deltas, stream = run_stream(service(finished), targets("m"), mode)
+    deltas, _ = run_stream(service(finished), targets("m"), mode)
     assert deltas == ["a", "<end>"]
     cut = Server(m=sse({"word": "a"}))
     with pytest.raises(HFStreamError, match=r"ended after 1 event\(s\) without its last event"):
