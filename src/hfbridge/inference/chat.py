@@ -9,23 +9,38 @@ Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent ve
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from typing_extensions import Unpack
+
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
-from hfbridge.errors import HFError
-from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
-from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
+from hfbridge.inference.connection import Connection, ConnectionArgs
+from hfbridge.inference.service import (
+    PROVIDER_HEADERS,
+    AsyncRouteStream,
+    CallOptions,
+    RouteService,
+    RouteStream,
+    Served,
+    served_provider,
+)
+from hfbridge.transport import AsyncHFClient, HFClient
+from hfbridge.wire.chat import ChatCompletion, Usage
+from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatRequest, chat_request
+from hfbridge.wire.route import Target
 from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
 
-logger = logging.getLogger("hfbridge.inference")
-
-CHAT_ROUTE = "chat/completions"
-_NO_EVENT: Any = object()  # a stream's JSON events may be null, so None cannot mean "no event"
-PROVIDER_HEADERS = ("x-inference-provider", "x-hf-provider")
+__all__ = [
+    "PROVIDER_HEADERS",
+    "AsyncChatStream",
+    "CallOptions",
+    "ChatResult",
+    "ChatService",
+    "ChatStream",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +53,6 @@ class ChatResult:
     request_id: str | None
     cost_usd: float | None = None
     route: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CallOptions:
-    """Per-call transport settings."""
-
-    timeout: float | None = None
-    max_retries: int | None = None
-    headers: Mapping[str, str] | None = None
 
 
 def _needs(params: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -68,44 +74,67 @@ class ChatService:
         catalog: the catalog used for routing (default: the process-wide one).
     """
 
-    def __init__(  # noqa: PLR0913 - the public settings, passed through by adapters
+    def __init__(
         self,
         *,
         model: str | None = None,
-        base_url: str | None = None,
-        token: str | Secret | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        aliases: Mapping[str, str] | None = None,
-        client: HFClient | None = None,
-        async_client: AsyncHFClient | None = None,
-        catalog: Any = None,
+        connection: Connection | None = None,
+        **settings: Unpack[ConnectionArgs],
     ) -> None:
-        config = (client.config if client is not None else None) or ClientConfig.create(
-            token=token,
-            base_url=base_url,
-            bill_to=bill_to,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-        )
-        self.custom_endpoint = base_url is not None
+        self.connection = connection or Connection.create(**settings)
+        self.custom_endpoint = self.connection.self_hosted
         self.spec = resolve_model(
-            model, kind="chat", overrides=aliases, custom_endpoint=self.custom_endpoint
-        )
-        self.client = client or HFClient(config)
-        self.async_client = async_client or AsyncHFClient(config)
-        self.catalog = catalog
+            model, kind="chat", overrides=self.connection.aliases,
+            custom_endpoint=self.custom_endpoint,
+        )  # fmt: skip
+        self.routes = RouteService(CHAT_COMPLETIONS, self.connection)
+        self._specs: dict[Target, ModelSpec] = {}
+        self._primary = [self._target(self.spec)]
 
     def __repr__(self) -> str:
         return f"ChatService(model={self.spec.router_model!r}, {self.client.config!r})"
+
+    @property
+    def client(self) -> HFClient:
+        """The sync client requests go through."""
+        return self.connection.client
+
+    @property
+    def async_client(self) -> AsyncHFClient:
+        """The async client requests go through."""
+        return self.connection.async_client
+
+    @property
+    def catalog(self) -> Any:
+        """The catalog used for routing (``None``: the process-wide one)."""
+        return self.connection.catalog
 
     # --- routing ---
 
     def _wire_model(self, spec: ModelSpec) -> str:
         return spec.model_id if self.custom_endpoint else spec.router_model
+
+    def _target(self, spec: ModelSpec) -> Target:
+        target = Target(
+            model=self._wire_model(spec), model_id=spec.model_id, provider=spec.provider,
+            base_url=self.connection.base_url,
+        )  # fmt: skip
+        self._specs[target] = spec
+        return target
+
+    def targets(self, params: Mapping[str, Any]) -> tuple[list[Target], str]:
+        """:meth:`candidates` as the route loop's targets."""
+        if not any(_needs(params)):
+            return self._primary, "as configured"
+        specs, reason = self.candidates(params)
+        return [self._target(spec) for spec in specs], reason
+
+    async def atargets(self, params: Mapping[str, Any]) -> tuple[list[Target], str]:
+        """Async form of :meth:`targets`."""
+        if not any(_needs(params)):
+            return self._primary, "as configured"
+        specs, reason = await self.acandidates(params)
+        return [self._target(spec) for spec in specs], reason
 
     def candidates(self, params: Mapping[str, Any]) -> tuple[list[ModelSpec], str]:
         """The models to try in order (primary first) and why."""
@@ -146,38 +175,15 @@ class ChatService:
         info = next((p for p in caps.providers if p.provider == provider), None)
         return estimate_cost(info, usage.prompt_tokens, usage.completion_tokens)
 
-    @staticmethod
-    def fail_over(exc: HFError, spec: ModelSpec, remaining: int) -> bool:
-        """Whether to try the next candidate after ``exc`` on ``spec`` (logged when so).
-
-        One decision for calls and streams: only provider errors fail over, and only while
-        candidates remain; otherwise the caller re-raises ``exc``.
-        """
-        if remaining <= 0:
-            return False
-        from hfbridge.catalog import is_failover_error  # noqa: PLC0415
-
-        if not is_failover_error(exc):
-            return False
-        logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
-        return True
-
-    def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
-        if self.custom_endpoint:
-            return None
-        return spec.provider or next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
-
-    def _result(
-        self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
-        request_id: str | None, route: str,
-    ) -> ChatResult:  # fmt: skip
-        provider = self._provider(spec, headers)
+    def _result(self, served: Served[ChatCompletion], route: str) -> ChatResult:
+        target = served.target
+        provider = served_provider(target, served.headers)
         return ChatResult(
-            completion=completion,
-            model=self._wire_model(spec),
+            completion=served.result,
+            model=target.model or "",
             provider=provider,
-            request_id=request_id,
-            cost_usd=self._cost(spec, provider, completion.usage),
+            request_id=served.request_id,
+            cost_usd=self._cost(self._specs.get(target, self.spec), provider, served.result.usage),
             route=route,
         )
 
@@ -230,24 +236,9 @@ class ChatService:
         options: CallOptions | None = None,
     ) -> ChatResult:
         """One non-streamed completion (with failover across the route's providers)."""
-        options = options or CallOptions()
-        payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
-        candidates, route = self.candidates(params)
-        for position, spec in enumerate(candidates):
-            payload["model"] = self._wire_model(spec)
-            try:
-                response = self.client.request(
-                    "POST", CHAT_ROUTE, json=payload, headers=options.headers,
-                    timeout=options.timeout, max_retries=options.max_retries,
-                    context=CallContext(model=payload["model"], provider=spec.provider),
-                )  # fmt: skip
-            except HFError as exc:
-                if self.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            completion = parse_chat_completion(response.json())
-            return self._result(spec, completion, response.headers, response.request_id, route)
-        raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
+        request = chat_request(messages, params)
+        targets, route = self.targets(params)
+        return self._result(self.routes.call(request, targets, options), route)
 
     async def acomplete(
         self,
@@ -256,24 +247,9 @@ class ChatService:
         options: CallOptions | None = None,
     ) -> ChatResult:
         """Async form of :meth:`complete`."""
-        options = options or CallOptions()
-        payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
-        candidates, route = await self.acandidates(params)
-        for position, spec in enumerate(candidates):
-            payload["model"] = self._wire_model(spec)
-            try:
-                response = await self.async_client.request(
-                    "POST", CHAT_ROUTE, json=payload, headers=options.headers,
-                    timeout=options.timeout, max_retries=options.max_retries,
-                    context=CallContext(model=payload["model"], provider=spec.provider),
-                )  # fmt: skip
-            except HFError as exc:
-                if self.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            completion = parse_chat_completion(response.json())
-            return self._result(spec, completion, response.headers, response.request_id, route)
-        raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
+        request = chat_request(messages, params)
+        targets, route = await self.atargets(params)
+        return self._result(await self.routes.acall(request, targets, options), route)
 
     def stream(
         self,
@@ -283,12 +259,12 @@ class ChatService:
         *,
         include_usage: bool = True,
     ) -> ChatStream:
-        """A streamed completion; iterate the returned :class:`ChatStream` for deltas."""
-        payload = build_chat_payload(
-            self._wire_model(self.spec), messages, params=params, stream=True,
-            include_usage=include_usage,
-        )  # fmt: skip
-        return ChatStream(self, payload, params, options or CallOptions())
+        """A streamed completion; iterate the returned :class:`ChatStream` for deltas.
+
+        The request is validated here, before any request; it is sent on iteration.
+        """
+        request = chat_request(messages, params, stream=True, include_usage=include_usage)
+        return ChatStream(self, request, options)
 
     def astream(
         self,
@@ -299,103 +275,80 @@ class ChatService:
         include_usage: bool = True,
     ) -> AsyncChatStream:
         """Async form of :meth:`stream`."""
-        payload = build_chat_payload(
-            self._wire_model(self.spec), messages, params=params, stream=True,
-            include_usage=include_usage,
-        )  # fmt: skip
-        return AsyncChatStream(self, payload, params, options or CallOptions())
+        request = chat_request(messages, params, stream=True, include_usage=include_usage)
+        return AsyncChatStream(self, request, options)
 
 
-class _StreamBase:
-    """State shared by the sync and async streams: the accumulator and the serving route."""
+_Inner = (
+    RouteStream[ChatRequest, ChatCompletion, StreamDelta]
+    | AsyncRouteStream[ChatRequest, ChatCompletion, StreamDelta]
+)
 
-    def __init__(
-        self, service: ChatService, payload: dict[str, Any], params: Mapping[str, Any],
-        options: CallOptions,
-    ) -> None:  # fmt: skip
+
+class _ChatStreamBase:
+    """A chat stream: the route loop's stream, and the routing reason and result around it."""
+
+    _inner: _Inner
+
+    def __init__(self, service: ChatService, request: ChatRequest) -> None:
         self.service = service
-        self.payload = payload
-        self.params = params
-        self.options = options
-        self.accumulator = ChunkAccumulator()
-        self.spec = service.spec
+        self.request = request
         self.route = ""
-        self.request_id: str | None = None
-        self.headers: Mapping[str, str] = {}
-        self.finished = False
 
-    def _context(self, spec: ModelSpec) -> CallContext:
-        self.payload["model"] = self.service._wire_model(spec)  # noqa: SLF001 - same module family
-        return CallContext(model=self.payload["model"], provider=spec.provider)
+    def _plan(self) -> list[Target]:
+        targets, self.route = self.service.targets(self.request.params)
+        return targets
+
+    async def _aplan(self) -> list[Target]:
+        targets, self.route = await self.service.atargets(self.request.params)
+        return targets
+
+    @property
+    def accumulator(self) -> ChunkAccumulator:
+        """The stream's record so far (text, reasoning and tool calls per choice)."""
+        fold = self._inner.fold
+        return fold if isinstance(fold, ChunkAccumulator) else ChunkAccumulator()
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The answer's headers (once the stream has started)."""
+        return self._inner.headers
+
+    @property
+    def request_id(self) -> str | None:
+        """The answer's request id (once the stream has started)."""
+        return self._inner.request_id
 
     def result(self) -> ChatResult:
         """The assembled result; only valid once the stream has been consumed to its end."""
-        if not self.finished:
-            raise HFError(
-                "The stream has not finished: consume it fully before asking for the result."
-            )
-        return self.service._result(  # noqa: SLF001 - same module family
-            self.spec, self.accumulator.completion(), self.headers, self.request_id, self.route
-        )
+        inner = self._inner
+        completion = inner.result()
+        assert inner.target is not None  # noqa: S101 - set before the first delta
+        served = Served(completion, inner.target, inner.headers, inner.request_id)
+        return self.service._result(served, self.route)  # noqa: SLF001 - same module
 
 
-class ChatStream(_StreamBase):
+class ChatStream(_ChatStreamBase):
     """Iterator of :class:`StreamDelta`; :meth:`result` gives the assembled :class:`ChatResult`."""
 
+    def __init__(
+        self, service: ChatService, request: ChatRequest, options: CallOptions | None
+    ) -> None:
+        super().__init__(service, request)
+        self._inner = self._stream = service.routes.stream(request, self._plan, options)
+
     def __iter__(self) -> Iterator[StreamDelta]:
-        candidates, self.route = self.service.candidates(self.params)
-        for position, spec in enumerate(candidates):
-            events = self.service.client.stream(
-                "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
-                timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec),
-            )  # fmt: skip
-            iterator = iter(events)
-            try:
-                first = next(iterator, _NO_EVENT)
-            except HFError as exc:
-                if self.service.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
-            try:
-                if first is not _NO_EVENT:
-                    yield from self.accumulator.add(first)
-                for event in iterator:
-                    yield from self.accumulator.add(event)
-            finally:
-                events.close()
-            self.finished = True
-            return
+        return iter(self._stream)
 
 
-class AsyncChatStream(_StreamBase):
+class AsyncChatStream(_ChatStreamBase):
     """Async iterator of :class:`StreamDelta`; :meth:`result` once consumed."""
 
-    async def __aiter__(self) -> AsyncIterator[StreamDelta]:
-        candidates, self.route = await self.service.acandidates(self.params)
-        for position, spec in enumerate(candidates):
-            events = self.service.async_client.stream(
-                "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
-                timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec),
-            )  # fmt: skip
-            iterator = events.__aiter__()
-            try:
-                first = await anext(iterator, _NO_EVENT)
-            except HFError as exc:
-                if self.service.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
-            try:
-                if first is not _NO_EVENT:
-                    for delta in self.accumulator.add(first):
-                        yield delta
-                async for event in iterator:
-                    for delta in self.accumulator.add(event):
-                        yield delta
-            finally:
-                await events.aclose()
-            self.finished = True
-            return
+    def __init__(
+        self, service: ChatService, request: ChatRequest, options: CallOptions | None
+    ) -> None:
+        super().__init__(service, request)
+        self._inner = self._stream = service.routes.astream(request, self._aplan, options)
+
+    def __aiter__(self) -> AsyncIterator[StreamDelta]:
+        return self._stream.__aiter__()

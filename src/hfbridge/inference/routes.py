@@ -15,6 +15,7 @@ from hfbridge.wire.route import Route
 
 _ROUTES: dict[str, str] = {
     # name                        "module:attribute" of the Route
+    "chat-completions": "hfbridge.wire.chat_completions:CHAT_COMPLETIONS",
 }
 
 

@@ -518,16 +518,18 @@ def _user(prompt: str) -> WireMessages:
 
 
 def _responses(stream: ChatStream) -> ChatResponseGen:
-    assembler = _convert.StreamAssembler()
+    record = None  # the stream's accumulator, there once its first delta is
     for delta in stream:
-        response = assembler.add(delta)
+        record = record or stream.accumulator
+        response = _convert.stream_response(delta, record)
         if response is not None:
             yield response
 
 
 async def _aresponses(stream: AsyncChatStream) -> ChatResponseAsyncGen:
-    assembler = _convert.StreamAssembler()
+    record = None
     async for delta in stream:
-        response = assembler.add(delta)
+        record = record or stream.accumulator
+        response = _convert.stream_response(delta, record)
         if response is not None:
             yield response
