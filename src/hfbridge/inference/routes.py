@@ -16,6 +16,10 @@ from hfbridge.wire.route import Route
 _ROUTES: dict[str, str] = {
     # name                        "module:attribute" of the Route
     "chat-completions": "hfbridge.wire.chat_completions:CHAT_COMPLETIONS",
+    "tgi": "hfbridge.wire.textgen_routes:TGI",
+    "hf-inference-text-generation": "hfbridge.wire.textgen_routes:HF_INFERENCE_TEXT",
+    "completions": "hfbridge.wire.textgen_routes:COMPLETIONS",
+    "chat-text": "hfbridge.wire.textgen_routes:CHAT_TEXT",
 }
 
 
