@@ -20,6 +20,8 @@ _ROUTES: dict[str, str] = {
     "hf-inference-text-generation": "hfbridge.wire.textgen_routes:HF_INFERENCE_TEXT",
     "completions": "hfbridge.wire.textgen_routes:COMPLETIONS",
     "chat-text": "hfbridge.wire.textgen_routes:CHAT_TEXT",
+    "openai-embeddings": "hfbridge.wire.embeddings:OPENAI_EMBEDDINGS",
+    "feature-extraction": "hfbridge.wire.embeddings:FEATURE_EXTRACTION",
 }
 
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hfbridge._redact import redact_url
-from hfbridge.errors import HFError, HFStreamError
-from hfbridge.transport import CallContext
+from hfbridge.errors import HFError, HFResponseError, HFStreamError
+from hfbridge.transport import CallContext, HFResponse
 from hfbridge.wire.route import Fold, Route, Target
 
 if TYPE_CHECKING:
@@ -107,6 +107,24 @@ def incomplete_stream(route: Route[Any, Any, Any], url: str, events: int) -> HFS
     )
 
 
+def _served(
+    route: Route[RequestT, ResultT, DeltaT],
+    request: RequestT,
+    target: Target,
+    response: HFResponse,
+) -> Served[ResultT]:
+    """The route's reading of an answer; a body it cannot read names where it came from."""
+    try:
+        result = route.parse(response.json(), response.headers, request)
+    except HFResponseError as exc:
+        model = target.model or target.model_id
+        where = redact_url(response.url) + (f" (model '{model}')" if model else "")
+        request_id = exc.request_id or response.request_id
+        message = f"{where}: {exc.message}"
+        raise HFResponseError(message, body=exc.body, request_id=request_id) from None
+    return Served(result, target, response.headers, response.request_id)
+
+
 class RouteService(Generic[RequestT, ResultT, DeltaT]):
     """Calls and streams of one route over one connection (see the module docstring)."""
 
@@ -138,8 +156,7 @@ class RouteService(Generic[RequestT, ResultT, DeltaT]):
                 if fail_over(exc, target, last - position):
                     continue
                 raise
-            result = route.parse(response.json(), response.headers, request)
-            return Served(result, target, response.headers, response.request_id)
+            return _served(route, request, target, response)
         raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
 
     async def acall(
@@ -163,8 +180,7 @@ class RouteService(Generic[RequestT, ResultT, DeltaT]):
                 if fail_over(exc, target, last - position):
                     continue
                 raise
-            result = route.parse(response.json(), response.headers, request)
-            return Served(result, target, response.headers, response.request_id)
+            return _served(route, request, target, response)
         raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
 
     def stream(
