@@ -9,6 +9,7 @@ Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent ve
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,20 @@ class ChatService:
 
     def __repr__(self) -> str:
         return f"ChatService(model={self.spec.router_model!r}, {self.client.config!r})"
+
+    def for_model(self, model: str | None) -> ChatService:
+        """The service for another model over the same connection."""
+        return ChatService(model=model, connection=self.connection)
+
+    def __call__(self, model: str | None = None) -> ChatService:
+        """Deprecated: ``ChatHF.service`` is a property; ``service(model)`` is :meth:`for_model`."""
+        warnings.warn(
+            "ChatHF.service is a property now: use .service, or .service_for(model) for another "
+            "model.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self if model is None else self.for_model(model)
 
     @property
     def client(self) -> HFClient:

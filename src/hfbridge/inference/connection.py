@@ -65,7 +65,10 @@ class Connection:
         client: HFClient | None = injected["client"]
         async_client: AsyncHFClient | None = injected["async_client"]
         transport = injected["transport"]
-        config = client.config if client is not None else ClientConfig.create(**client_settings)
+        # Built even when a client is injected: a bad value fails here, whatever is used.
+        config = ClientConfig.create(**client_settings)
+        if client is not None:
+            config = client.config
         return cls(
             client=client or HFClient(config, transport=transport),
             async_client=async_client or AsyncHFClient(config, transport=transport),

@@ -27,6 +27,7 @@ route of :mod:`hfbridge.wire.textgen_routes`, served by the one loop of
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +119,13 @@ class TextGenService:
 
     def __repr__(self) -> str:
         return f"TextGenService(api={self.api!r}, model={self.model!r}, {self.client.config!r})"
+
+    def __call__(self) -> TextGenService:
+        """Deprecated: ``HFTextGen.service`` is a property now; calling it returns the service."""
+        warnings.warn(
+            "HFTextGen.service is a property now: use .service.", DeprecationWarning, stacklevel=2
+        )
+        return self
 
     @property
     def client(self) -> HFClient:

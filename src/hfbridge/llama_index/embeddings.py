@@ -11,10 +11,10 @@ the whole list. With an ``embeddings_cache`` or a ``rate_limiter`` set, LlamaInd
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.callbacks.schema import CBEventType, EventPayload
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
@@ -22,16 +22,17 @@ from llama_index.core.instrumentation.events.embedding import (
 )
 from llama_index_instrumentation import get_dispatcher  # what llama_index.core re-exports
 
-from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge._constants import EMBED_BATCH_SIZE
+from hfbridge.inference.connection import Connection
 from hfbridge.inference.embeddings import EmbeddingService
-from hfbridge.transport import AsyncHFClient, HFClient
+from hfbridge.inference.settings import EmbeddingSettings, ServiceHolder, model_field
 
 __all__ = ["HFEmbedding"]
 
 dispatcher = get_dispatcher(__name__)
 
 
-class HFEmbedding(BaseEmbedding):
+class HFEmbedding(ServiceHolder[EmbeddingService], EmbeddingSettings, BaseEmbedding):
     """Hugging Face embeddings for LlamaIndex.
 
     Backends: with no ``base_url``, ``model`` (an id, ``id:provider``, or the ``default``,
@@ -53,136 +54,52 @@ class HFEmbedding(BaseEmbedding):
             Settings.embed_model = HFEmbedding(model="BAAI/bge-small-en-v1.5")
     """
 
-    model: str = Field(default="default", description="Model id, id:provider, or alias.")
+    # The connection and embedding settings are declared once for every adapter
+    # (hfbridge.inference.settings); these are LlamaIndex's own spellings.
+    model: str = model_field("default")
     embed_batch_size: int = Field(
         default=EMBED_BATCH_SIZE, gt=0, le=2048, description="Texts per request, at most."
-    )
-    base_url: str | None = Field(default=None, description="A self-hosted server's URL.")
-    api: Literal["openai", "feature-extraction"] | None = Field(
-        default=None, description="Body format for base_url (default: openai)."
-    )
-    provider_model_id: str | None = Field(
-        default=None, description="The provider's own model id (provider routes only)."
-    )
-    token: SecretStr | None = Field(
-        default=None, exclude=True, description="HF token; default: HF_TOKEN or the saved login."
-    )
-    bill_to: str | None = Field(default=None, description="Organization to bill (X-HF-Bill-To).")
-    timeout: float | None = Field(default=None, description="Read timeout in seconds.")
-    max_retries: int | None = Field(default=None, description="Retries per request.")
-    default_headers: dict[str, str] | None = Field(default=None, description="Extra headers.")
-    aliases: dict[str, str] | None = Field(default=None, description="Alias overrides.")
-    max_batch_bytes: int = Field(
-        default=EMBED_MAX_BATCH_BYTES, description="Request body bytes, at most."
-    )
-    max_concurrency: int = Field(default=EMBED_CONCURRENCY, description="Requests in flight.")
-    normalize: bool | None = Field(default=None, description="L2-normalise (feature-extraction).")
-    truncate: bool | None = Field(default=None, description="Truncate long inputs.")
-    truncation_direction: Literal["left", "right"] | None = Field(default=None)
-    prompt_name: str | None = Field(default=None, description="Server-side prompt to apply.")
-    dimensions: int | None = Field(default=None, description="Output dimensions, if supported.")
-    encoding_format: Literal["float", "base64"] | None = Field(
-        default=None, description="Wire format of vectors (OpenAI-style routes)."
-    )
-    query_instruction: str | None = Field(
-        default=None, description="Prefix for queries; None: the model family's; '': none."
     )
     text_instruction: str | None = Field(
         default=None, description="Prefix for texts; None: the model family's; '': none."
     )
-    client: HFClient | None = Field(default=None, exclude=True, repr=False)
-    async_client: AsyncHFClient | None = Field(default=None, exclude=True, repr=False)
 
-    _service: EmbeddingService = PrivateAttr()
+    framework_fields = frozenset(BaseEmbedding.model_fields) - {"embed_batch_size"}
 
-    def __init__(self, **data: Any) -> None:
-        if "model_name" in data and "model" not in data:
-            data["model"] = data.pop("model_name")
-        super().__init__(**data)
-        # Built here, not in a validator, so HFConfigError reaches the caller as itself.
-        self._service = self._build_service()
-
-    def _build_service(self) -> EmbeddingService:
+    def build_service(self, connection: Connection) -> EmbeddingService:
+        """The framework-free engine behind this model (``model_name`` follows its model)."""
         service = EmbeddingService(
-            model=self.model,
-            base_url=self.base_url,
-            api=self.api,
-            provider_model_id=self.provider_model_id,
-            token=self.token.get_secret_value() if self.token is not None else None,
-            bill_to=self.bill_to,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            headers=self.default_headers,
-            aliases=self.aliases,
-            normalize=self.normalize,
-            truncate=self.truncate,
-            truncation_direction=self.truncation_direction,
-            prompt_name=self.prompt_name,
-            dimensions=self.dimensions,
-            encoding_format=self.encoding_format,
-            batch_size=self.embed_batch_size,
-            max_batch_bytes=self.max_batch_bytes,
-            max_concurrency=self.max_concurrency,
-            query_instruction=self.query_instruction,
-            document_instruction=self.text_instruction,
-            client=self.client,
-            async_client=self.async_client,
-        )
+            model=self.model, batch_size=self.embed_batch_size,
+            document_instruction=self.text_instruction, connection=connection,
+            **self.embedding_args(),
+        )  # fmt: skip
         self.__dict__["model_name"] = service.model_id
         return service
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _SERVICE_FIELDS:
-            super().__setattr__(name, value)
-            return
-        # A changed setting rebuilds the engine at once, so a bad value fails here (and is undone).
-        previous = getattr(self, name)
-        super().__setattr__(name, value)
-        try:
-            self._service = self._build_service()
-        except BaseException:
-            super().__setattr__(name, previous)
-            raise
-
-    def __getstate__(self) -> dict[Any, Any]:
-        # The token, the clients and the engine (connection pools, locks) never travel in a
-        # pickle; LlamaIndex unpickles by calling __init__ again, which rebuilds the engine and
-        # finds the token as usual (HF_TOKEN, saved login).
-        clone = self.model_copy()
-        clone.__dict__.update(token=None, client=None, async_client=None)
-        clone.__pydantic_private__ = {}
-        state: dict[Any, Any] = super(HFEmbedding, clone).__getstate__()
-        return state
 
     @classmethod
     def class_name(cls) -> str:
         """The name LlamaIndex records for this component."""
         return "HFEmbedding"
 
-    @property
-    def service(self) -> EmbeddingService:
-        """The framework-free engine behind this model."""
-        return self._service
-
     # --- the methods BaseEmbedding calls ---
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._service.embed_query(query)
+        return self.service.embed_query(query)
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await self._service.aembed_query(query)
+        return await self.service.aembed_query(query)
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._service.embed_documents([text])[0]
+        return self.service.embed_documents([text])[0]
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._service.aembed_documents([text]))[0]
+        return (await self.service.aembed_documents([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._service.embed_documents(texts)
+        return self.service.embed_documents(texts)
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await self._service.aembed_documents(texts)
+        return await self.service.aembed_documents(texts)
 
     # --- whole-list batching ---
 
@@ -203,7 +120,7 @@ class HFEmbedding(BaseEmbedding):
         with self.callback_manager.event(
             CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
         ) as event:
-            embeddings = self._service.embed_documents(texts, show_progress=show_progress)
+            embeddings = self.service.embed_documents(texts, show_progress=show_progress)
             event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: embeddings})
         dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=embeddings))
         return embeddings
@@ -222,13 +139,7 @@ class HFEmbedding(BaseEmbedding):
         with self.callback_manager.event(
             CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
         ) as event:
-            embeddings = await self._service.aembed_documents(texts, show_progress=show_progress)
+            embeddings = await self.service.aembed_documents(texts, show_progress=show_progress)
             event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: embeddings})
         dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=embeddings))
         return embeddings
-
-
-# Settings the engine is built from: ours plus embed_batch_size (not callback_manager & co).
-_SERVICE_FIELDS = frozenset(HFEmbedding.model_fields) - (
-    frozenset(BaseEmbedding.model_fields) - {"embed_batch_size"}
-)

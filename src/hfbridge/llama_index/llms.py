@@ -22,7 +22,7 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.instrumentation.events.llm import (
     LLMStructuredPredictEndEvent,
     LLMStructuredPredictStartEvent,
@@ -35,8 +35,9 @@ from pydantic import AliasChoices
 
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
+from hfbridge.inference.connection import Connection
+from hfbridge.inference.settings import ServiceHolder, model_field
 from hfbridge.llama_index import _convert
-from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.wire.chat import json_schema_format
 
 if TYPE_CHECKING:
@@ -45,10 +46,6 @@ if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 
-_SERVICE_FIELDS = frozenset(
-    {"model", "base_url", "bill_to", "timeout", "max_retries", "default_headers", "aliases"}
-)
-_METADATA_FIELDS = _SERVICE_FIELDS | {"context_window", "max_tokens"}
 _SAMPLING_FIELDS = (
     "temperature",
     "max_tokens",
@@ -63,7 +60,7 @@ _OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
 WireMessages = list[dict[str, Any]]
 
 
-class HFLLM(FunctionCallingLLM):
+class HFLLM(ServiceHolder[ChatService], FunctionCallingLLM):
     """Chat models on Hugging Face (router or self-hosted) as a LlamaIndex function-calling LLM.
 
     Args:
@@ -94,16 +91,9 @@ class HFLLM(FunctionCallingLLM):
     the server, and a server without tool support answers a tool request with a clear error.
     """
 
-    model: str = Field(default="default", description="Model id, model:provider, or alias.")
-    base_url: str | None = Field(
-        default=None, description="OpenAI-compatible root of a self-hosted server (…/v1)."
-    )
-    bill_to: str | None = Field(default=None, description="Organisation billed for router calls.")
-    timeout: float | None = Field(default=None, description="Read timeout in seconds.")
-    max_retries: int | None = Field(default=None, description="Retries for transient errors.")
-    default_headers: dict[str, str] | None = Field(
-        default=None, description="Headers sent on every request."
-    )
+    # The connection settings (base_url, token, bill_to, timeout, ...) are ServiceHolder's,
+    # declared once for every adapter (hfbridge.inference.settings).
+    model: str = model_field("default")
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(
         default=None, gt=0, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
@@ -120,58 +110,8 @@ class HFLLM(FunctionCallingLLM):
     context_window: int | None = Field(
         default=None, gt=0, description="Context length; default: the catalog's, else 4096."
     )
-    aliases: dict[str, str] | None = Field(default=None, description="Alias overrides.")
 
-    _token: Secret | None = PrivateAttr(default=None)
-    _client: HFClient | None = PrivateAttr(default=None)
-    _async_client: AsyncHFClient | None = PrivateAttr(default=None)
-    _catalog: Any = PrivateAttr(default=None)
-    _service: ChatService | None = PrivateAttr(default=None)
-    _metadata: LLMMetadata | None = PrivateAttr(default=None)
-
-    def __init__(
-        self,
-        *,
-        token: str | Secret | None = None,
-        api_key: str | None = None,
-        client: HFClient | None = None,
-        async_client: AsyncHFClient | None = None,
-        catalog: Any = None,
-        **data: Any,
-    ) -> None:
-        super().__init__(**data)
-        token = token if token is not None else api_key
-        self._token = Secret(token) if isinstance(token, str) else token
-        self._client = client
-        self._async_client = async_client
-        self._catalog = catalog
-        # Built now so that a bad model, URL or timeout fails here, before any request.
-        self._service = self._build_service()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _METADATA_FIELDS:
-            super().__setattr__(name, value)
-            return
-        # A changed setting rebuilds the service at once, so a bad value fails here (and is
-        # undone), and clears the cached metadata.
-        previous = getattr(self, name)
-        super().__setattr__(name, value)
-        if name in _SERVICE_FIELDS:
-            try:
-                self._service = self._build_service()
-            except BaseException:
-                super().__setattr__(name, previous)
-                raise
-        self._metadata = None
-
-    def __getstate__(self) -> dict[Any, Any]:
-        # Clients and the service hold this process's connection pools, and the token must not
-        # travel: none is pickled. Unpickling re-runs __init__ (LlamaIndex), which rebuilds them.
-        clone = self.model_copy()
-        private = clone.__pydantic_private__ or {}
-        private.update(_token=None, _client=None, _async_client=None, _catalog=None, _service=None)
-        state: dict[Any, Any] = super(HFLLM, clone).__getstate__()
-        return state
+    framework_fields = frozenset(FunctionCallingLLM.model_fields)
 
     @classmethod
     def class_name(cls) -> str:
@@ -180,35 +120,14 @@ class HFLLM(FunctionCallingLLM):
 
     # --- configuration ---
 
-    def _build_service(self) -> ChatService:
-        return ChatService(
-            model=self.model,
-            base_url=self.base_url,
-            token=self._token,
-            bill_to=self.bill_to,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            headers=self.default_headers,
-            aliases=self.aliases,
-            client=self._client,
-            async_client=self._async_client,
-            catalog=self._catalog,
-        )
-
-    @property
-    def service(self) -> ChatService:
-        """The chat service calls go through (built once, rebuilt after a setting changes)."""
-        service = self._service
-        if service is None:
-            service = self._service = self._build_service()
-        return service
+    def build_service(self, connection: Connection) -> ChatService:
+        """The chat service calls go through (rebuilt after a setting changes)."""
+        return ChatService(model=self.model, connection=connection)
 
     @property
     def metadata(self) -> LLMMetadata:
-        """Context window, output budget and tool support; computed once, then cached."""
-        metadata = self._metadata
-        if metadata is None:
-            metadata = self._metadata = self._build_metadata()
+        """Context window, output budget and tool support; computed once per settings."""
+        metadata: LLMMetadata = self.memoized("metadata", self._build_metadata)
         return metadata
 
     def _build_metadata(self) -> LLMMetadata:
@@ -228,8 +147,7 @@ class HFLLM(FunctionCallingLLM):
 
     def _request(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions | None]:
         """The body parameters and transport options for one call."""
-        params = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
-        params.update(self.additional_kwargs)
+        params = dict(self.memoized("params", self._instance_params))
         options = None
         if kwargs:
             if any(key in kwargs for key in _OPTION_KEYS):
@@ -240,6 +158,11 @@ class HFLLM(FunctionCallingLLM):
                 )
             params.update(kwargs)
         return params, options
+
+    def _instance_params(self) -> dict[str, Any]:
+        return {
+            **{name: getattr(self, name) for name in _SAMPLING_FIELDS}, **self.additional_kwargs
+        }
 
     # --- chat and completion ---
 

@@ -1,0 +1,36 @@
+"""What every LangChain adapter shares: the settings and lifecycle, and LangChain's serialisation.
+
+The settings, the service lifecycle, copies and pickles are
+:class:`~hfbridge.inference.settings.ServiceHolder`'s; this adds what only LangChain reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from hfbridge._constants import TOKEN_ENV
+from hfbridge.errors import HFConfigError
+from hfbridge.inference.settings import ServiceHolder
+
+ServiceT = TypeVar("ServiceT")
+
+
+class LangChainAdapter(ServiceHolder[ServiceT]):
+    """The LangChain side of an adapter's settings."""
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Serialised dumps name the token's environment variable, never its value."""
+        return {"token": TOKEN_ENV}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """The adapter can be dumped and loaded with ``langchain_core.load``."""
+        return True
+
+
+def refuse_unknown(cls: type[ServiceHolder[Any]], data: dict[str, Any], hint: str) -> None:
+    """Raise :class:`HFConfigError` naming the arguments ``cls`` does not take, with ``hint``."""
+    unknown = sorted(set(data) - cls.accepted_arguments())
+    if unknown:
+        raise HFConfigError(f"{cls.__name__} got unknown argument(s) {unknown}: {hint}")
