@@ -114,14 +114,14 @@ def test_copies_build_their_own_service(name, how):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_deep_copy_shares_injected_objects(name):
-    transport = httpx.MockTransport(lambda request: httpx.Response(500))
+    transport = httpx.MockTransport(lambda _request: httpx.Response(500))
     adapter = make(name, transport=transport)
     assert copy.deepcopy(adapter).transport is transport
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_pickles_leave_the_token_clients_and_service_behind(name):
-    transport = httpx.MockTransport(lambda request: httpx.Response(500))
+    transport = httpx.MockTransport(lambda _request: httpx.Response(500))
     adapter = make(name, token="hf_neverinapickle42", transport=transport, timeout=3)
     data = pickle.dumps(adapter)
     assert b"neverinapickle42" not in data

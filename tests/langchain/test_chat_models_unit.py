@@ -851,7 +851,7 @@ def test_calling_service_still_works_and_says_it_is_a_property_now():
     model = ChatHF(model="org/name")
     with pytest.warns(DeprecationWarning, match="property"):
         assert model.service() is model.service
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="service_for"):
         assert model.service("org/other").spec.model_id == "org/other"
 
 
