@@ -353,12 +353,18 @@ class Batch:
 
 
 def plan_batches(
-    texts: Sequence[str], *, batch_size: int, max_batch_bytes: int, base_bytes: int = 0
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    max_batch_bytes: int,
+    base_bytes: int = 0,
+    text_overhead: int = 0,
 ) -> list[Batch]:
     """Split ``texts`` into consecutive batches within ``batch_size`` and ``max_batch_bytes``.
 
     ``base_bytes`` is the size of the body without any input; each text adds its JSON size plus a
-    separator, so a batch's body never exceeds ``max_batch_bytes``.
+    separator, plus ``text_overhead`` bytes when the body wraps every text in the same extra JSON
+    (a rerank pair repeats its query per text), so a batch's body never exceeds ``max_batch_bytes``.
 
     A text too large for ``max_batch_bytes`` on its own still gets a batch of its own: the plan
     never drops or reorders inputs. Raises :class:`HFConfigError` for a text that cannot be
@@ -369,7 +375,7 @@ def plan_batches(
     current = base_bytes
     for index, text in enumerate(texts):
         try:
-            size = json_size(text)
+            size = json_size(text) + text_overhead
         except UnicodeEncodeError as exc:
             raise HFConfigError(
                 f"text at index {index} cannot be sent: it is not valid UTF-8 ({exc.reason}). "
