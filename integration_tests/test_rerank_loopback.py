@@ -10,13 +10,15 @@ import importlib.util
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hfbridge.errors import HFResponseError
-from hfbridge.wire.rerank import FORMATS, RerankParams, merge_answers, plan_rerank
+from hfbridge.wire.rerank import FORMATS, RerankParams
+from hfbridge.wire.rerank_job import RerankJob
 
 SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rerank_server.py"
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "rerank"
@@ -61,7 +63,7 @@ def test_tei_route_ranks_the_relevant_text_first_in_tei_shape(client):
     docs = documents(32, relevant_at=17)
     answer = client.post("/rerank", json={"query": QUERY, "texts": docs})
     assert answer.status_code == 200
-    parsed = FORMATS["tei"].parse(answer.json(), count=32)
+    parsed = FORMATS["tei"].parse_answer(answer.json(), count=32)
     assert parsed.results[0].index == 17
     scores = [r.score for r in parsed.results]
     assert scores == sorted(scores, reverse=True)
@@ -100,16 +102,16 @@ def test_empty_and_malformed_requests_are_refused_as_tei_refuses_them(client):
 
 def test_v1_route_answers_like_llama_server_with_top_n(client):
     docs = documents(10, relevant_at=3)
-    body = FORMATS["cohere"].build(QUERY, docs, model="m", params=RerankParams(top_n=2))
+    body = FORMATS["cohere"].build_body(QUERY, docs, model="m", params=RerankParams(top_n=2))
     answer = client.post("/v1/rerank", json=body)
     payload = answer.json()
     assert set(payload) == {"model", "object", "usage", "results"}  # llama-server's keys
-    parsed = FORMATS["cohere"].parse(payload, count=10, params=RerankParams(top_n=2))
+    parsed = FORMATS["cohere"].parse_answer(payload, count=10, params=RerankParams(top_n=2))
     assert [r.index for r in parsed.results][:1] == [3]
     assert len(parsed.results) == 2
     assert parsed.total_tokens is not None
     with pytest.raises(HFResponseError, match="expected 10"):
-        FORMATS["cohere"].parse(payload, count=10)  # a cut answer is refused without top_n
+        FORMATS["cohere"].parse_answer(payload, count=10)  # a cut answer is refused without top_n
 
 
 def test_requests_beyond_the_slots_wait_for_one(server):
@@ -127,24 +129,33 @@ def test_requests_beyond_the_slots_wait_for_one(server):
     assert server.server_bound_seconds(6 * 32) == pytest.approx(3 * server.latency)
 
 
+@dataclass(frozen=True)
+class Target:  # the route seam's Target has these attributes
+    model: str | None
+    model_id: str | None
+    base_url: str | None
+
+
 @pytest.mark.parametrize("api", ["tei", "cohere"])
-def test_a_planned_job_of_1000_documents_stays_within_the_cap_and_merges_in_order(api):
+def test_a_job_of_1000_documents_stays_within_the_cap_and_merges_in_order(api):
     docs = documents(1000, relevant_at=777)
-    fmt, params = FORMATS[api], RerankParams(top_n=5)
+    fmt = FORMATS[api]
+    job = RerankJob.create(QUERY, docs, fmt=fmt, params=RerankParams(top_n=5))
     with (
         rerank_server.start(latency=0.0, slots=4) as fresh,
-        httpx.Client(base_url=fresh.url, trust_env=False) as http,
+        httpx.Client(trust_env=False) as http,
     ):
-        batches = plan_rerank(QUERY, docs, fmt=fmt, params=params, model="m")
+        target = Target(model="m", model_id=None, base_url=f"{fresh.url}/v1")
+        url = fmt.url(target, stream=False)
+        batches = job.plan(fmt, model="m")
         answers = []
         for batch in batches:
-            reply = http.post(
-                fmt.path, json=fmt.build(QUERY, batch.texts, model="m", params=params)
-            )
+            request = job.request(batch)
+            reply = http.post(url, json=fmt.build(request, target, stream=False))
             assert reply.status_code == 200
-            answers.append(fmt.parse(reply.json(), count=len(batch), params=params))
+            answers.append(fmt.parse(reply.json(), reply.headers, request))
         stats = fresh.stats()
-    ranking = merge_answers(batches, answers, total=1000, top_n=5)
+    ranking = job.merge(batches, answers)
     assert ranking.results[0].index == 777
     assert len(ranking.results) == 5
     assert stats["largest_request"] == 32

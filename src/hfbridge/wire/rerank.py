@@ -1,4 +1,4 @@
-"""Reranking on the wire: request bodies, answer parsing, the batching plan, the merge. No I/O.
+"""Reranking on the wire: request bodies, answer parsing, and each format as a route. No I/O.
 
 A reranker scores each document against one query. Four body formats carry it; each is a
 :class:`RerankFormat` in :data:`FORMATS` (where it goes, what it accepts, how to build and read it):
@@ -21,12 +21,13 @@ Scores are whatever the server computes: TEI and hf-inference apply a sigmoid un
 ``raw_scores``; llama-server sends the model's raw output. Only their order is comparable across
 servers.
 
-A job is planned into batches (:func:`plan_rerank`, reusing the embeddings planner), each batch is
-read into a :class:`BatchAnswer` with batch-local indexes, and :func:`merge_answers` folds them into
-one :class:`Ranking` over the caller's documents: input order restored, ``top_n`` applied across
-batches. Any answer that cannot be matched to its documents raises
-:class:`~hfbridge.errors.HFResponseError`; nothing partial is returned. Bad input raises
-:class:`~hfbridge.errors.HFConfigError` before any request.
+One request carries one batch (:class:`RerankBatchRequest`) and its answer is read into a
+:class:`BatchAnswer` with batch-local indexes. Each format's :meth:`RerankFormat.url`,
+:meth:`RerankFormat.build` and :meth:`RerankFormat.parse` keep the route seam's contract
+(``url(target, stream)``, ``build(request, target, stream)``, ``parse(body, headers, request)``);
+rerank answers never stream. Validating a job, planning its batches and merging their answers is
+:mod:`hfbridge.wire.rerank_job`. An answer that cannot be matched to its documents raises
+:class:`~hfbridge.errors.HFResponseError`; nothing partial is returned.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
-from hfbridge._constants import RERANK_BATCH_SIZE, RERANK_MAX_BATCH_BYTES
+from hfbridge._constants import HF_INFERENCE_PROVIDER, ROUTER_URL
 from hfbridge.errors import HFConfigError, HFResponseError
-from hfbridge.wire.embeddings import Batch, body_size, json_size, plan_batches
 
 RerankAPI = Literal["tei", "cohere", "text-ranking", "text-classification"]
 TruncationDirection = Literal["left", "right"]
@@ -47,22 +48,19 @@ TruncationDirection = Literal["left", "right"]
 __all__ = [
     "FORMATS",
     "BatchAnswer",
-    "Ranking",
     "RerankAPI",
+    "RerankBatchRequest",
     "RerankFormat",
     "RerankParams",
     "RerankResult",
-    "check_documents",
+    "RerankTarget",
     "check_params",
-    "check_query",
     "cohere_body",
     "expected_results",
-    "merge_answers",
     "parse_cohere",
     "parse_tei",
     "parse_text_classification",
     "parse_text_ranking",
-    "plan_rerank",
     "tei_body",
     "text_classification_body",
     "text_ranking_body",
@@ -137,50 +135,6 @@ class RerankParams:
     def set_names(self) -> list[str]:
         """Names of the parameters that were set, in declaration order."""
         return [field.name for field in fields(self) if getattr(self, field.name) is not None]
-
-
-# --- input validation ----------------------------------------------------------------------------
-
-
-def check_query(query: Any) -> str:
-    """Return ``query`` if it is a non-blank string that can be sent; else HFConfigError."""
-    if not isinstance(query, str):
-        raise HFConfigError(f"the query must be a string, got {type(query).__name__}.")
-    if not query.strip():
-        raise HFConfigError(
-            "the query is empty: a reranker scores documents against a query, so give it the "
-            "question or search text."
-        )
-    try:
-        json_size(query)
-    except UnicodeEncodeError as exc:
-        raise HFConfigError(
-            f"the query cannot be sent: it is not valid UTF-8 ({exc.reason}). Remove lone "
-            "surrogate characters from it."
-        ) from None
-    return query
-
-
-def check_documents(documents: Any) -> list[str]:
-    """Return ``documents`` as a list if it is a non-empty sequence of strings; else HFConfigError.
-
-    Empty strings are documents like any other (they score low). Texts that cannot be encoded are
-    refused by :func:`plan_rerank`, which names their index.
-    """
-    if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
-        raise HFConfigError(
-            f"documents must be a list of strings, got {type(documents).__name__}: wrap a single "
-            "document in a list."
-        )
-    if not documents:
-        raise HFConfigError("documents is empty: give at least one document to rerank.")
-    for index, document in enumerate(documents):
-        if not isinstance(document, str):
-            raise HFConfigError(
-                f"documents[{index}] must be a string, got {type(document).__name__}: pass each "
-                "document's text (e.g. Document.page_content or node.get_content())."
-            )
-    return list(documents)
 
 
 # --- request bodies ------------------------------------------------------------------------------
@@ -461,13 +415,49 @@ BodyBuilder = Callable[..., dict[str, Any]]
 AnswerParser = Callable[..., BatchAnswer]
 
 
+class RerankTarget(Protocol):
+    """Where one request goes (the route seam's ``Target`` has these attributes)."""
+
+    @property
+    def model(self) -> str | None:
+        """The ``model`` field of the body (``None``: left out)."""
+
+    @property
+    def model_id(self) -> str | None:
+        """The Hub id, for hf-inference URLs."""
+
+    @property
+    def base_url(self) -> str | None:
+        """A self-hosted server's root (``None``: Hugging Face)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RerankBatchRequest:
+    """One request's worth of a rerank job: the query, one batch of texts, the parameters.
+
+    Built from a validated job (:meth:`hfbridge.wire.rerank_job.RerankJob.request`), so it is
+    never checked again.
+    """
+
+    query: str
+    texts: tuple[str, ...]
+    params: RerankParams
+
+
+def _root(base_url: str) -> str:
+    """A self-hosted base URL without a trailing ``/v1`` (TEI and llama-server serve both roots)."""
+    base = base_url.rstrip("/")
+    return base.removesuffix("/v1")
+
+
 @dataclass(frozen=True, slots=True)
 class RerankFormat:
     """One rerank wire format: where it goes, what it accepts, how it is written and read.
 
-    ``path`` is appended to the server's root URL (``tei``, ``cohere``) or to the hf-inference
-    model URL (``text-ranking``; ``""`` for ``text-classification``). ``build(query, texts, *,
-    model, params)`` writes a body; ``parse(payload, *, count, params)`` reads one batch's answer.
+    ``path`` follows the server's root (``tei``, ``cohere``) or the hf-inference model URL
+    (``text-ranking``; ``""`` for ``text-classification``). ``build_body(query, texts, *, model,
+    params)`` writes a body and ``parse_answer(payload, *, count, params)`` reads one batch's
+    answer; :meth:`url`, :meth:`build` and :meth:`parse` are the same in the route seam's shape.
     Rerank answers are plain JSON: no format streams.
     """
 
@@ -475,9 +465,51 @@ class RerankFormat:
     path: str
     accepts: frozenset[str]
     sends_top_n: bool
-    build: BodyBuilder
-    parse: AnswerParser
+    hugging_face: bool
+    build_body: BodyBuilder
+    parse_answer: AnswerParser
     streams: bool = False
+
+    def url(self, target: RerankTarget, stream: bool = False) -> str:
+        """The request URL for ``target``; HFConfigError when the format cannot reach it.
+
+        ``tei`` and ``cohere`` go to a self-hosted server (a trailing ``/v1`` of its base URL is
+        dropped: the routes sit at the root). The hf-inference formats go to the router by model
+        id, or to a ``base_url`` as given (a dedicated endpoint serves one model at its root).
+        """
+        del stream  # rerank answers never stream
+        if target.base_url is not None:
+            if not self.hugging_face:
+                return _root(target.base_url) + self.path
+            return target.base_url.rstrip("/")
+        if not self.hugging_face:
+            raise HFConfigError(
+                f"the {self.api!r} rerank format needs the base_url of a self-hosted server (TEI, "
+                "vLLM, llama-server); on Hugging Face use 'text-ranking' or "
+                "'text-classification' with a model id."
+            )
+        if not target.model_id:
+            raise HFConfigError(f"the {self.api!r} rerank format needs a model id.")
+        model_url = (
+            f"{ROUTER_URL}/{HF_INFERENCE_PROVIDER}/models/{quote(target.model_id, safe='/')}"
+        )
+        return model_url + self.path
+
+    def build(
+        self, request: RerankBatchRequest, target: RerankTarget, stream: bool = False
+    ) -> dict[str, Any]:
+        """The body of ``request`` for ``target`` (its ``model`` goes where the format has one)."""
+        del stream
+        return self.build_body(
+            request.query, request.texts, model=target.model or "", params=request.params
+        )
+
+    def parse(
+        self, body: Any, headers: Mapping[str, str], request: RerankBatchRequest
+    ) -> BatchAnswer:
+        """Read the answer to ``request``: every text scored (or ``top_n`` of them)."""
+        del headers
+        return self.parse_answer(body, count=len(request.texts), params=request.params)
 
 
 FORMATS: Mapping[RerankAPI, RerankFormat] = {
@@ -486,32 +518,36 @@ FORMATS: Mapping[RerankAPI, RerankFormat] = {
         "/rerank",
         frozenset({"top_n", "raw_scores", "truncate", "truncation_direction", "return_documents"}),
         sends_top_n=False,
-        build=tei_body,
-        parse=parse_tei,
+        hugging_face=False,
+        build_body=tei_body,
+        parse_answer=parse_tei,
     ),
     "cohere": RerankFormat(
         "cohere",
         "/v1/rerank",
         frozenset({"top_n", "return_documents"}),
         sends_top_n=True,
-        build=cohere_body,
-        parse=parse_cohere,
+        hugging_face=False,
+        build_body=cohere_body,
+        parse_answer=parse_cohere,
     ),
     "text-ranking": RerankFormat(
         "text-ranking",
         "/pipeline/text-ranking",
         frozenset({"top_n"}),
         sends_top_n=False,
-        build=text_ranking_body,
-        parse=parse_text_ranking,
+        hugging_face=True,
+        build_body=text_ranking_body,
+        parse_answer=parse_text_ranking,
     ),
     "text-classification": RerankFormat(
         "text-classification",
         "",
         frozenset({"top_n", "raw_scores", "label"}),
         sends_top_n=False,
-        build=text_classification_body,
-        parse=parse_text_classification,
+        hugging_face=True,
+        build_body=text_classification_body,
+        parse_answer=parse_text_classification,
     ),
 }
 """Every rerank wire format by name."""
@@ -528,93 +564,3 @@ def check_params(fmt: RerankFormat, params: RerankParams) -> None:
         f"{name} cannot be sent with the {fmt.api!r} rerank format; formats that take it: "
         f"{', '.join(able)}."
     )
-
-
-# --- batching plan -------------------------------------------------------------------------------
-
-
-def plan_rerank(  # noqa: PLR0913 - the request's parts plus the two limits
-    query: str,
-    texts: Sequence[str],
-    *,
-    fmt: RerankFormat,
-    params: RerankParams,
-    model: str = "",
-    batch_size: int = RERANK_BATCH_SIZE,
-    max_batch_bytes: int = RERANK_MAX_BATCH_BYTES,
-) -> list[Batch]:
-    """Split ``texts`` into batches of at most ``batch_size`` texts and ``max_batch_bytes`` bytes.
-
-    Sizes are those of ``fmt``'s real body for this query (a text-classification pair repeats the
-    query per document). A text too large on its own still gets a batch of its own; the plan never
-    drops or reorders documents. A document that cannot be encoded raises HFConfigError.
-    """
-    base = body_size(fmt.build(query, [], model=model, params=params))
-    one = body_size(fmt.build(query, [""], model=model, params=params))
-    return plan_batches(
-        texts,
-        batch_size=batch_size,
-        max_batch_bytes=max_batch_bytes,
-        base_bytes=base,
-        text_overhead=one - base - json_size(""),
-    )
-
-
-# --- merge ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Ranking:
-    """A whole job's result over the caller's documents.
-
-    ``results`` are the kept documents, best first (ties in input order), at most ``top_n``;
-    ``scores`` holds every score the servers returned, by input position (``None`` for a document
-    a server left out under ``top_n``); ``total_tokens`` sums the batches' reported usage (``None``
-    when any batch reported none).
-    """
-
-    results: tuple[RerankResult, ...]
-    scores: tuple[float | None, ...]
-    total_tokens: int | None = None
-
-
-def merge_answers(
-    batches: Sequence[Batch], answers: Sequence[BatchAnswer], *, total: int, top_n: int | None
-) -> Ranking:
-    """Fold the batches' answers into one ranking of ``total`` documents.
-
-    Batch-local indexes are mapped back to input positions; a position scored twice, or fewer
-    scores than the ranking needs (every document, or ``top_n`` of them), raise HFResponseError.
-    """
-    if len(batches) != len(answers):
-        raise HFResponseError(
-            f"{len(answers)} rerank answer(s) for {len(batches)} batch(es): nothing is returned."
-        )
-    scores: list[float | None] = [None] * total
-    merged: list[RerankResult] = []
-    for batch, answer in zip(batches, answers, strict=True):
-        for result in answer.results:
-            if not 0 <= result.index < len(batch):
-                raise HFResponseError(
-                    f"a rerank result has index {result.index} in a batch of {len(batch)}: "
-                    "nothing is returned."
-                )
-            position = batch.indices[result.index]
-            if not 0 <= position < total or scores[position] is not None:
-                raise HFResponseError(
-                    f"document {position} was scored twice or lies outside the {total} "
-                    "documents: nothing is returned."
-                )
-            scores[position] = result.score
-            merged.append(RerankResult(position, result.score))
-    wanted = total if top_n is None else min(top_n, total)
-    if len(merged) < wanted:
-        raise HFResponseError(
-            f"the rerank answers scored {len(merged)} of {total} document(s), {wanted} were "
-            "needed: nothing is returned."
-        )
-    merged.sort(key=lambda result: (-result.score, result.index))
-    kept = merged if top_n is None else merged[:top_n]
-    tokens = [answer.total_tokens for answer in answers]
-    total_tokens = None if None in tokens else sum(t or 0 for t in tokens)
-    return Ranking(tuple(kept), tuple(scores), total_tokens)
