@@ -42,6 +42,8 @@ __all__ = [
     "Instructions",
     "apply_instruction",
     "body_size",
+    "check_flags",
+    "check_truncation_direction",
     "feature_extraction_body",
     "instructions_for",
     "json_size",
@@ -54,6 +56,23 @@ __all__ = [
 
 
 # --- parameters ----------------------------------------------------------------------------------
+
+
+def check_flags(**flags: Any) -> None:
+    """Refuse any flag that is set to something other than True or False (HFConfigError)."""
+    for name, flag in flags.items():
+        if flag is not None and not isinstance(flag, bool):
+            raise HFConfigError(f"{name} must be True, False or None, got {flag!r}.")
+
+
+def check_truncation_direction(value: str | None) -> TruncationDirection | None:
+    """``"left"``/``"right"`` in any case, lower-cased; None stays None; else HFConfigError."""
+    if value is None:
+        return None
+    lowered = str(value).lower()
+    if lowered not in ("left", "right"):
+        raise HFConfigError(f"truncation_direction must be 'left' or 'right', got {value!r}.")
+    return "left" if lowered == "left" else "right"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +101,8 @@ class EmbeddingParams:
         encoding_format: str | None = None,
     ) -> EmbeddingParams:
         """Validate the values and return the parameters; :class:`HFConfigError` on a bad one."""
-        for name, flag in (("normalize", normalize), ("truncate", truncate)):
-            if flag is not None and not isinstance(flag, bool):
-                raise HFConfigError(f"{name} must be True, False or None, got {flag!r}.")
-        direction: TruncationDirection | None = None
-        if truncation_direction is not None:
-            lowered = str(truncation_direction).lower()
-            if lowered not in ("left", "right"):
-                raise HFConfigError(
-                    f"truncation_direction must be 'left' or 'right', got {truncation_direction!r}."
-                )
-            direction = "left" if lowered == "left" else "right"
+        check_flags(normalize=normalize, truncate=truncate)
+        direction = check_truncation_direction(truncation_direction)
         if prompt_name is not None and (not isinstance(prompt_name, str) or not prompt_name):
             raise HFConfigError(
                 f"prompt_name must be a non-empty string naming one of the model's "

@@ -41,9 +41,9 @@ from urllib.parse import quote
 
 from hfbridge._constants import HF_INFERENCE_PROVIDER, ROUTER_URL
 from hfbridge.errors import HFConfigError, HFResponseError
+from hfbridge.wire.embeddings import TruncationDirection, check_flags, check_truncation_direction
 
 RerankAPI = Literal["tei", "cohere", "text-ranking", "text-classification"]
-TruncationDirection = Literal["left", "right"]
 
 __all__ = [
     "FORMATS",
@@ -109,22 +109,8 @@ class RerankParams:
                 f"top_n must be at least 1, got {top_n}: it is how many of the best documents to "
                 "keep (None keeps them all)."
             )
-        flags = (
-            ("raw_scores", raw_scores),
-            ("truncate", truncate),
-            ("return_documents", return_documents),
-        )
-        for name, flag in flags:
-            if flag is not None and not isinstance(flag, bool):
-                raise HFConfigError(f"{name} must be True, False or None, got {flag!r}.")
-        direction: TruncationDirection | None = None
-        if truncation_direction is not None:
-            lowered = str(truncation_direction).lower()
-            if lowered not in ("left", "right"):
-                raise HFConfigError(
-                    f"truncation_direction must be 'left' or 'right', got {truncation_direction!r}."
-                )
-            direction = "left" if lowered == "left" else "right"
+        check_flags(raw_scores=raw_scores, truncate=truncate, return_documents=return_documents)
+        direction = check_truncation_direction(truncation_direction)
         if label is not None and (not isinstance(label, str) or not label):
             raise HFConfigError(
                 f"label must be a non-empty class name of the model (e.g. 'LABEL_1'), "
