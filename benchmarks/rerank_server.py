@@ -290,12 +290,8 @@ def start(
             raise RuntimeError(f"the rerank server did not start (said {line!r})")
         yield Running(line.removeprefix("READY "), cap, slots, latency, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.terminate()  # no SIGTERM handler: the interpreter ends at once, nothing to flush
+        process.wait()
         if process.stdout is not None:
             process.stdout.close()
 
