@@ -32,8 +32,6 @@ XDG_CACHE_HOME_ENV: Final = "XDG_CACHE_HOME"
 # --- timeouts (seconds) ---------------------------------------------------------------------------
 CONNECT_TIMEOUT: Final = 10.0
 READ_TIMEOUT: Final = 120.0  # long enough for a cold model's first token
-WRITE_TIMEOUT: Final = 30.0
-POOL_TIMEOUT: Final = 30.0
 
 # --- retries --------------------------------------------------------------------------------------
 MAX_RETRIES: Final = 2

@@ -16,23 +16,6 @@ from typing import Any
 from hfbridge.errors import HFConfigError, HFResponseError
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-SAMPLING_PARAMS: tuple[str, ...] = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "seed",
-    "stop",
-    "frequency_penalty",
-    "presence_penalty",
-    "logprobs",
-    "top_logprobs",
-    "n",
-    "logit_bias",
-    "reasoning_effort",
-)
-"""OpenAI sampling parameters hfbridge sends when set (``max_new_tokens`` is an alias of
-``max_tokens``)."""
-
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _POSITIVE_INT_PARAMS = ("max_tokens", "n")
 
