@@ -53,6 +53,7 @@ from hfbridge._constants import ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER, REQUEST
 from hfbridge._redact import redact, redact_url
 
 __all__ = [
+    "RETRIED_STATUSES",
     "HFAuthenticationError",
     "HFBadRequestError",
     "HFBatchError",

@@ -55,7 +55,8 @@ from hfbridge.errors import (
     HFNotFoundError,
     HFResponseError,
 )
-from hfbridge.transport import AsyncHFClient, HFClient, HFResponse, hub_api_url
+from hfbridge.transport import AsyncHFClient, HFClient, HFResponse
+from hfbridge.transport.config import hub_api_url
 
 _HUB_PAGE_MAX = 500  # huggingface.js's page size cap; the server's is undocumented
 _HUB_MODEL_EXPAND = ("inference", "inferenceProviderMapping", "pipeline_tag")
