@@ -24,7 +24,7 @@ from hfbridge.errors import (
     HFTimeoutError,
     error_from_response,
 )
-from hfbridge.transport._pool import is_own_client
+from hfbridge.transport._fastpath import is_own_client, own_request, parsed_url
 from hfbridge.transport.auth import is_hf_host
 from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
@@ -90,16 +90,6 @@ def host_of(url: str) -> str | None:
     return urlsplit(url).hostname
 
 
-@lru_cache(maxsize=256)
-def parsed_url(url: str) -> httpx.URL:
-    """``url`` as an ``httpx.URL``, parsed once per distinct URL.
-
-    Parsing costs httpx more than the rest of building a request (see BENCHMARKS.md), and
-    ``httpx.URL`` is immutable, so one object serves every call.
-    """
-    return httpx.URL(url)
-
-
 def absolute_url(config: ClientConfig, url: str) -> str:
     """``url`` if absolute, else joined to the client's base URL."""
     if url.startswith(("http://", "https://")):
@@ -113,38 +103,11 @@ def build_timeout(config: ClientConfig, timeout: float | None) -> httpx.Timeout:
     return httpx.Timeout(read, connect=connect_timeout(read))
 
 
-@lru_cache(maxsize=64)
-def _timeout_extension(read: float) -> tuple[tuple[str, float | None], ...]:
-    return tuple(httpx.Timeout(read, connect=connect_timeout(read)).as_dict().items())
-
-
 def encode_body(body: JSONBody) -> bytes | None:
     """Compact JSON, keys in insertion order (the wire layer puts ``model`` first)."""
     if body is None:
         return None
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-_HEADER_CACHE_SIZE = 256
-_merged_headers: dict[int, tuple[Mapping[str, str], httpx.Headers]] = {}
-
-
-def _own_client_headers(
-    client: httpx.Client | httpx.AsyncClient, headers: Mapping[str, str]
-) -> httpx.Headers:
-    """``client``'s headers updated with ``headers``, merged once per headers dict.
-
-    The dicts come from :meth:`ClientConfig.headers_for`, one per config and host kind, and are
-    never changed; an entry keeps its dict alive, so its id cannot be reused by another.
-    """
-    entry = _merged_headers.get(id(headers))
-    if entry is None or entry[0] is not headers:
-        if len(_merged_headers) >= _HEADER_CACHE_SIZE:
-            _merged_headers.clear()
-        merged = httpx.Headers(client.headers)
-        merged.update(headers)
-        entry = _merged_headers[id(headers)] = (headers, merged)
-    return entry[1]
 
 
 def build_request(  # noqa: PLR0913 - the parts of one request
@@ -173,19 +136,11 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         # What client.build_request would build (the tests compare the two), for half its cost:
         # our clients have httpx's default headers, no cookies and no base URL, so the merged
         # headers and the timeout are the same for every call and are built once.
-        if headers:
-            merged = httpx.Headers(client.headers)
-            merged.update(request_headers)
-        else:
-            merged = _own_client_headers(client, request_headers)
         read = config.timeout if timeout is None else validate_timeout(timeout)
-        return httpx.Request(
-            method,
-            target,
-            content=encode_body(json_body),
-            headers=merged,
-            extensions={"timeout": dict(_timeout_extension(read))},
-        )
+        return own_request(
+            client, method, target, content=encode_body(json_body), headers=request_headers,
+            extra=bool(headers), read_timeout=read,
+        )  # fmt: skip
     return client.build_request(
         method,
         target,

@@ -16,11 +16,11 @@ import threading
 import urllib.request
 import weakref
 from collections.abc import AsyncGenerator
-from typing import TypeVar
 
 import httpx
 
 from hfbridge._constants import KEEPALIVE_EXPIRY, MAX_CONNECTIONS, MAX_KEEPALIVE_CONNECTIONS
+from hfbridge.transport._fastpath import without_cookies
 from hfbridge.transport._logs import install_redacting_filter
 
 LIMITS = httpx.Limits(
@@ -39,42 +39,6 @@ _async_pools: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing.
-
-    hfbridge authenticates with tokens, never cookies, and one pool serves clients with different
-    tokens, so a cookie kept from one answer must not ride along on another client's request.
-    Skipping httpx's cookie parsing of every answer also saves about a sixth of a request's client
-    time (BENCHMARKS.md).
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        """Keep nothing from ``response``."""
-
-
-_Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
-_own_clients: weakref.WeakSet[httpx.Client | httpx.AsyncClient] = weakref.WeakSet()
-_direct_transports: weakref.WeakKeyDictionary[
-    httpx.Client | httpx.AsyncClient, httpx.BaseTransport | httpx.AsyncBaseTransport
-] = weakref.WeakKeyDictionary()
-
-
-def _without_cookies(client: _Client) -> _Client:
-    # httpx has no public switch: its ``cookies`` setter copies any jar into a plain one.
-    client._cookies = _NoCookies()  # noqa: SLF001
-    _own_clients.add(client)
-    return client
-
-
-def is_own_client(client: httpx.Client | httpx.AsyncClient) -> bool:
-    """Whether hfbridge built ``client`` (httpx's default headers, no cookies, no base URL).
-
-    Requests for such a client can be built without httpx's per-request merging of client
-    settings (:func:`hfbridge.transport._common.build_request`); an injected client keeps it.
-    """
-    return client in _own_clients
-
-
 def environment_proxies() -> bool:
     """Whether ``HTTP_PROXY``, ``HTTPS_PROXY`` or ``ALL_PROXY`` (any case) is set.
 
@@ -82,16 +46,6 @@ def environment_proxies() -> bool:
     ignores the environment. The aiohttp transport is therefore used only without a proxy.
     """
     return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
-
-
-def direct_transport(
-    client: httpx.Client | httpx.AsyncClient,
-) -> httpx.BaseTransport | httpx.AsyncBaseTransport | None:
-    """The transport requests of hfbridge's own ``client`` may be handed to directly, if any.
-
-    Not when a proxy is set in the environment: httpx then routes by URL (``NO_PROXY``).
-    """
-    return _direct_transports.get(client)
 
 
 def new_sync_client(
@@ -104,9 +58,7 @@ def new_sync_client(
     client = httpx.Client(
         transport=transport, verify=verify, limits=LIMITS, follow_redirects=True, trust_env=True
     )
-    if transport is not None:
-        _direct_transports[client] = transport
-    return _without_cookies(client)
+    return without_cookies(client, transport)
 
 
 def new_async_client(
@@ -125,9 +77,7 @@ def new_async_client(
     client = httpx.AsyncClient(
         transport=transport, verify=verify, follow_redirects=True, trust_env=True
     )
-    if transport is not None:
-        _direct_transports[client] = transport
-    return _without_cookies(client)
+    return without_cookies(client, transport)
 
 
 def shared_sync_client(verify: bool | str) -> httpx.Client:

@@ -24,8 +24,8 @@ from hfbridge.transport._common import (
     stream_broken,
     transport_error,
 )
+from hfbridge.transport._fastpath import asend_request
 from hfbridge.transport._pool import new_async_client, shared_async_client
-from hfbridge.transport._send import asend_request
 from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig, ClientSettings
 from hfbridge.transport.sse import EventParser, aiter_events

@@ -24,8 +24,8 @@ from hfbridge.transport._common import (
     stream_broken,
     transport_error,
 )
+from hfbridge.transport._fastpath import send_request
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
-from hfbridge.transport._send import send_request
 from hfbridge.transport.config import ClientConfig, ClientSettings
 from hfbridge.transport.retry import RetryPolicy
 from hfbridge.transport.sse import EventParser, iter_events
