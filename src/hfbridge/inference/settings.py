@@ -78,9 +78,12 @@ def model_field(
 class ConnectionSettings(BaseModel):
     """Where requests go and how: the connection settings every adapter has."""
 
+    # defer_build: a model's validators are built on its first instantiation, not at import, so
+    # the mixins (never instantiated) cost nothing and an adapter costs only where it is used.
     model_config = ConfigDict(
-        arbitrary_types_allowed=True, populate_by_name=True, protected_namespaces=()
-    )
+        arbitrary_types_allowed=True, populate_by_name=True, protected_namespaces=(),
+        defer_build=True,
+    )  # fmt: skip
 
     model: str | None = model_field(None)
     base_url: str | None = Field(
@@ -143,6 +146,8 @@ class ConnectionSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     """The options of an embeddings route, its batching and its instructions."""
+
+    model_config = ConfigDict(defer_build=True)
 
     api: Literal["openai", "feature-extraction"] | None = Field(
         default=None, description="Body format for base_url (default: openai)."

@@ -1,22 +1,21 @@
-"""What every LangChain adapter shares: the settings and lifecycle, and LangChain's serialisation.
+"""What every LangChain adapter adds to the shared settings: LangChain's serialisation hooks.
 
 The settings, the service lifecycle, copies and pickles are
-:class:`~hfbridge.inference.settings.ServiceHolder`'s; this adds what only LangChain reads.
+:class:`~hfbridge.inference.settings.ServiceHolder`'s. This is a plain mixin (no fields, so no
+pydantic model to build at import), placed before LangChain's base class.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from hfbridge._constants import TOKEN_ENV
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.settings import ServiceHolder
 
-ServiceT = TypeVar("ServiceT")
 
-
-class LangChainAdapter(ServiceHolder[ServiceT]):
-    """The LangChain side of an adapter's settings."""
+class LangChainSerialisation:
+    """``lc_secrets`` and ``is_lc_serializable`` for an adapter."""
 
     @property
     def lc_secrets(self) -> dict[str, str]:

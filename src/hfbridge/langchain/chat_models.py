@@ -8,7 +8,7 @@ OpenAI-compatible endpoint (TGI, vLLM, llama.cpp) given by ``base_url``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import (
@@ -19,14 +19,13 @@ from langchain_core.language_models import (
 )
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
 from pydantic import Field
 
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
-from hfbridge.langchain._base import LangChainAdapter, refuse_unknown
+from hfbridge.inference.settings import ServiceHolder
+from hfbridge.langchain._base import LangChainSerialisation, refuse_unknown
 from hfbridge.langchain._convert import (
     MODEL_PROVIDER,
     delta_to_chunk,
@@ -36,8 +35,11 @@ from hfbridge.langchain._convert import (
     to_chat_result,
     tool_params,
 )
-from hfbridge.langchain._structured import structured_runnable
 from hfbridge.wire.chat import build_chat_payload
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
+    from langchain_core.tools import BaseTool
 
 SAMPLING_FIELDS: tuple[str, ...] = (
     "temperature",
@@ -66,7 +68,13 @@ _OPTION_KEYS = frozenset(CALL_OPTION_KEYS)
 _LS_CALL_KEYS = frozenset({"model", "temperature", "max_tokens", "max_new_tokens", "stop"})
 
 
-class ChatHF(LangChainAdapter[ChatService], BaseChatModel):
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[ChatService]
+else:
+    _Holder = ServiceHolder
+
+
+class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
     """Chat with any Hugging Face model: a drop-in for ``ChatOpenAI`` / ``ChatHuggingFace``.
 
     Example:
@@ -349,6 +357,8 @@ class ChatHF(LangChainAdapter[ChatService], BaseChatModel):
             kwargs: more fields bound for every call.
         """
         chosen = method or self.service_for(kwargs.get("model")).structured_output_method()
+        from hfbridge.langchain._structured import structured_runnable  # noqa: PLC0415 - on use
+
         return structured_runnable(
             self, schema, method=chosen, include_raw=include_raw, strict=strict,
             bind_kwargs=kwargs,

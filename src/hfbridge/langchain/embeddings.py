@@ -6,19 +6,29 @@ the routing, batching (by count and bytes), bounded concurrency, ordering and er
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from langchain_core.embeddings import Embeddings
 from pydantic import ConfigDict, Field
 
 from hfbridge._constants import EMBED_BATCH_SIZE
-from hfbridge.inference.connection import Connection
-from hfbridge.inference.embeddings import EmbeddingService
-from hfbridge.inference.settings import EmbeddingSettings, model_field
-from hfbridge.langchain._base import LangChainAdapter
+from hfbridge.inference.settings import EmbeddingSettings, ServiceHolder, model_field
+from hfbridge.langchain._base import LangChainSerialisation
+
+if TYPE_CHECKING:
+    from hfbridge.inference.connection import Connection
+    from hfbridge.inference.embeddings import EmbeddingService
 
 __all__ = ["HFEmbeddings"]
 
 
-class HFEmbeddings(LangChainAdapter[EmbeddingService], EmbeddingSettings, Embeddings):
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[EmbeddingService]
+else:
+    _Holder = ServiceHolder
+
+
+class HFEmbeddings(_Holder, EmbeddingSettings, LangChainSerialisation, Embeddings):
     """Hugging Face embeddings for LangChain.
 
     Backends: with no ``base_url``, ``model`` (an id, ``id:provider``, or the ``default``,
@@ -55,6 +65,9 @@ class HFEmbeddings(LangChainAdapter[EmbeddingService], EmbeddingSettings, Embedd
 
     def build_service(self, connection: Connection) -> EmbeddingService:
         """The framework-free engine behind this model."""
+        # Imported on first use: the embeddings engine is not part of importing the adapter.
+        from hfbridge.inference.embeddings import EmbeddingService  # noqa: PLC0415
+
         return EmbeddingService(
             model=self.model, batch_size=self.batch_size,
             document_instruction=self.document_instruction, show_progress=self.show_progress,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams
@@ -25,8 +25,9 @@ from hfbridge._constants import DEFAULT_NUM_OUTPUT, TEXTGEN_BATCH_CONCURRENCY
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.connection import Connection
 from hfbridge.inference.service import CallOptions
+from hfbridge.inference.settings import ServiceHolder
 from hfbridge.inference.textgen import TextGenResult, TextGenService
-from hfbridge.langchain._base import LangChainAdapter, refuse_unknown
+from hfbridge.langchain._base import LangChainSerialisation, refuse_unknown
 from hfbridge.wire.fim import resolve_fim_family
 from hfbridge.wire.textgen import GenerationParams, check_supported, normalize_stop
 
@@ -52,7 +53,13 @@ CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
 MODEL_PROVIDER = "huggingface"
 
 
-class HFTextGen(LangChainAdapter[TextGenService], BaseLLM):
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[TextGenService]
+else:
+    _Holder = ServiceHolder
+
+
+class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     r"""Text completion with any Hugging Face model: a drop-in for ``HuggingFaceEndpoint``.
 
     Example:

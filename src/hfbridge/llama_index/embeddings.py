@@ -11,7 +11,7 @@ the whole list. With an ``embeddings_cache`` or a ``rate_limiter`` set, LlamaInd
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field
@@ -23,16 +23,24 @@ from llama_index.core.instrumentation.events.embedding import (
 from llama_index_instrumentation import get_dispatcher  # what llama_index.core re-exports
 
 from hfbridge._constants import EMBED_BATCH_SIZE
-from hfbridge.inference.connection import Connection
-from hfbridge.inference.embeddings import EmbeddingService
 from hfbridge.inference.settings import EmbeddingSettings, ServiceHolder, model_field
+
+if TYPE_CHECKING:
+    from hfbridge.inference.connection import Connection
+    from hfbridge.inference.embeddings import EmbeddingService
 
 __all__ = ["HFEmbedding"]
 
 dispatcher = get_dispatcher(__name__)
 
 
-class HFEmbedding(ServiceHolder[EmbeddingService], EmbeddingSettings, BaseEmbedding):
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[EmbeddingService]
+else:
+    _Holder = ServiceHolder
+
+
+class HFEmbedding(_Holder, EmbeddingSettings, BaseEmbedding):
     """Hugging Face embeddings for LlamaIndex.
 
     Backends: with no ``base_url``, ``model`` (an id, ``id:provider``, or the ``default``,
@@ -68,6 +76,9 @@ class HFEmbedding(ServiceHolder[EmbeddingService], EmbeddingSettings, BaseEmbedd
 
     def build_service(self, connection: Connection) -> EmbeddingService:
         """The framework-free engine behind this model (``model_name`` follows its model)."""
+        # Imported on first use: the embeddings engine is not part of importing the adapter.
+        from hfbridge.inference.embeddings import EmbeddingService  # noqa: PLC0415
+
         service = EmbeddingService(
             model=self.model, batch_size=self.embed_batch_size,
             document_instruction=self.text_instruction, connection=connection,

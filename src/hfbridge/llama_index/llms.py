@@ -60,7 +60,13 @@ _OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
 WireMessages = list[dict[str, Any]]
 
 
-class HFLLM(ServiceHolder[ChatService], FunctionCallingLLM):
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[ChatService]
+else:
+    _Holder = ServiceHolder
+
+
+class HFLLM(_Holder, FunctionCallingLLM):
     """Chat models on Hugging Face (router or self-hosted) as a LlamaIndex function-calling LLM.
 
     Args:

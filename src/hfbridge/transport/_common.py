@@ -6,10 +6,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from hfbridge._constants import REQUEST_ID_HEADERS
 from hfbridge._json import loads
@@ -28,6 +26,11 @@ from hfbridge.transport._fastpath import is_own_client, own_request, parsed_url
 from hfbridge.transport.auth import is_hf_host
 from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
 
 JSONBody = Mapping[str, Any] | list[Any] | None
 

@@ -32,35 +32,44 @@ tests in ``tests/transport/test_fastpath.py`` compare every shortcut with what h
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, TypeVar
 
 from hfbridge._redact import redact_url
 from hfbridge.transport.config import connect_timeout
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
 
 logger = logging.getLogger("hfbridge.transport")
 
 # --- hfbridge's own clients (internal 1) ---------------------------------------------------------
 
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing.
+@functools.cache
+def _no_cookies_class() -> type[httpx.Cookies]:
+    # Made on first use: a subclass of an httpx class would import httpx with this module.
+    class NoCookies(httpx.Cookies):
+        """A cookie jar that keeps nothing.
 
-    hfbridge authenticates with tokens, never cookies, and one pool serves clients with different
-    tokens, so a cookie kept from one answer must not ride along on another client's request.
-    Skipping httpx's cookie parsing of every answer also saves about a sixth of a request's client
-    time (BENCHMARKS.md).
-    """
+        hfbridge authenticates with tokens, never cookies, and one pool serves clients with
+        different tokens, so a cookie kept from one answer must not ride along on another
+        client's request. Skipping httpx's cookie parsing of every answer also saves about a
+        sixth of a request's client time (BENCHMARKS.md).
+        """
 
-    def extract_cookies(self, response: httpx.Response) -> None:
-        """Keep nothing from ``response``."""
+        def extract_cookies(self, response: httpx.Response) -> None:
+            """Keep nothing from ``response``."""
+
+    return NoCookies
 
 
-_Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
+_Client = TypeVar("_Client", bound="httpx.Client | httpx.AsyncClient")
 _own_clients: weakref.WeakSet[httpx.Client | httpx.AsyncClient] = weakref.WeakSet()
 _direct_transports: weakref.WeakKeyDictionary[
     httpx.Client | httpx.AsyncClient, httpx.BaseTransport | httpx.AsyncBaseTransport
@@ -73,7 +82,7 @@ def without_cookies(
 ) -> _Client:
     """Mark ``client`` as hfbridge's own (requests to ``transport`` directly, when given)."""
     # httpx has no public switch: its ``cookies`` setter copies any jar into a plain one.
-    client._cookies = _NoCookies()  # noqa: SLF001
+    client._cookies = _no_cookies_class()()  # noqa: SLF001
     _own_clients.add(client)
     if transport is not None:
         _direct_transports[client] = transport

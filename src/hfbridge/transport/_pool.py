@@ -12,28 +12,39 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import threading
 import urllib.request
 import weakref
 from collections.abc import AsyncGenerator
-
-import httpx
+from typing import TYPE_CHECKING
 
 from hfbridge._constants import KEEPALIVE_EXPIRY, MAX_CONNECTIONS, MAX_KEEPALIVE_CONNECTIONS
 from hfbridge.transport._fastpath import without_cookies
 from hfbridge.transport._logs import install_redacting_filter
 
-LIMITS = httpx.Limits(
-    max_connections=MAX_CONNECTIONS,
-    max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-    keepalive_expiry=KEEPALIVE_EXPIRY,
-)
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
+
+
+
+@functools.cache
+def limits() -> httpx.Limits:
+    """The pools' connection limits (built on first use, with httpx)."""
+    return httpx.Limits(
+        max_connections=MAX_CONNECTIONS,
+        max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+
 
 install_redacting_filter()  # every request goes through this module's clients
 
 _lock = threading.Lock()
 _sync_pools: dict[bool | str, httpx.Client] = {}
-_AsyncEntry = tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+_AsyncEntry = tuple["httpx.AsyncClient", AsyncGenerator[None, None]]
 _async_pools: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[bool | str, _AsyncEntry]
 ] = weakref.WeakKeyDictionary()
@@ -54,9 +65,9 @@ def new_sync_client(
     """A fresh ``httpx.Client`` configured as hfbridge expects (redirects followed, pooled)."""
     if transport is None and not environment_proxies():
         # What httpx.Client builds by default, made here so that requests can go to it directly.
-        transport = httpx.HTTPTransport(verify=verify, limits=LIMITS, trust_env=True)
+        transport = httpx.HTTPTransport(verify=verify, limits=limits(), trust_env=True)
     client = httpx.Client(
-        transport=transport, verify=verify, limits=LIMITS, follow_redirects=True, trust_env=True
+        transport=transport, verify=verify, limits=limits(), follow_redirects=True, trust_env=True
     )
     return without_cookies(client, transport)
 
@@ -73,7 +84,7 @@ def new_async_client(
         # import it: BENCHMARKS.md, figure 6).
         from hfbridge.transport._aiohttp import AiohttpTransport  # noqa: PLC0415
 
-        transport = AiohttpTransport(verify=verify, limits=LIMITS)
+        transport = AiohttpTransport(verify=verify, limits=limits())
     client = httpx.AsyncClient(
         transport=transport, verify=verify, follow_redirects=True, trust_env=True
     )

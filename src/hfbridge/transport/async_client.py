@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
@@ -29,6 +28,11 @@ from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig, ClientSettings
 from hfbridge.transport.sse import EventParser, aiter_events
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import httpx
 from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
@@ -29,6 +28,11 @@ from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport.config import ClientConfig, ClientSettings
 from hfbridge.transport.retry import RetryPolicy
 from hfbridge.transport.sse import EventParser, iter_events
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
 
 if TYPE_CHECKING:
     from tenacity import Retrying
