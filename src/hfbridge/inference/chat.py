@@ -10,7 +10,7 @@ Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent ve
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,17 +18,14 @@ from typing_extensions import Unpack
 
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
-from hfbridge.inference.connection import Connection, ConnectionArgs
+from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.service import (
     PROVIDER_HEADERS,
-    AsyncRouteStream,
     CallOptions,
     RouteService,
-    RouteStream,
     Served,
-    served_provider,
+    ServedStream,
 )
-from hfbridge.transport import AsyncHFClient, HFClient
 from hfbridge.wire.chat import ChatCompletion, Usage
 from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatRequest, chat_request
 from hfbridge.wire.route import Target
@@ -63,7 +60,7 @@ def _needs(params: Mapping[str, Any]) -> tuple[bool, bool]:
     return tools, schema
 
 
-class ChatService:
+class ChatService(OnConnection):
     """Send chat completions for one configured model over the shared transport.
 
     Args:
@@ -108,16 +105,6 @@ class ChatService:
             stacklevel=2,
         )
         return self if model is None else self.for_model(model)
-
-    @property
-    def client(self) -> HFClient:
-        """The sync client requests go through."""
-        return self.connection.client
-
-    @property
-    def async_client(self) -> AsyncHFClient:
-        """The async client requests go through."""
-        return self.connection.async_client
 
     @property
     def catalog(self) -> Any:
@@ -192,7 +179,7 @@ class ChatService:
 
     def _result(self, served: Served[ChatCompletion], route: str) -> ChatResult:
         target = served.target
-        provider = served_provider(target, served.headers)
+        provider = served.provider
         return ChatResult(
             completion=served.result,
             model=target.model or "",
@@ -279,7 +266,7 @@ class ChatService:
         The request is validated here, before any request; it is sent on iteration.
         """
         request = chat_request(messages, params, stream=True, include_usage=include_usage)
-        return ChatStream(self, request, options)
+        return ChatStream(self, request, options, sync=True)
 
     def astream(
         self,
@@ -291,79 +278,45 @@ class ChatService:
     ) -> AsyncChatStream:
         """Async form of :meth:`stream`."""
         request = chat_request(messages, params, stream=True, include_usage=include_usage)
-        return AsyncChatStream(self, request, options)
+        return ChatStream(self, request, options, sync=False)
 
 
-_Inner = (
-    RouteStream[ChatRequest, ChatCompletion, StreamDelta]
-    | AsyncRouteStream[ChatRequest, ChatCompletion, StreamDelta]
-)
+class ChatStream(ServedStream[StreamDelta, ChatResult]):
+    """Deltas, then :meth:`result` gives the assembled :class:`ChatResult`.
 
+    Iterate with ``for`` after :meth:`ChatService.stream`, ``async for`` after ``astream``.
+    """
 
-class _ChatStreamBase:
-    """A chat stream: the route loop's stream, and the routing reason and result around it."""
-
-    _inner: _Inner
-
-    def __init__(self, service: ChatService, request: ChatRequest) -> None:
-        self.service = service
-        self.request = request
+    def __init__(
+        self, service: ChatService, request: ChatRequest, options: CallOptions | None, *,
+        sync: bool,
+    ) -> None:  # fmt: skip
         self.route = ""
+        self.request = request
+        self._service = service
+        if sync:
+            inner: Any = service.routes.stream(request, self._plan, options)
+        else:
+            inner = service.routes.astream(request, self._aplan, options)
+        super().__init__(inner, self._finished)
 
     def _plan(self) -> list[Target]:
-        targets, self.route = self.service.targets(self.request.params)
+        targets, self.route = self._service.targets(self.request.params)
         return targets
 
     async def _aplan(self) -> list[Target]:
-        targets, self.route = await self.service.atargets(self.request.params)
+        targets, self.route = await self._service.atargets(self.request.params)
         return targets
+
+    def _finished(self, served: Served[ChatCompletion]) -> ChatResult:
+        return self._service._result(served, self.route)  # noqa: SLF001 - same module
 
     @property
     def accumulator(self) -> ChunkAccumulator:
         """The stream's record so far (text, reasoning and tool calls per choice)."""
-        fold = self._inner.fold
+        fold = self.inner.fold
         return fold if isinstance(fold, ChunkAccumulator) else ChunkAccumulator()
 
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The answer's headers (once the stream has started)."""
-        return self._inner.headers
 
-    @property
-    def request_id(self) -> str | None:
-        """The answer's request id (once the stream has started)."""
-        return self._inner.request_id
-
-    def result(self) -> ChatResult:
-        """The assembled result; only valid once the stream has been consumed to its end."""
-        inner = self._inner
-        completion = inner.result()
-        assert inner.target is not None  # noqa: S101 - set before the first delta
-        served = Served(completion, inner.target, inner.headers, inner.request_id)
-        return self.service._result(served, self.route)  # noqa: SLF001 - same module
-
-
-class ChatStream(_ChatStreamBase):
-    """Iterator of :class:`StreamDelta`; :meth:`result` gives the assembled :class:`ChatResult`."""
-
-    def __init__(
-        self, service: ChatService, request: ChatRequest, options: CallOptions | None
-    ) -> None:
-        super().__init__(service, request)
-        self._inner = self._stream = service.routes.stream(request, self._plan, options)
-
-    def __iter__(self) -> Iterator[StreamDelta]:
-        return iter(self._stream)
-
-
-class AsyncChatStream(_ChatStreamBase):
-    """Async iterator of :class:`StreamDelta`; :meth:`result` once consumed."""
-
-    def __init__(
-        self, service: ChatService, request: ChatRequest, options: CallOptions | None
-    ) -> None:
-        super().__init__(service, request)
-        self._inner = self._stream = service.routes.astream(request, self._aplan, options)
-
-    def __aiter__(self) -> AsyncIterator[StreamDelta]:
-        return self._stream.__aiter__()
+AsyncChatStream = ChatStream
+"""The same class, made by :meth:`ChatService.astream` (iterate with ``async for``)."""

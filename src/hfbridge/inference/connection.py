@@ -89,3 +89,19 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection(base_url={self.base_url!r}, {self.config!r})"
+
+
+class OnConnection:
+    """A service standing on a :class:`Connection`: its clients, by the names services use."""
+
+    connection: Connection
+
+    @property
+    def client(self) -> HFClient:
+        """The sync client requests go through."""
+        return self.connection.client
+
+    @property
+    def async_client(self) -> AsyncHFClient:
+        """The async client requests go through."""
+        return self.connection.async_client

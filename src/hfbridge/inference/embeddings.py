@@ -34,11 +34,10 @@ from hfbridge.errors import (
     HFPayloadTooLargeError,
     HFResponseError,
 )
-from hfbridge.inference.connection import Connection, ConnectionArgs
+from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.embedding_routes import EmbeddingRoute, check_params, select_route
 from hfbridge.inference.routes import get_route
 from hfbridge.inference.service import RouteService
-from hfbridge.transport import AsyncHFClient, HFClient
 from hfbridge.wire.embeddings import (
     OPENAI_EMBEDDING_PROVIDERS,
     ROUTES_BY_API,
@@ -166,7 +165,7 @@ class _Job:
         raise error from cause
 
 
-class EmbeddingService:
+class EmbeddingService(OnConnection):
     """Embed texts for one configured model and route over the shared transport.
 
     Args:
@@ -255,16 +254,6 @@ class EmbeddingService:
             f"EmbeddingService(model={self.route.model_id!r}, route={self.route.kind}, "
             f"url={redact_url(self.route.url)!r})"
         )
-
-    @property
-    def client(self) -> HFClient:
-        """The sync client requests go through."""
-        return self.connection.client
-
-    @property
-    def async_client(self) -> AsyncHFClient:
-        """The async client requests go through."""
-        return self.connection.async_client
 
     @property
     def model_id(self) -> str:

@@ -36,6 +36,7 @@ logger = logging.getLogger("hfbridge.inference")
 RequestT = TypeVar("RequestT")
 ResultT = TypeVar("ResultT")
 DeltaT = TypeVar("DeltaT")
+OutT = TypeVar("OutT")
 
 PROVIDER_HEADERS = ("x-inference-provider", "x-hf-provider")
 """Answer headers in which the router names the provider that served an auto-routed call."""
@@ -107,6 +108,21 @@ def incomplete_stream(route: Route[Any, Any, Any], url: str, events: int) -> HFS
     )
 
 
+def attempt(
+    route: Route[RequestT, Any, Any],
+    request: RequestT,
+    target: Target,
+    options: CallOptions,
+    stream: bool,
+) -> tuple[str, str, dict[str, Any]]:
+    """Method, URL and keyword arguments of the client call for one attempt on ``target``."""
+    return route.method, route.url(target, stream), {
+        "json": route.build(request, target, stream), "headers": options.headers,
+        "timeout": options.timeout, "max_retries": options.max_retries,
+        "context": context_of(target),
+    }  # fmt: skip
+
+
 def _served(
     route: Route[RequestT, ResultT, DeltaT],
     request: RequestT,
@@ -146,12 +162,8 @@ class RouteService(Generic[RequestT, ResultT, DeltaT]):
         last = len(targets) - 1
         for position, target in enumerate(targets):
             try:
-                body = route.build(request, target, WHOLE)
-                response = client.request(
-                    route.method, route.url(target, WHOLE), json=body, headers=options.headers,
-                    timeout=options.timeout, max_retries=options.max_retries,
-                    context=context_of(target),
-                )  # fmt: skip
+                method, url, arguments = attempt(route, request, target, options, WHOLE)
+                response = client.request(method, url, **arguments)
             except HFError as exc:
                 if fail_over(exc, target, last - position):
                     continue
@@ -170,12 +182,8 @@ class RouteService(Generic[RequestT, ResultT, DeltaT]):
         last = len(targets) - 1
         for position, target in enumerate(targets):
             try:
-                body = route.build(request, target, WHOLE)
-                response = await client.request(
-                    route.method, route.url(target, WHOLE), json=body, headers=options.headers,
-                    timeout=options.timeout, max_retries=options.max_retries,
-                    context=context_of(target),
-                )  # fmt: skip
+                method, url, arguments = attempt(route, request, target, options, WHOLE)
+                response = await client.request(method, url, **arguments)
             except HFError as exc:
                 if fail_over(exc, target, last - position):
                     continue
@@ -227,10 +235,6 @@ class _StreamState(Generic[RequestT, ResultT, DeltaT]):
         self.fold: Fold[DeltaT, ResultT] | None = None
         self.finished = False
 
-    def _start(self, target: Target) -> tuple[str, Any]:
-        route = self.service.route
-        return route.url(target, STREAMED), route.build(self.request, target, STREAMED)
-
     def _check_end(self, fold: Fold[DeltaT, ResultT], marker_seen: bool, url: str) -> None:
         route = self.service.route
         if not route.stream_end(marker_seen, fold.finished):
@@ -249,6 +253,12 @@ class _StreamState(Generic[RequestT, ResultT, DeltaT]):
             )
         return self.fold.result()
 
+    def served(self) -> Served[ResultT]:
+        """The result and where it came from (once consumed, as :meth:`result`)."""
+        result = self.result()
+        assert self.target is not None  # noqa: S101 - set before the first delta
+        return Served(result, self.target, self.headers, self.request_id)
+
 
 class RouteStream(_StreamState[RequestT, ResultT, DeltaT]):
     """Iterator of a route's deltas; :meth:`result` once consumed."""
@@ -264,11 +274,9 @@ class RouteStream(_StreamState[RequestT, ResultT, DeltaT]):
         targets = self.targets()
         last = len(targets) - 1
         for position, target in enumerate(targets):
-            url, body = self._start(target)
-            events = client.stream(
-                route.method, url, json=body, headers=options.headers, timeout=options.timeout,
-                max_retries=options.max_retries, context=context_of(target), end="eof",
-            )  # fmt: skip
+            method, url, arguments = attempt(route, self.request, target, options, STREAMED)
+            # The end of the body is accepted by the transport: the route's end rule decides.
+            events = client.stream(method, url, end="eof", **arguments)
             iterator = iter(events)
             try:
                 first = next(iterator, _NO_EVENT)
@@ -307,11 +315,9 @@ class AsyncRouteStream(_StreamState[RequestT, ResultT, DeltaT]):
         targets = await self.targets()
         last = len(targets) - 1
         for position, target in enumerate(targets):
-            url, body = self._start(target)
-            events = client.stream(
-                route.method, url, json=body, headers=options.headers, timeout=options.timeout,
-                max_retries=options.max_retries, context=context_of(target), end="eof",
-            )  # fmt: skip
+            method, url, arguments = attempt(route, self.request, target, options, STREAMED)
+            # The end of the body is accepted by the transport: the route's end rule decides.
+            events = client.stream(method, url, end="eof", **arguments)
             iterator = events.__aiter__()
             try:
                 first = await anext(iterator, _NO_EVENT)
@@ -336,3 +342,50 @@ class AsyncRouteStream(_StreamState[RequestT, ResultT, DeltaT]):
                 yield delta
             self.finished = True
             return
+
+
+class ServedStream(Generic[DeltaT, OutT]):
+    """A service's stream: a route stream (sync or async) and what the service makes of its end.
+
+    Iterate it with ``for`` or ``async for``, as the service method that made it says; then
+    :meth:`result` turns the route's result into the service's (``finish``).
+    """
+
+    def __init__(
+        self,
+        inner: RouteStream[Any, Any, DeltaT] | AsyncRouteStream[Any, Any, DeltaT],
+        finish: Callable[[Served[Any]], OutT],
+    ) -> None:
+        self.inner = inner
+        self._finish = finish
+
+    def __iter__(self) -> Iterator[DeltaT]:
+        inner = self.inner
+        if not isinstance(inner, RouteStream):
+            raise TypeError("this stream is asynchronous: iterate it with 'async for'")
+        return iter(inner)
+
+    def __aiter__(self) -> AsyncIterator[DeltaT]:
+        inner = self.inner
+        if not isinstance(inner, AsyncRouteStream):
+            raise TypeError("this stream is synchronous: iterate it with 'for'")
+        return inner.__aiter__()
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The answer's headers (once the stream has started)."""
+        return self.inner.headers
+
+    @property
+    def request_id(self) -> str | None:
+        """The answer's request id (once the stream has started)."""
+        return self.inner.request_id
+
+    @property
+    def provider(self) -> str | None:
+        """The provider that served (once the stream has started)."""
+        return self.inner.provider
+
+    def result(self) -> OutT:
+        """The service's result; only valid once the stream has been consumed to its end."""
+        return self._finish(self.inner.served())

@@ -28,7 +28,7 @@ route of :mod:`hfbridge.wire.textgen_routes`, served by the one loop of
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,17 +38,14 @@ from hfbridge._constants import HF_INFERENCE_PROVIDER
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
 from hfbridge.errors import HFConfigError
-from hfbridge.inference.connection import Connection, ConnectionArgs
+from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.routes import get_route
 from hfbridge.inference.service import (
-    AsyncRouteStream,
     CallOptions,
     RouteService,
-    RouteStream,
     Served,
-    served_provider,
+    ServedStream,
 )
-from hfbridge.transport import AsyncHFClient, HFClient
 from hfbridge.wire.chat import Usage
 from hfbridge.wire.route import Target
 from hfbridge.wire.textgen import APIS, Generated, GenerationParams
@@ -76,7 +73,7 @@ class TextGenResult:
     details: Mapping[str, Any] | None = None
 
 
-class TextGenService:
+class TextGenService(OnConnection):
     """Send text completions for one configured model and route over the shared transport.
 
     Args:
@@ -127,16 +124,6 @@ class TextGenService:
         )
         return self
 
-    @property
-    def client(self) -> HFClient:
-        """The sync client requests go through."""
-        return self.connection.client
-
-    @property
-    def async_client(self) -> AsyncHFClient:
-        """The async client requests go through."""
-        return self.connection.async_client
-
     # --- routing ---
 
     @property
@@ -178,7 +165,7 @@ class TextGenService:
             request_id=served.request_id,
             api=self.api,
             model=self.model,
-            provider=served_provider(served.target, served.headers),
+            provider=served.provider,
             details=generated.details,
         )
 
@@ -206,66 +193,18 @@ class TextGenService:
         Parameters are checked here, before any request; the request is sent on iteration.
         """
         request = textgen_request(self.api, prompt, params, stream=True)
-        return TextGenStream(self, self.routes.stream(request, self._targets, options))
+        return ServedStream(self.routes.stream(request, self._targets, options), self._result)
 
     def astream(
         self, prompt: str, params: GenerationParams, options: CallOptions | None = None
     ) -> AsyncTextGenStream:
         """Async form of :meth:`stream`."""
         request = textgen_request(self.api, prompt, params, stream=True)
-        return AsyncTextGenStream(self, self.routes.astream(request, self._targets, options))
+        return ServedStream(self.routes.astream(request, self._targets, options), self._result)
 
 
-_Inner = (
-    RouteStream[TextGenRequest, Generated, str] | AsyncRouteStream[TextGenRequest, Generated, str]
-)
+TextGenStream = ServedStream[str, TextGenResult]
+"""Text deltas (stop sequences held back and trimmed), then :meth:`~ServedStream.result`."""
 
-
-class _StreamBase:
-    def __init__(self, service: TextGenService, inner: _Inner) -> None:
-        self.service = service
-        self._inner = inner
-
-    @property
-    def request_id(self) -> str | None:
-        """The answer's request id (once the stream has started)."""
-        return self._inner.request_id
-
-    @property
-    def provider(self) -> str | None:
-        """The provider that served (once the stream has started)."""
-        return self._inner.provider
-
-    def result(self) -> TextGenResult:
-        """The finished completion; only valid once the stream has been consumed to its end."""
-        inner = self._inner
-        generated = inner.result()
-        assert inner.target is not None  # noqa: S101 - set before the first delta
-        served = Served(generated, inner.target, inner.headers, inner.request_id)
-        return self.service._result(served)  # noqa: SLF001 - same module
-
-
-class TextGenStream(_StreamBase):
-    """Iterator of text deltas (stop sequences held back and trimmed); then :meth:`result`."""
-
-    def __init__(
-        self, service: TextGenService, inner: RouteStream[TextGenRequest, Generated, str]
-    ) -> None:
-        super().__init__(service, inner)
-        self._stream = inner
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._stream)
-
-
-class AsyncTextGenStream(_StreamBase):
-    """Async iterator of text deltas; then :meth:`result`."""
-
-    def __init__(
-        self, service: TextGenService, inner: AsyncRouteStream[TextGenRequest, Generated, str]
-    ) -> None:
-        super().__init__(service, inner)
-        self._stream = inner
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._stream.__aiter__()
+AsyncTextGenStream = TextGenStream
+"""The same class, made by :meth:`TextGenService.astream` (iterate with ``async for``)."""

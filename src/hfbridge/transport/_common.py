@@ -258,3 +258,29 @@ def missing_done(url: str, received: int) -> HFStreamError:
         f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]: the "
         "connection was probably cut and the output is incomplete. Retry the call."
     )
+
+
+def answer(response: httpx.Response, context: CallContext) -> HFResponse:
+    """The complete answer whose body has been read, or its typed error (non-2xx)."""
+    if response.status_code >= 400:  # noqa: PLR2004
+        raise status_error(response, response.content, context)
+    return HFResponse(
+        status_code=response.status_code,
+        headers=response.headers,
+        content=response.content,
+        url=str(response.url),
+        request_id=request_id_of(response.headers),
+        next_url=response.links.get("next", {}).get("url"),
+    )
+
+
+def not_a_stream(response: httpx.Response) -> bool:
+    """Whether a stream request's answer is an error or a plain JSON document (read it whole)."""
+    return response.status_code >= 400 or is_json_answer(response.headers)  # noqa: PLR2004
+
+
+def not_a_stream_error(response: httpx.Response, body: bytes, context: CallContext) -> HFError:
+    """The error for an answer :func:`not_a_stream` flagged, once its body has been read."""
+    if response.status_code >= 400:  # noqa: PLR2004
+        return status_error(response, body, context)
+    return json_instead_of_stream(body, response, context)

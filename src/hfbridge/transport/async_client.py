@@ -9,20 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
-from hfbridge.transport._common import (
-    CallContext,
-    HFResponse,
-    JSONBody,
-    build_request,
-    is_json_answer,
-    json_instead_of_stream,
-    missing_done,
-    parse_event,
-    request_id_of,
-    status_error,
-    stream_broken,
-    transport_error,
-)
+from hfbridge.transport import _common as common
+from hfbridge.transport._common import CallContext, HFResponse, JSONBody
 from hfbridge.transport._fastpath import asend_request
 from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport.client import StreamEnd
@@ -130,7 +118,7 @@ class AsyncHFClient:
     ) -> HFResponse:
         """Send one request (retried per the policy) and return its successful answer."""
         http = await self.http()
-        request = build_request(
+        request = common.build_request(
             http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
@@ -159,17 +147,8 @@ class AsyncHFClient:
         try:
             response = await asend_request(http, request)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, request.method, str(request.url), context) from exc
-        if response.status_code >= 400:  # noqa: PLR2004
-            raise status_error(response, response.content, context)
-        return HFResponse(
-            status_code=response.status_code,
-            headers=response.headers,
-            content=response.content,
-            url=str(response.url),
-            request_id=request_id_of(response.headers),
-            next_url=response.links.get("next", {}).get("url"),
-        )
+            raise common.transport_error(exc, request.method, str(request.url), context) from exc
+        return common.answer(response, context)
 
     def stream(  # noqa: PLR0913 - one request's parts
         self,
@@ -198,12 +177,12 @@ class AsyncHFClient:
         try:
             response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise common.transport_error(exc, request.method, str(request.url), context) from exc
         try:
             parser, payloads, first = await _start_events(response, context)
         except httpx.HTTPError as exc:
             await response.aclose()
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise common.transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
             await response.aclose()
             raise
@@ -223,7 +202,7 @@ class AsyncHFClient:
         end: StreamEnd,
     ) -> AsyncIterator[Any]:
         http = await self.http()
-        request = build_request(
+        request = common.build_request(
             http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
@@ -232,22 +211,22 @@ class AsyncHFClient:
             lambda: self._open(http, request, context), max_retries
         )
         stream.headers = response.headers
-        stream.request_id = request_id_of(response.headers)
+        stream.request_id = common.request_id_of(response.headers)
         received = 0
         try:
             if first is not None:
                 received += 1
-                yield parse_event(first, full_url)
+                yield common.parse_event(first, full_url)
             async for payload in payloads:
                 received += 1
-                yield parse_event(payload, full_url)
+                yield common.parse_event(payload, full_url)
         except httpx.HTTPError as exc:
-            raise stream_broken(exc, full_url, received) from exc
+            raise common.stream_broken(exc, full_url, received) from exc
         finally:
             await response.aclose()
         stream.done = parser.done
         if end == "done" and not parser.done:
-            raise missing_done(full_url, received)
+            raise common.missing_done(full_url, received)
 
     async def aclose(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""
@@ -265,10 +244,8 @@ async def _start_events(
     response: httpx.Response, context: CallContext
 ) -> tuple[EventParser, AsyncIterator[str], str | None]:
     """Check that ``response`` is an event stream and read up to its first event."""
-    if response.status_code >= 400:  # noqa: PLR2004
-        raise status_error(response, await response.aread(), context)
-    if is_json_answer(response.headers):
-        raise json_instead_of_stream(await response.aread(), response, context)
+    if common.not_a_stream(response):
+        raise common.not_a_stream_error(response, await response.aread(), context)
     parser = EventParser()
     payloads = aiter_events(response.aiter_bytes(), parser)
     return parser, payloads, await anext(payloads, None)

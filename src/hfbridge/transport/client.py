@@ -9,20 +9,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
-from hfbridge.transport._common import (
-    CallContext,
-    HFResponse,
-    JSONBody,
-    build_request,
-    is_json_answer,
-    json_instead_of_stream,
-    missing_done,
-    parse_event,
-    request_id_of,
-    status_error,
-    stream_broken,
-    transport_error,
-)
+from hfbridge.transport import _common as common
+from hfbridge.transport._common import CallContext, HFResponse, JSONBody
 from hfbridge.transport._fastpath import send_request
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport.config import ClientConfig, ClientSettings
@@ -137,7 +125,7 @@ class HFClient:
         ``url`` is absolute or relative to ``base_url``. Non-2xx answers raise the typed
         :class:`~hfbridge.errors.HFStatusError` subclass for their status.
         """
-        request = build_request(
+        request = common.build_request(
             self.http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
@@ -167,17 +155,8 @@ class HFClient:
         try:
             response = send_request(self.http, request)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, request.method, str(request.url), context) from exc
-        if response.status_code >= 400:  # noqa: PLR2004
-            raise status_error(response, response.content, context)
-        return HFResponse(
-            status_code=response.status_code,
-            headers=response.headers,
-            content=response.content,
-            url=str(response.url),
-            request_id=request_id_of(response.headers),
-            next_url=response.links.get("next", {}).get("url"),
-        )
+            raise common.transport_error(exc, request.method, str(request.url), context) from exc
+        return common.answer(response, context)
 
     def stream(  # noqa: PLR0913 - one request's parts
         self,
@@ -198,7 +177,7 @@ class HFClient:
         ``/generate_stream``) accepts the end of the body as the end of the stream. The request is
         retried only until its first event is handed out.
         """
-        request = build_request(
+        request = common.build_request(
             self.http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
@@ -212,12 +191,12 @@ class HFClient:
         try:
             response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise common.transport_error(exc, request.method, str(request.url), context) from exc
         try:
             parser, payloads, first = _start_events(response, context)
         except httpx.HTTPError as exc:
             response.close()
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise common.transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
             response.close()
             raise
@@ -236,22 +215,22 @@ class HFClient:
             lambda: self._open(request, context), max_retries
         )
         stream.headers = response.headers
-        stream.request_id = request_id_of(response.headers)
+        stream.request_id = common.request_id_of(response.headers)
         received = 0
         try:
             if first is not None:
                 received += 1
-                yield parse_event(first, url)
+                yield common.parse_event(first, url)
             for payload in payloads:
                 received += 1
-                yield parse_event(payload, url)
+                yield common.parse_event(payload, url)
         except httpx.HTTPError as exc:
-            raise stream_broken(exc, url, received) from exc
+            raise common.stream_broken(exc, url, received) from exc
         finally:
             response.close()
         stream.done = parser.done
         if end == "done" and not parser.done:
-            raise missing_done(url, received)
+            raise common.missing_done(url, received)
 
     def close(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""
@@ -269,10 +248,8 @@ def _start_events(
     response: httpx.Response, context: CallContext
 ) -> tuple[EventParser, Iterator[str], str | None]:
     """Check that ``response`` is an event stream and read up to its first event."""
-    if response.status_code >= 400:  # noqa: PLR2004
-        raise status_error(response, response.read(), context)
-    if is_json_answer(response.headers):
-        raise json_instead_of_stream(response.read(), response, context)
+    if common.not_a_stream(response):
+        raise common.not_a_stream_error(response, response.read(), context)
     parser = EventParser()
     payloads = iter_events(response.iter_bytes(), parser)
     return parser, payloads, next(payloads, None)
