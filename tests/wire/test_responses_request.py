@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from hfbridge.errors import HFConfigError
-from hfbridge.wire.responses import build_responses_payload, messages_to_input, text_format
+from hfbridge.wire.responses import (
+    build_responses_payload,
+    messages_to_input,
+    responses_request,
+    text_format,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "responses"
 USER = [{"role": "user", "content": "hi"}]
@@ -267,3 +272,15 @@ def test_the_recorded_requests_are_what_the_builder_makes():
         recorded["llamacpp_structured_mirrored.json"]["request"]["response_format"]["type"]
         == "json_schema"
     )
+
+
+def test_a_request_is_validated_once_and_laid_out_per_attempt():
+    request = responses_request(USER, {"max_tokens": 8, "tools": [WEATHER]}, stream=True)
+    first = request.payload("org/m:groq")
+    assert next(iter(first)) == "model" and first["model"] == "org/m:groq"
+    assert first["stream"] is True and first["max_output_tokens"] == 8
+    assert request.payload("org/m:together")["model"] == "org/m:together"
+    assert "model" not in request.payload(None)
+    assert request.params == {"max_tokens": 8, "tools": [WEATHER]}
+    with pytest.raises(HFConfigError, match="stop is not part"):
+        responses_request(USER, {"stop": "x"})

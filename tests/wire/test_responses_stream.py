@@ -35,9 +35,8 @@ def final_response(items):
 def test_recorded_streams_fold_to_their_final_response(server, case):
     items = events(f"{server}_{case}.sse")
     fold, deltas = fold_all(items)
-    fold.end()
-    assert fold.finished
-    streamed = fold.completion()
+    assert fold.finished and list(fold.end({})) == []
+    streamed = fold.result()
     final = parse_response(final_response(items))
     assert streamed.id == final.id and streamed.model == final.model
     assert streamed.first.content == final.first.content
@@ -71,7 +70,8 @@ def test_llamacpp_usage_comes_with_the_terminal_delta():
 def test_router_reasoning_text_streams_as_reasoning_deltas():
     items = events("routerjs_reasoning_stream.sse")
     fold, deltas = fold_all(items)
-    fold.end()
+    assert fold.finished
+    assert fold.content() == ("Hello, world!", "The user wants a greeting.")
     assert "".join(d.reasoning for d in deltas) == "The user wants a greeting."
     assert "".join(d.content for d in deltas) == "Hello, world!"
     completion = fold.completion()
@@ -81,7 +81,7 @@ def test_router_reasoning_text_streams_as_reasoning_deltas():
 
 def test_reasoning_summary_streams_when_no_reasoning_text_comes():
     fold, deltas = fold_all(events("openai_doc_reasoning_summary_stream.sse"))
-    fold.end()
+    assert fold.finished
     assert "".join(d.reasoning for d in deltas) == "**Greeting** The user says hi."
     completion = fold.completion()
     assert completion.first.reasoning == "**Greeting** The user says hi."
@@ -108,7 +108,7 @@ def test_summary_after_reasoning_text_is_recorded_not_streamed_twice():
 def test_mcp_calls_are_recorded_and_never_handed_out_as_tool_calls():
     items = events("routerjs_mcp_call_stream.sse")
     fold, deltas = fold_all(items)
-    fold.end()
+    assert fold.finished
     assert all(not d.tool_calls for d in deltas)
     completion = fold.completion()
     assert completion.first.content == "Paris: 18 C, clear sky"
@@ -121,7 +121,7 @@ def test_mcp_calls_are_recorded_and_never_handed_out_as_tool_calls():
 
 def test_incomplete_stream_is_complete_but_cut_short():
     fold, deltas = fold_all(events("openai_doc_incomplete_stream.sse"))
-    fold.end()  # a terminal event came: not a cut
+    assert fold.finished  # a terminal event came: complete, though cut short by the server
     assert deltas[-1].finish_reason == "length"
     details = response_details(fold.completion())
     assert details is not None and details.incomplete_reason == "max_output_tokens"
@@ -148,13 +148,22 @@ def test_error_event_raises_with_its_code():
 
 
 @pytest.mark.parametrize("server", ["llamacpp", "routerjs"])
-def test_a_stream_cut_before_its_terminal_event_is_an_error(server):
+def test_a_stream_cut_before_its_terminal_event_is_not_finished(server):
+    """The end rule's input: no terminal event, not complete (the recordings carry no [DONE])."""
     items = events(f"{server}_text_stream.sse")
+    assert (FIXTURES / f"{server}_text_stream.sse").read_bytes().find(b"[DONE]") == -1
     fold, _ = fold_all(items[:-1])
     assert not fold.finished and fold.finish_reason is None
     assert fold.completion().first.finish_reason is None
-    with pytest.raises(HFStreamError, match=r"without response\.completed"):
-        fold.end()
+    assert fold.content() == ("Bonjour!", "")
+
+
+def test_readers_for_adapters_during_a_stream():
+    items = events("llamacpp_tool_call_stream.sse")
+    fold, _ = fold_all(items[:6])
+    (call,) = fold.tool_calls()
+    assert call.name == "get_weather" and call.arguments == '{"city'
+    assert fold.content() == ("", "")
 
 
 def test_an_event_that_is_not_an_object():

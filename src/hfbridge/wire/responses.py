@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hfbridge.errors import HFConfigError
@@ -340,3 +341,29 @@ def build_responses_payload(
     if stream:
         payload["stream"] = True
     return payload
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesRequest:
+    """A validated Responses request: the body without its ``model``, and the parameters."""
+
+    body: Mapping[str, Any]
+    params: Mapping[str, Any]
+
+    def payload(self, model: str | None) -> dict[str, Any]:
+        """The body for one attempt: ``model`` first (left out when ``None``)."""
+        return {"model": model, **self.body} if model is not None else dict(self.body)
+
+
+def responses_request(
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    *,
+    stream: bool = False,
+    mirror_response_format: bool = False,
+) -> ResponsesRequest:
+    """Validate and convert once (:class:`HFConfigError`), whatever the number of attempts."""
+    body = build_responses_payload(
+        None, messages, params=params, stream=stream, mirror_response_format=mirror_response_format
+    )
+    return ResponsesRequest(body, dict(params))

@@ -240,18 +240,19 @@ def finish_reason_for(status: str, incomplete_reason: str | None, has_tools: boo
     return "tool_calls" if has_tools else "stop"
 
 
-def assemble(
+def assemble(  # noqa: PLR0913 - the parts of one answer
     header: Mapping[str, Any],
     output: OutputFold,
     *,
     status: str,
     incomplete_reason: str | None,
     usage: Usage | None,
+    tool_calls: tuple[ToolCall, ...] | None = None,
 ) -> ChatCompletion:
     """The completion (and its :class:`ResponseDetails`) of folded output items."""
     reasoning = output.reasoning.getvalue() or output.summary.getvalue() or None
     content = output.content.getvalue()
-    calls = tuple(output.tool_calls)
+    calls = tuple(output.tool_calls) if tool_calls is None else tool_calls
     details = ResponseDetails(
         status=status,
         incomplete_reason=incomplete_reason,

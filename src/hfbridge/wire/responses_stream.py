@@ -3,7 +3,15 @@
 The fold hands out the same :class:`~hfbridge.wire.stream.StreamDelta` values a chat stream does,
 so adapters emit chunks and callbacks unchanged, and assembles the same
 :class:`~hfbridge.wire.chat.ChatCompletion` as
-:func:`~hfbridge.wire.responses_result.parse_response` (the deltas joined, in order).
+:func:`~hfbridge.wire.responses_result.parse_response` (the deltas joined, in order). It keeps the
+fold protocol of the route seam (``events``, ``finished``, ``add``, ``end``, ``result``) and the
+chat accumulator's readers (``content``, ``tool_calls``).
+
+The end rule: no server sends ``[DONE]`` after a Responses stream (llama.cpp, the router and
+OpenAI end the body after the terminal event), so a stream is complete exactly when ``finished``
+is true, that is after ``response.completed`` or ``response.incomplete`` (:data:`STREAM_END_LABEL`);
+a body that ends before is cut, whatever marker it sent. ``response.failed`` and ``error`` events
+raise :class:`~hfbridge.errors.HFStreamError` as they arrive.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from hfbridge.wire.responses_result import (
 )
 from hfbridge.wire.stream import StreamDelta, ToolCallDelta
 
+STREAM_END_LABEL = "response.completed"
+"""The event a complete stream ends with, as an incomplete stream's error names it."""
+
 
 @dataclass
 class _ItemState:
@@ -48,9 +59,8 @@ class ResponsesStreamFold:
     by ``item_id`` (llama.cpp sends no ``output_index``), else by ``output_index``. An item that
     arrives only whole (``output_item.done`` without deltas) is handed out whole.
 
-    The end rule: the stream is complete at ``response.completed`` or ``response.incomplete``;
-    ``response.failed`` and ``error`` events raise :class:`HFStreamError`; :meth:`end`, called at
-    the end of the body, raises when no terminal event came (the stream was cut).
+    The end rule (module docstring): :attr:`finished` turns true at ``response.completed`` or
+    ``response.incomplete``; the service raises for a body that ends before.
     """
 
     def __init__(self) -> None:
@@ -122,14 +132,9 @@ class ResponsesStreamFold:
             error_type=str(error.get("code") or error.get("type") or "") or None,
         )
 
-    def end(self) -> None:
-        """The end rule, at the end of the body: raise unless a terminal event came."""
-        if not self.finished:
-            raise HFStreamError(
-                f"The Responses stream ended after {self.events} event(s) without "
-                "response.completed: the connection was probably cut and the output is "
-                "incomplete. Retry the call."
-            )
+    def end(self, headers: Mapping[str, str]) -> list[StreamDelta]:  # noqa: ARG002 - a fold's end
+        """Nothing is held back: every delta went out as its event arrived."""
+        return []
 
     # --- events ---
 
@@ -294,19 +299,32 @@ class ResponsesStreamFold:
         self.usage = parse_responses_usage(response.get("usage"))
         return [StreamDelta(finish_reason=self.finish_reason, usage=self.usage)]
 
-    def completion(self) -> ChatCompletion:
-        """Everything received so far, assembled as a completion (deltas joined, in order)."""
-        self._output.tool_calls = [
+    def content(self, choice: int = 0) -> tuple[str, str]:  # noqa: ARG002 - one choice only
+        """The text and the reasoning so far (the Responses API has one choice)."""
+        output = self._output
+        return output.content.getvalue(), output.reasoning.getvalue() or output.summary.getvalue()
+
+    def tool_calls(self, choice: int = 0) -> tuple[ToolCall, ...]:  # noqa: ARG002 - one choice
+        """The function calls so far (arguments possibly incomplete JSON)."""
+        return tuple(
             ToolCall(call.id, call.name, "".join(state.arguments), call.index)
             for call, state in zip(self._output.tool_calls, self._tool_states, strict=True)
-        ]
+        )
+
+    def completion(self) -> ChatCompletion:
+        """Everything received so far, assembled as a completion (deltas joined, in order)."""
         return assemble(
             self._header,
             self._output,
             status=self._status or "in_progress",
             incomplete_reason=self._incomplete_reason,
             usage=self.usage,
+            tool_calls=self.tool_calls(),
         )
+
+    def result(self) -> ChatCompletion:
+        """The assembled completion (see :meth:`completion`)."""
+        return self.completion()
 
 
 _Handler = Callable[[ResponsesStreamFold, Mapping[str, Any]], list[StreamDelta]]
