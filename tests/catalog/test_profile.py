@@ -49,7 +49,10 @@ def test_a_pinned_provider_answers_for_itself(catalog):
     profile = profile_of("meta-llama/Llama-4-Scout-17B-16E-Instruct:cerebras", catalog)
     assert profile["structured_output"] is False
     assert profile["max_input_tokens"] == 32768
-    assert profile_of("meta-llama/Llama-4-Scout-17B-16E-Instruct:groq", catalog)["max_input_tokens"] == 131072
+    assert (
+        profile_of("meta-llama/Llama-4-Scout-17B-16E-Instruct:groq", catalog)["max_input_tokens"]
+        == 131072
+    )
 
 
 def test_a_text_model_without_tools(catalog):

@@ -55,7 +55,10 @@ def test_vllm_models_from_its_protocol():
 
 def test_tgi_models_and_info_from_its_source():
     # router/src/server.rs openai_get_model_info: one entry, created 0, owned_by the model id.
-    models = {"object": "list", "data": [{"id": "org/m", "object": "model", "created": 0, "owned_by": "org/m"}]}
+    models = {
+        "object": "list",
+        "data": [{"id": "org/m", "object": "model", "created": 0, "owned_by": "org/m"}],
+    }
     model = server_model(models, "tgi")
     assert model is not None and model.id == "org/m" and model.context_window is None
     info = parse_tgi_info({"model_id": "org/m", "max_input_tokens": 1024, "max_total_tokens": 2048,
@@ -91,7 +94,12 @@ def test_recorded_token_counts():
 
 
 def test_vllm_and_tgi_token_counts_from_their_sources():
-    assert parse_token_count({"count": 7, "max_model_len": 32768, "tokens": [1] * 7, "token_strs": None}) == 7
+    assert (
+        parse_token_count(
+            {"count": 7, "max_model_len": 32768, "tokens": [1] * 7, "token_strs": None}
+        )
+        == 7
+    )
     assert parse_token_count([{"id": 1, "text": "a", "start": 0, "stop": 1}] * 3) == 3
     assert parse_token_count({"tokenize_response": [{"id": 1}] * 4, "templated_text": "x"}) == 4
 
@@ -105,17 +113,30 @@ def test_an_answer_without_a_count(body):
 def test_tokenize_bodies():
     assert tokenize_body("llama.cpp", "hi") == {"content": "hi"}
     assert tokenize_body("tgi", "hi") == {"inputs": "hi"}
-    assert tokenize_body("vllm", "hi", "m") == {"prompt": "hi", "add_special_tokens": False, "model": "m"}
+    assert tokenize_body("vllm", "hi", "m") == {
+        "prompt": "hi",
+        "add_special_tokens": False,
+        "model": "m",
+    }
 
 
 def test_chat_tokenize_bodies():
     messages = [{"role": "system", "content": "You are a terse assistant."},
                 {"role": "user", "content": "Hello, world!"}]  # fmt: skip
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    llama = chat_tokenize_body("llama.cpp", messages_to_input(messages), "qwen2.5-coder-0.5b-instruct")
+    llama = chat_tokenize_body(
+        "llama.cpp", messages_to_input(messages), "qwen2.5-coder-0.5b-instruct"
+    )
     # The body that produced llamacpp_responses_input_tokens.json.
-    assert llama == {"input": [{"type": "message", **m} for m in messages], "model": "qwen2.5-coder-0.5b-instruct"}
+    assert llama == {
+        "input": [{"type": "message", **m} for m in messages],
+        "model": "qwen2.5-coder-0.5b-instruct",
+    }
     assert chat_tokenize_body("vllm", messages, tools=tools) == {
         "messages": messages, "add_generation_prompt": True, "tools": tools}  # fmt: skip
     assert chat_tokenize_body("tgi", messages) == {"messages": messages}
-    assert CHAT_TOKENIZE_PATHS == {"llama.cpp": "v1/responses/input_tokens", "vllm": "tokenize", "tgi": "chat_tokenize"}
+    assert CHAT_TOKENIZE_PATHS == {
+        "llama.cpp": "v1/responses/input_tokens",
+        "vllm": "tokenize",
+        "tgi": "chat_tokenize",
+    }
