@@ -22,6 +22,8 @@ from typing import Any
 from hfbridge.errors import HFConfigError
 from hfbridge.wire.chat import (
     as_mapping,
+    drop_tool_fields_without_tools,
+    is_object_list,
     json_schema_format,
     normalize_tool_choice,
     validate_messages,
@@ -48,8 +50,6 @@ CHAT_ONLY_PARAMS: tuple[str, ...] = (
     "stream_options",
 )
 """Chat-completions parameters the Responses API has no field for (OpenAI rejects them)."""
-
-_TOOL_KEYS = ("tools", "tool_choice", "parallel_tool_calls")
 
 
 def _text_of(content: Any) -> str:
@@ -168,11 +168,7 @@ def _check_mcp(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 def _tools(raw: Any) -> tuple[list[dict[str, Any]], list[str], bool]:
     """The tools as sent, the function names, and whether a server-side tool is among them."""
-    if (
-        isinstance(raw, (str, bytes))
-        or not isinstance(raw, Sequence)
-        or not all(isinstance(tool, Mapping) for tool in raw)
-    ):
+    if not is_object_list(raw):
         raise HFConfigError(
             "tools must be a list of {'type': 'function', 'function': {'name': ..., "
             f"'parameters': {{...}}}}}} or {{'type': 'mcp', ...}} objects, got {str(raw)[:80]!r}."
@@ -206,18 +202,10 @@ def _tool_choice(choice: Any, names: list[str], server_side: bool) -> Any:
 
 
 def _settle_tools(options: dict[str, Any]) -> None:
-    """Tools in the Responses shape; the chat route's rules for ``tool_choice`` without tools."""
-    raw = options.get("tools")
-    if not raw:
-        choice = options.get("tool_choice")
-        if choice is not None and normalize_tool_choice(choice, ()) not in ("auto", "none"):
-            raise HFConfigError(
-                f"tool_choice={choice!r} asks for a tool call, but no tools are sent: bind the "
-                "tools first (bind_tools(...) in LangChain, tools=[...] in LlamaIndex)."
-            )
-        for key in _TOOL_KEYS:
-            options.pop(key, None)
+    """Tools in the Responses shape; the chat route's rule for tool fields without tools."""
+    if drop_tool_fields_without_tools(options):
         return
+    raw = options["tools"]
     tools, names, server_side = _tools(raw)
     options["tools"] = tools
     if options.get("tool_choice") is not None:
