@@ -7,11 +7,18 @@ pydantic model to build at import), placed before LangChain's base class.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from hfbridge._constants import TOKEN_ENV
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.settings import ServiceHolder
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import LangSmithParams
+
+MODEL_PROVIDER = "huggingface"
+"""``ls_provider`` in LangSmith traces."""
 
 
 class LangChainSerialisation:
@@ -33,3 +40,25 @@ def refuse_unknown(cls: type[ServiceHolder[Any]], data: dict[str, Any], hint: st
     unknown = sorted(set(data) - cls.accepted_arguments())
     if unknown:
         raise HFConfigError(f"{cls.__name__} got unknown argument(s) {unknown}: {hint}")
+
+
+def ls_params(
+    model_name: str,
+    model_type: Literal["chat", "llm"],
+    temperature: float | None,
+    max_tokens: int | None,
+    stop: Sequence[str],
+) -> LangSmithParams:
+    """What LangSmith records about a call; unset values are left out."""
+    from langchain_core.language_models import LangSmithParams  # noqa: PLC0415 - in the floor
+
+    params = LangSmithParams(
+        ls_provider=MODEL_PROVIDER, ls_model_name=model_name, ls_model_type=model_type
+    )
+    if temperature is not None:
+        params["ls_temperature"] = temperature
+    if max_tokens is not None:
+        params["ls_max_tokens"] = max_tokens
+    if stop:
+        params["ls_stop"] = list(stop)
+    return params

@@ -27,6 +27,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import ChatResult as ServiceResult
+from hfbridge.langchain._base import MODEL_PROVIDER
 from hfbridge.wire.chat import (
     ChatChoice,
     Usage,
@@ -35,7 +36,6 @@ from hfbridge.wire.chat import (
 )
 from hfbridge.wire.stream import StreamDelta
 
-MODEL_PROVIDER = "huggingface"
 """``response_metadata["model_provider"]`` and ``ls_provider`` of every message ChatHF returns."""
 
 _PLAIN_ROLES: dict[type, str] = {HumanMessage: "user", SystemMessage: "system"}

@@ -25,9 +25,8 @@ from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
 from hfbridge.inference.settings import ServiceHolder
-from hfbridge.langchain._base import LangChainSerialisation, refuse_unknown
+from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
 from hfbridge.langchain._convert import (
-    MODEL_PROVIDER,
     delta_to_chunk,
     final_chunk,
     messages_to_wire,
@@ -198,21 +197,12 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
         return self._ls_params(None, {})
 
     def _ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any]) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider=MODEL_PROVIDER,
-            ls_model_name=str(kwargs.get("model") or self.model_id),
-            ls_model_type="chat",
-        )
-        temperature = kwargs.get("temperature", self.temperature)
-        if temperature is not None:
-            params["ls_temperature"] = temperature
-        max_tokens = kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_tokens))
-        if max_tokens is not None:
-            params["ls_max_tokens"] = max_tokens
-        stops = stop_list(stop if stop is not None else kwargs.get("stop", self.stop))
-        if stops:
-            params["ls_stop"] = stops
-        return params
+        return ls_params(
+            str(kwargs.get("model") or self.model_id), "chat",
+            kwargs.get("temperature", self.temperature),
+            kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_tokens)),
+            stop_list(stop if stop is not None else kwargs.get("stop", self.stop)) or (),
+        )  # fmt: skip
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         # Only what holds without a network call: the catalog (asked lazily, per request) is the

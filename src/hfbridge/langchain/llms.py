@@ -27,7 +27,7 @@ from hfbridge.inference.connection import Connection
 from hfbridge.inference.service import CallOptions
 from hfbridge.inference.settings import ServiceHolder
 from hfbridge.inference.textgen import TextGenResult, TextGenService
-from hfbridge.langchain._base import LangChainSerialisation, refuse_unknown
+from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
 from hfbridge.wire.fim import resolve_fim_family
 from hfbridge.wire.textgen import GenerationParams, check_supported, normalize_stop
 
@@ -49,8 +49,6 @@ PARAM_FIELDS: tuple[str, ...] = (
 
 CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
 """Per-call keyword arguments that shape the HTTP call rather than the generation."""
-
-MODEL_PROVIDER = "huggingface"
 
 
 if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
@@ -190,21 +188,12 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
         return {"model": service.model, "base_url": self.base_url, "api": service.api, **values}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider=MODEL_PROVIDER,
-            ls_model_name=str(self.service.model or self.base_url or ""),
-            ls_model_type="llm",
-        )
-        temperature = kwargs.get("temperature", self.temperature)
-        if temperature is not None:
-            params["ls_temperature"] = temperature
-        max_tokens = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
-        if max_tokens is not None:
-            params["ls_max_tokens"] = max_tokens
-        stops = normalize_stop(stop if stop is not None else kwargs.get("stop", self.stop))
-        if stops:
-            params["ls_stop"] = list(stops)
-        return params
+        return ls_params(
+            str(self.service.model or self.base_url or ""), "llm",
+            kwargs.get("temperature", self.temperature),
+            kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens)),
+            normalize_stop(stop if stop is not None else kwargs.get("stop", self.stop)),
+        )  # fmt: skip
 
     # --- requests -------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ the whole list. With an ``embeddings_cache`` or a ``rate_limiter`` set, LlamaInd
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
@@ -117,6 +119,19 @@ class HFEmbedding(_Holder, EmbeddingSettings, BaseEmbedding):
     def _engine_owns_batching(self) -> bool:
         return self.embeddings_cache is None and self.rate_limiter is None
 
+    @contextlib.contextmanager
+    def _job_events(self, texts: list[str]) -> Iterator[list[Embedding]]:
+        """LlamaIndex's start and end events around one job (its embeddings go in the list)."""
+        model_dict = self.to_payload()
+        dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
+        embeddings: list[Embedding] = []
+        with self.callback_manager.event(
+            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
+        ) as event:
+            yield embeddings
+            event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: embeddings})
+        dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=embeddings))
+
     @dispatcher.span
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
@@ -126,14 +141,8 @@ class HFEmbedding(_Holder, EmbeddingSettings, BaseEmbedding):
             return super().get_text_embedding_batch(texts, show_progress, **kwargs)
         if not texts:
             return []
-        model_dict = self.to_payload()
-        dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
-        with self.callback_manager.event(
-            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
-        ) as event:
-            embeddings = self.service.embed_documents(texts, show_progress=show_progress)
-            event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: embeddings})
-        dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=embeddings))
+        with self._job_events(texts) as embeddings:
+            embeddings.extend(self.service.embed_documents(texts, show_progress=show_progress))
         return embeddings
 
     @dispatcher.span
@@ -145,12 +154,8 @@ class HFEmbedding(_Holder, EmbeddingSettings, BaseEmbedding):
             return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
         if not texts:
             return []
-        model_dict = self.to_payload()
-        dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
-        with self.callback_manager.event(
-            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
-        ) as event:
-            embeddings = await self.service.aembed_documents(texts, show_progress=show_progress)
-            event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: embeddings})
-        dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=embeddings))
+        with self._job_events(texts) as embeddings:
+            embeddings.extend(
+                await self.service.aembed_documents(texts, show_progress=show_progress)
+            )
         return embeddings

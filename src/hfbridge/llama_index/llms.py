@@ -343,6 +343,17 @@ class HFLLM(_Holder, FunctionCallingLLM):
         kwargs["response_format"] = json_schema_format(output_cls.__name__, schema)
         return messages, kwargs
 
+    def _schema_start(
+        self, output_cls: type[Model], prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None, prompt_args: dict[str, Any],
+    ) -> tuple[list[ChatMessage], dict[str, Any]]:  # fmt: skip
+        dispatcher.event(
+            LLMStructuredPredictStartEvent(
+                output_cls=output_cls, template=prompt, template_args=prompt_args
+            )
+        )
+        return self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
+
     def structured_predict(
         self,
         output_cls: type[Model],
@@ -356,16 +367,8 @@ class HFLLM(_Holder, FunctionCallingLLM):
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
             return predicted
-        dispatcher.event(
-            LLMStructuredPredictStartEvent(
-                output_cls=output_cls, template=prompt, template_args=prompt_args
-            )
-        )
-        messages, kwargs = self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
-        response = self.chat(messages, **kwargs)
-        result: Model = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
+        messages, kwargs = self._schema_start(output_cls, prompt, llm_kwargs, prompt_args)
+        return _schema_end(output_cls, self.chat(messages, **kwargs))
 
     async def astructured_predict(
         self,
@@ -380,16 +383,8 @@ class HFLLM(_Holder, FunctionCallingLLM):
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
             return predicted
-        dispatcher.event(
-            LLMStructuredPredictStartEvent(
-                output_cls=output_cls, template=prompt, template_args=prompt_args
-            )
-        )
-        messages, kwargs = self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
-        response = await self.achat(messages, **kwargs)
-        result: Model = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
+        messages, kwargs = self._schema_start(output_cls, prompt, llm_kwargs, prompt_args)
+        return _schema_end(output_cls, await self.achat(messages, **kwargs))
 
     def _structured_stream_call(
         self,
@@ -440,6 +435,12 @@ class HFLLM(_Holder, FunctionCallingLLM):
                 yield current
 
         return objects()
+
+
+def _schema_end(output_cls: type[Model], response: ChatResponse) -> Model:
+    result: Model = output_cls.model_validate_json(response.message.content or "")
+    dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+    return result
 
 
 def _user(prompt: str) -> WireMessages:
