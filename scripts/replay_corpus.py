@@ -52,7 +52,7 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 
 
 def scrub(text: str, secrets: Iterable[str] = (), accounts: Iterable[str] = ()) -> str:
-    """``text`` without the given secrets, HF-shaped tokens, bearer credentials and account names."""
+    """``text`` without the secrets, HF-shaped tokens, bearer credentials and account names."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     text = _HF_TOKEN_SHAPE.sub(REDACTED, text)
@@ -156,7 +156,7 @@ LENGTH_SYNONYMS = {"max_tokens": "length", "model_length": "length"}
 
 
 def finish(raw: Any) -> tuple[str | None, str | None]:
-    """``(finish_reason, native_finish_reason)``: OpenAI's word, and the server's when it differs."""
+    """``(finish_reason, native_finish_reason)``: OpenAI's word, and the server's if different."""
     if not isinstance(raw, str) or not raw:
         return None, None
     common = STOP_SYNONYMS.get(raw) or LENGTH_SYNONYMS.get(raw) or raw
@@ -355,8 +355,8 @@ def expect_for(recording: Mapping[str, Any], *, think: bool = False) -> dict[str
     status, body, headers = response["status"], response.get("body") or "", response["headers"]
     kind = recording["kind"]
     expect: dict[str, Any] = {"outcome": "ok", "request_id": request_id(headers)}
-    if status >= 400:  # noqa: PLR2004
-        cls = STATUS_CLASSES.get(status, "HFServerError" if status >= 500 else "HFStatusError")  # noqa: PLR2004
+    if status >= 400:
+        cls = STATUS_CLASSES.get(status, "HFServerError" if status >= 500 else "HFStatusError")
         message = _error_message(body)
         expect.update(
             outcome="error",

@@ -102,7 +102,8 @@ SELECTION: list[dict[str, Any]] = [
      "why": "TGI validation error (error_type: validation)",
      "hub": (_cassette("TestTextGenerationClientVCR.test_generate_validation_error"), 1)},
     {"name": "hf-inference_generate_400_model_kwargs", "provider": "hf-inference",
-     "kind": "generate", "why": "a transformers pipeline refusing TGI parameters (error + warnings)",
+     "kind": "generate",
+     "why": "a transformers pipeline refusing TGI parameters (error + warnings)",
      "hub": (_cassette("TestTextGenerationClientVCR.test_generate_non_tgi_endpoint"), 1)},
     {"name": "hf-inference_embeddings_bart", "provider": "hf-inference",
      "kind": "embeddings-feature", "why": "token-level vectors of a model without pooling",
@@ -205,7 +206,8 @@ SELECTION: list[dict[str, Any]] = [
 
 def _load_corpus_module() -> Any:
     spec = importlib.util.spec_from_file_location("replay_corpus", HERE / "replay_corpus.py")
-    assert spec is not None and spec.loader is not None  # noqa: S101 - a file next to this one
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {HERE / 'replay_corpus.py'}")
     module = importlib.util.module_from_spec(spec)
     sys.modules["replay_corpus"] = module
     spec.loader.exec_module(module)
@@ -286,7 +288,7 @@ def _from_tgi(git_dir: Path, item: dict[str, Any]) -> dict[str, Any]:
 
 def extract(hub: Path, js: Path, tgi: Path, out: Path) -> list[Path]:
     """Write every selected recording into ``out``; return the paths written."""
-    import yaml  # noqa: PLC0415 - PyYAML is only needed to read the cassettes
+    import yaml
 
     corpus = _load_corpus_module()
     tapes = json.loads(git_show(js, JS_COMMIT, JS_TAPES))

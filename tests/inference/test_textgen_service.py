@@ -258,12 +258,20 @@ def test_completions_stream_reads_usage_from_the_usage_only_chunk():
     assert result.usage.total_tokens == 10
 
 
-def test_completions_stream_cut_before_done_is_an_error():
-    body = fixture_bytes("completions_stream.txt").replace(b"data: [DONE]\n\n", b"")
+def test_completions_stream_cut_before_its_finish_reason_is_an_error():
+    body = b"\n\n".join(fixture_bytes("completions_stream.txt").split(b"\n\n")[:2]) + b"\n\n"
     answer = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
     server = Server({"/v1/completions": answer})
-    with pytest.raises(HFStreamError, match="DONE"):
+    with pytest.raises(HFStreamError, match="without \\[DONE\\] and before a finish_reason"):
         list(service(server, base_url=OPENAI).stream("x", params()))
+
+
+def test_completions_stream_ending_at_eof_after_its_finish_reason_is_complete():
+    body = fixture_bytes("completions_stream.txt").replace(b"data: [DONE]\n\n", b"")
+    answer = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    stream = service(Server({"/v1/completions": answer}), base_url=OPENAI).stream("x", params())
+    assert "".join(stream) == " Paris."
+    assert (stream.result().finish_reason, stream.result().usage.total_tokens) == ("stop", 10)
 
 
 def test_completions_without_base_url_use_hf_inference_v1_completions():

@@ -20,6 +20,7 @@ from hfbridge.errors import HFError
 from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
 from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
 from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+from hfbridge.wire.stream_end import CHOICES_FINISHED
 
 logger = logging.getLogger("hfbridge.inference")
 
@@ -348,7 +349,7 @@ class ChatStream(_StreamBase):
             events = self.service.client.stream(
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec),
+                context=self._context(spec), end=CHOICES_FINISHED,
             )  # fmt: skip
             iterator = iter(events)
             try:
@@ -378,7 +379,7 @@ class AsyncChatStream(_StreamBase):
             events = self.service.async_client.stream(
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec),
+                context=self._context(spec), end=CHOICES_FINISHED,
             )  # fmt: skip
             iterator = events.__aiter__()
             try:

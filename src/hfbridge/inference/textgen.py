@@ -27,14 +27,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from hfbridge._constants import HF_INFERENCE_PROVIDER
-from hfbridge._redact import redact_url
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
-from hfbridge.errors import HFConfigError, HFError, HFStreamError
+from hfbridge.errors import HFConfigError, HFError
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
 from hfbridge.transport import (
     AsyncHFClient,
@@ -46,8 +45,10 @@ from hfbridge.transport import (
     provider_url,
     validate_base_url,
 )
+from hfbridge.transport.sse import StreamEndRule
 from hfbridge.wire.chat import Usage
 from hfbridge.wire.stream import StreamDelta
+from hfbridge.wire.stream_end import CHOICES_FINISHED, FINAL_EVENT
 from hfbridge.wire.textgen import (
     APIS,
     Generated,
@@ -97,7 +98,7 @@ class RequestPlan:
 
     url: str
     body: dict[str, Any]
-    stream_end: Literal["done", "eof"]
+    stream_end: StreamEndRule
 
 
 class TextGenService:
@@ -223,14 +224,14 @@ class TextGenService:
         check_supported(self.api, params)
         url = self._stream_url if stream else self._url
         if self.api == "tgi":
-            return RequestPlan(url, build_tgi_body(prompt, params), "eof")
+            return RequestPlan(url, build_tgi_body(prompt, params), FINAL_EVENT)
         if self.api == "hf-inference":
-            return RequestPlan(url, build_hf_inference_body(prompt, params, stream=stream), "eof")
+            body = build_hf_inference_body(prompt, params, stream=stream)
+            return RequestPlan(url, body, FINAL_EVENT)
         if self.api == "completions":
             model = self.spec.model_id if self.spec is not None else None
-            return RequestPlan(
-                url, build_completions_body(model, prompt, params, stream=stream), "done"
-            )
+            body = build_completions_body(model, prompt, params, stream=stream)
+            return RequestPlan(url, body, CHOICES_FINISHED)
         raise AssertionError("the chat route has no plan")  # pragma: no cover
 
     def _parse(self, body: Any, headers: Mapping[str, str]) -> Generated:
@@ -341,8 +342,6 @@ class _Fold:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.details: Mapping[str, Any] | None = None
-        self.events = 0
-        self.final_seen = False
 
     def _emit(self, text: str) -> str:
         out = self.echo + self.trimmer.feed(text)
@@ -353,10 +352,8 @@ class _Fold:
 
     def event(self, event: Any) -> str:
         """Take one parsed event of the route; return the text to emit (possibly empty)."""
-        self.events += 1
         if self.api in _TGI_STYLE:
             token = parse_tgi_stream_event(event)
-            self.final_seen = self.final_seen or token.generated_text is not None
             if token.details is not None:
                 self.details = token.details
                 self.finish_reason = token.details.get("finish_reason")
@@ -374,20 +371,13 @@ class _Fold:
         self.usage = delta.usage or self.usage
         return self._emit(delta.content)
 
-    def end(self, headers: Mapping[str, str], url: str = "") -> str:
-        """Flush the held-back tail at the end of the stream.
+    def end(self, headers: Mapping[str, str]) -> str:
+        """Flush the held-back tail at the end of a complete stream.
 
-        A TGI stream has no ``[DONE]``: its last event is the one carrying ``generated_text``. A
-        body that ends before it was cut (e.g. a proxy closing a close-delimited body between two
-        events), so it raises :class:`HFStreamError` instead of passing for complete.
+        Whether the stream is complete (a TGI stream ends after its event carrying
+        ``generated_text``; there is no ``[DONE]``) was decided by the transport with the route's
+        end rule (:mod:`hfbridge.wire.stream_end`) before this is called.
         """
-        if self.api in _TGI_STYLE and not self.final_seen:
-            raise HFStreamError(
-                f"The text-generation stream from {redact_url(url) or 'the server'} ended after "
-                f"{self.events} event(s) without its final event (the one carrying "
-                "'generated_text'): the connection was probably cut and the output is incomplete. "
-                "Retry the call."
-            )
         out = self.echo + self.trimmer.flush()
         self.echo = ""
         if out:
@@ -457,7 +447,7 @@ class TextGenStream(_StreamBase):
         finally:
             events.close()
         self.request_id = events.request_id
-        out = self._fold.end(events.headers, plan.url)
+        out = self._fold.end(events.headers)
         if out:
             yield out
         self._finish()
@@ -502,7 +492,7 @@ class AsyncTextGenStream(_StreamBase):
         finally:
             await events.aclose()
         self.request_id = events.request_id
-        out = self._fold.end(events.headers, plan.url)
+        out = self._fold.end(events.headers)
         if out:
             yield out
         self._finish()
