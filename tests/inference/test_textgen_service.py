@@ -131,7 +131,8 @@ def test_tgi_leaves_the_stop_sequence_in_the_text_and_it_is_trimmed():
     server = Server({"/generate": httpx.Response(200, json=answer)})
     result = service(server, base_url=TGI, api="tgi").complete("x", params(stop=["\n\n"]))
     assert server.bodies[0]["parameters"]["stop"] == ["\n\n"]
-    assert (result.text, result.finish_reason) == ("Hello", "stop_sequence")
+    assert (result.text, result.finish_reason) == ("Hello", "stop")
+    assert result.native_finish_reason == "stop_sequence"  # TGI's own word, kept
 
 
 def test_tgi_stream_skips_special_tokens_and_ends_without_done():
@@ -143,7 +144,8 @@ def test_tgi_stream_skips_special_tokens_and_ends_without_done():
     assert server.bodies[0] == {"inputs": "Is it open?", "parameters": {"seed": 1, "details": True}}
     result = stream.result()
     assert result.text == "100% open source."
-    assert (result.finish_reason, result.request_id) == ("eos_token", "s1")
+    assert (result.finish_reason, result.request_id) == ("stop", "s1")
+    assert result.native_finish_reason == "eos_token"
     assert result.usage is not None
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (5, 6)
 

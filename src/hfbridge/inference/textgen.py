@@ -46,7 +46,7 @@ from hfbridge.transport import (
     validate_base_url,
 )
 from hfbridge.transport.sse import StreamEndRule
-from hfbridge.wire.chat import Usage
+from hfbridge.wire.chat import Usage, normalize_finish_reason
 from hfbridge.wire.stream import StreamDelta
 from hfbridge.wire.stream_end import CHOICES_FINISHED, FINAL_EVENT
 from hfbridge.wire.textgen import (
@@ -90,6 +90,8 @@ class TextGenResult:
     model: str | None = None
     provider: str | None = None
     details: Mapping[str, Any] | None = None
+    native_finish_reason: str | None = None
+    """The server's own word for the finish when it differs from ``finish_reason``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +264,7 @@ class TextGenService:
             model=self.model,
             provider=provider or self._context().provider,
             details=generated.details,
+            native_finish_reason=generated.native_finish_reason,
         )
 
     # --- calls ---
@@ -325,9 +328,11 @@ def _as_messages(prompt: str) -> list[dict[str, Any]]:
 
 
 def _from_chat(content: str | None, completion: Any) -> Generated:
+    first = completion.first
     return Generated(
-        text=content or "", finish_reason=completion.first.finish_reason, usage=completion.usage
-    )
+        text=content or "", finish_reason=first.finish_reason, usage=completion.usage,
+        native_finish_reason=first.native_finish_reason,
+    )  # fmt: skip
 
 
 class _Fold:
@@ -340,6 +345,7 @@ class _Fold:
         self.echo = prompt if params.return_full_text else ""
         self.parts: list[str] = []
         self.finish_reason: str | None = None
+        self.native_finish_reason: str | None = None
         self.usage: Usage | None = None
         self.details: Mapping[str, Any] | None = None
 
@@ -356,18 +362,22 @@ class _Fold:
             token = parse_tgi_stream_event(event)
             if token.details is not None:
                 self.details = token.details
-                self.finish_reason = token.details.get("finish_reason")
+                self._finish(*normalize_finish_reason(token.details.get("finish_reason")))
             return self._emit("" if token.special else token.text)
         delta = parse_completion_chunk(event)
-        self.finish_reason = delta.finish_reason or self.finish_reason
+        self._finish(delta.finish_reason, delta.native_finish_reason)
         self.usage = delta.usage or self.usage
         return self._emit(delta.text)
+
+    def _finish(self, finish_reason: str | None, native: str | None) -> None:
+        if finish_reason:
+            self.finish_reason, self.native_finish_reason = finish_reason, native
 
     def chat_delta(self, delta: StreamDelta) -> str:
         """Take one chat-stream delta (first choice only)."""
         if delta.choice_index != 0:
             return ""
-        self.finish_reason = delta.finish_reason or self.finish_reason
+        self._finish(delta.finish_reason, delta.native_finish_reason)
         self.usage = delta.usage or self.usage
         return self._emit(delta.content)
 
@@ -389,7 +399,8 @@ class _Fold:
     def generated(self) -> Generated:
         """What the stream produced, as one generation."""
         finish = self.finish_reason or ("stop" if self.trimmer.stopped else None)
-        return Generated("".join(self.parts), finish, self.usage, self.details)
+        native = self.native_finish_reason if self.finish_reason else None
+        return Generated("".join(self.parts), finish, self.usage, self.details, native)
 
 
 class _StreamBase:

@@ -318,6 +318,8 @@ def result_kwargs(result: ChatResult) -> dict[str, Any]:
     choice: ChatChoice = result.completion.first
     if choice.finish_reason is not None:
         extra["finish_reason"] = choice.finish_reason
+    if choice.native_finish_reason is not None:
+        extra["native_finish_reason"] = choice.native_finish_reason
     return extra
 
 
@@ -375,6 +377,8 @@ class StreamAssembler:
             extra["thinking_delta"] = delta.reasoning
         if delta.finish_reason:
             extra["finish_reason"] = delta.finish_reason
+        if delta.native_finish_reason:
+            extra["native_finish_reason"] = delta.native_finish_reason
         return ChatResponse(
             message=assistant_message(self.content, self.reasoning, calls),
             delta=delta.content,
