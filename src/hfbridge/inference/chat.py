@@ -5,6 +5,9 @@ route when the request needs a capability (tools, a JSON schema), sends through 
 transport, fails over once to the next capable provider on a provider error, and returns typed
 results with the metadata adapters report (provider that served, request id, cost estimate).
 Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent verbatim.
+
+Models known to write their reasoning inline (``<think>...</think>``, the DeepSeek-R1 family; see
+:mod:`hfbridge.wire.reasoning`) have it moved from the content to the reasoning, in streams too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from hfbridge.catalog.spec import ModelSpec
 from hfbridge.errors import HFError
 from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
 from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
+from hfbridge.wire.reasoning import ThinkSplitter, split_completion, thinks_inline
 from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
 from hfbridge.wire.stream_end import CHOICES_FINISHED
 
@@ -246,7 +250,7 @@ class ChatService:
                 if self.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
-            completion = parse_chat_completion(response.json())
+            completion = _inline_reasoning(payload["model"], parse_chat_completion(response.json()))
             return self._result(spec, completion, response.headers, response.request_id, route)
         raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
 
@@ -272,7 +276,7 @@ class ChatService:
                 if self.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
-            completion = parse_chat_completion(response.json())
+            completion = _inline_reasoning(payload["model"], parse_chat_completion(response.json()))
             return self._result(spec, completion, response.headers, response.request_id, route)
         raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
 
@@ -307,6 +311,11 @@ class ChatService:
         return AsyncChatStream(self, payload, params, options or CallOptions())
 
 
+def _inline_reasoning(model: str | None, completion: ChatCompletion) -> ChatCompletion:
+    """``completion`` with ``<think>`` reasoning split out, for a model known to write it inline."""
+    return split_completion(completion) if thinks_inline(model, completion.model) else completion
+
+
 class _StreamBase:
     """State shared by the sync and async streams: the accumulator and the serving route."""
 
@@ -324,6 +333,31 @@ class _StreamBase:
         self.request_id: str | None = None
         self.headers: Mapping[str, str] = {}
         self.finished = False
+        self._thinks: bool | None = None  # decided at the first chunk (its model name counts)
+        self._splitters: dict[int, ThinkSplitter] = {}
+
+    def _deltas(self, event: Any) -> list[StreamDelta]:
+        """The deltas of one event, with inline reasoning moved out of the content."""
+        deltas = self.accumulator.add(event)
+        thinks = self._thinks
+        if thinks is None:
+            thinks = self._thinks = thinks_inline(self.payload.get("model"), self.accumulator.model)
+        if thinks:
+            for delta in deltas:
+                if delta.content:
+                    splitter = self._splitters.setdefault(delta.choice_index, ThinkSplitter())
+                    reasoning, delta.content = splitter.feed(delta.content)
+                    delta.reasoning += reasoning
+        return deltas
+
+    def _held_back(self) -> list[StreamDelta]:
+        """At the end of the stream: text the reasoning splitters still held."""
+        deltas = []
+        for index, splitter in sorted(self._splitters.items()):
+            reasoning, content = splitter.flush()
+            if reasoning or content:
+                deltas.append(StreamDelta(choice_index=index, content=content, reasoning=reasoning))
+        return deltas
 
     def _context(self, spec: ModelSpec) -> CallContext:
         self.payload["model"] = self.service._wire_model(spec)  # noqa: SLF001 - same module family
@@ -335,8 +369,11 @@ class _StreamBase:
             raise HFError(
                 "The stream has not finished: consume it fully before asking for the result."
             )
+        completion = self.accumulator.completion()
+        if self._thinks:
+            completion = split_completion(completion)
         return self.service._result(  # noqa: SLF001 - same module family
-            self.spec, self.accumulator.completion(), self.headers, self.request_id, self.route
+            self.spec, completion, self.headers, self.request_id, self.route
         )
 
 
@@ -361,11 +398,12 @@ class ChatStream(_StreamBase):
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
             try:
                 if first is not _NO_EVENT:
-                    yield from self.accumulator.add(first)
+                    yield from self._deltas(first)
                 for event in iterator:
-                    yield from self.accumulator.add(event)
+                    yield from self._deltas(event)
             finally:
                 events.close()
+            yield from self._held_back()
             self.finished = True
             return
 
@@ -391,12 +429,14 @@ class AsyncChatStream(_StreamBase):
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
             try:
                 if first is not _NO_EVENT:
-                    for delta in self.accumulator.add(first):
+                    for delta in self._deltas(first):
                         yield delta
                 async for event in iterator:
-                    for delta in self.accumulator.add(event):
+                    for delta in self._deltas(event):
                         yield delta
             finally:
                 await events.aclose()
+            for delta in self._held_back():
+                yield delta
             self.finished = True
             return
