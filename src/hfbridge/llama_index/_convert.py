@@ -343,6 +343,17 @@ def completion_response(response: ChatResponse) -> CompletionResponse:
     )
 
 
+def final_response(result: ChatResult) -> ChatResponse:
+    """The last response of a stream: the whole answer, with where and how the call ran.
+
+    Like :func:`chat_response` (usage, finish reason, request id, provider, cost in
+    ``additional_kwargs``), with an empty ``delta``: a consumer joining deltas is unaffected.
+    """
+    response = chat_response(result)
+    response.delta = ""
+    return response
+
+
 class StreamAssembler:
     """Turn the deltas of a stream (first choice) into cumulative ``ChatResponse``s."""
 

@@ -38,6 +38,7 @@ from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, C
 from hfbridge.llama_index import _convert
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.wire.chat import json_schema_format
+from hfbridge.wire.stream import StreamDelta
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -518,16 +519,38 @@ def _user(prompt: str) -> WireMessages:
 
 
 def _responses(stream: ChatStream) -> ChatResponseGen:
+    # The last response carries the call's result (request id, provider, cost, usage), as chat()
+    # does. It takes the place of a closing response (finish reason or usage, nothing new to show),
+    # which is held back for that: no text waits.
     assembler = _convert.StreamAssembler()
+    held: ChatResponse | None = None
     for delta in stream:
         response = assembler.add(delta)
-        if response is not None:
+        if response is None:
+            continue
+        if held is not None:
+            yield held
+        held = response if _closing(delta) else None
+        if held is None:
             yield response
+    yield _convert.final_response(stream.result())
 
 
 async def _aresponses(stream: AsyncChatStream) -> ChatResponseAsyncGen:
     assembler = _convert.StreamAssembler()
+    held: ChatResponse | None = None
     async for delta in stream:
         response = assembler.add(delta)
-        if response is not None:
+        if response is None:
+            continue
+        if held is not None:
+            yield held
+        held = response if _closing(delta) else None
+        if held is None:
             yield response
+    yield _convert.final_response(stream.result())
+
+
+def _closing(delta: StreamDelta) -> bool:
+    """A delta that only closes the answer (finish reason, usage): the final response covers it."""
+    return not (delta.content or delta.reasoning or delta.tool_calls)
