@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 from langchain_core.messages import AIMessage
+from tests.replay.harness import SELF_HOSTED, Outcome, Setup, capture, run, usage_list
 
 from hfbridge.langchain import ChatHF, HFEmbeddings, HFTextGen
 from hfbridge.llama_index import HFLLM, HFEmbedding
-from tests.replay.harness import SELF_HOSTED, Outcome, Setup, capture, run, usage_list
 
 PROMPT = "What is deep learning?"
 CHAT_FIELDS = frozenset(
@@ -88,7 +88,7 @@ def _hf_llm(setup: Setup) -> HFLLM:
 
 
 def _from_chat_responses(llm: HFLLM, responses: list[Any]) -> Outcome:
-    from llama_index.core.base.llms.types import ThinkingBlock  # noqa: PLC0415
+    from llama_index.core.base.llms.types import ThinkingBlock
 
     last = responses[-1]
     kwargs: dict[str, Any] = {}
@@ -119,7 +119,7 @@ def _from_chat_responses(llm: HFLLM, responses: list[Any]) -> Outcome:
 
 def hf_llm(setup: Setup, mode: str) -> Outcome:
     """HFLLM.chat / achat / stream_chat / astream_chat."""
-    from llama_index.core.base.llms.types import ChatMessage  # noqa: PLC0415
+    from llama_index.core.base.llms.types import ChatMessage
 
     def call() -> Outcome:
         llm = _hf_llm(setup)

@@ -29,7 +29,7 @@ from hfbridge.transport import AsyncHFClient, HFClient
 RECORDINGS_DIR = Path(__file__).resolve().parent / "recordings"
 GATEWAY = "https://router-gateway.replayed.example"
 SELF_HOSTED = "http://self-hosted.replayed.example"
-TOKEN = "hf_replayTokenNeverRealAbcdef0123456789"  # noqa: S105 - a planted test token
+TOKEN = "hf_replayTokenNeverRealAbcdef0123456789"
 PRICE_IN, PRICE_OUT = 0.5, 1.5  # USD per million tokens, in the catalog stand-in
 ROUTER_PROVIDERS = frozenset(
     {"cerebras", "cohere", "fireworks-ai", "hf-inference", "hyperbolic", "nebius", "novita",

@@ -13,9 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-import hfbridge.errors
-from hfbridge.errors import HFStreamError
 from tests.replay.adapters import CALLS, MODES
 from tests.replay.harness import (
     GATEWAY,
@@ -27,6 +24,9 @@ from tests.replay.harness import (
     Setup,
     load_recordings,
 )
+
+import hfbridge.errors
+from hfbridge.errors import HFStreamError
 
 RECORDINGS = load_recordings()
 CASES = [

@@ -173,7 +173,7 @@ def build_request(  # noqa: PLR0913 - the parts of one request
             f"{redact_url(full_url)!r} is not a valid URL ({exc}): check base_url and the route."
         ) from exc
     origin = cached_origin(full_url)
-    request_headers = config.headers_for(*origin) if origin else config.static_headers
+    request_headers = config.headers_for(origin[1], origin) if origin else config.static_headers
     if headers:
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     if not params and is_own_client(client):
@@ -231,7 +231,7 @@ def is_router_or_hub(url: str) -> bool:
     origin = cached_origin(url)
     if origin is None:
         return False
-    return is_hf_host(origin[0]) or origin == moved_router_origin()
+    return is_hf_host(origin[1]) or origin == moved_router_origin()
 
 
 def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallContext) -> HFError:
@@ -270,8 +270,9 @@ def parse_event(payload: str, url: str) -> Any:
             f"The stream from {redact_url(url)} sent an event that is not JSON: "
             f"{redact(payload)[:200]!r}."
         ) from None
-    if isinstance(event, dict) and event.get("error"):
-        error = event["error"]
+    if isinstance(event, dict) and (event.get("error") or event.get("object") == "error"):
+        # {"error": ...} (TGI, OpenAI), or vLLM's {"object": "error", "message", "type", "code"}
+        error = event.get("error") or event
         error_type = event.get("error_type")
         status: Any = None
         if isinstance(error, dict):
@@ -280,10 +281,11 @@ def parse_event(payload: str, url: str) -> Any:
             status = error.get("http_status_code") or error.get("code")
         else:
             message = str(error)
+        http_status = isinstance(status, int) and 100 <= status <= 599  # noqa: PLR2004 - not 40301
         raise HFStreamError(
             f"The server reported an error inside the stream from {redact_url(url)}: {message}",
             error_type=str(error_type) if error_type else None,
-            status_code=status if isinstance(status, int) else None,
+            status_code=status if http_status else None,
         )
     return event
 

@@ -71,11 +71,11 @@ def router_v1_url() -> str:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-Origin = tuple[str, int]
+Origin = tuple[str, str, int]
 
 
 def origin_of(url: str) -> Origin | None:
-    """``(host, port)`` of an absolute http(s) URL, the port filled in from the scheme."""
+    """``(scheme, host, port)`` of an absolute http(s) URL, the port filled in from the scheme."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -83,14 +83,15 @@ def origin_of(url: str) -> Origin | None:
         return None
     if not parts.hostname or parts.scheme not in _DEFAULT_PORTS:
         return None
-    return parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[parts.scheme]
+    default = _DEFAULT_PORTS[parts.scheme]
+    return parts.scheme, parts.hostname.lower(), port if port is not None else default
 
 
 def moved_router_origin() -> Origin | None:
     """The origin of ``$HFBRIDGE_ROUTER_URL`` when the user moved the router, else ``None``.
 
     That origin is trusted like a Hugging Face host (a discovered token goes to it): the user named
-    it as the router. Only the exact origin: another port of the same host is someone else.
+    it as the router. Only the exact origin: another port or scheme of the same host is not it.
     """
     moved = os.environ.get(ROUTER_URL_ENV)
     return origin_of(validate_base_url(moved, what=ROUTER_URL_ENV)) if moved else None
@@ -204,8 +205,8 @@ class ClientConfig:
             result[BILL_TO_HEADER.lower()] = self.bill_to
         return result
 
-    def may_receive_token(self, host: str | None, port: int | None = None) -> bool:
-        """Whether a request to ``host`` (on ``port``, default filled in) may carry the token.
+    def may_receive_token(self, host: str | None, origin: Origin | None = None) -> bool:
+        """Whether a request to ``host`` (whose URL has ``origin``) may carry the token.
 
         HF hosts and the moved router's origin always; the custom base URL's host only when the
         token was passed explicitly.
@@ -214,14 +215,14 @@ class ClientConfig:
             return True
         if host is None:
             return False
-        if self.router_origin is not None and (host.lower(), port) == self.router_origin:
+        if self.router_origin is not None and origin == self.router_origin:
             return True
         explicit = self.token_source == "explicit"  # noqa: S105 - a source label, not a token
         return explicit and host == self._base_host
 
-    def headers_for(self, host: str | None, port: int | None = None) -> dict[str, str]:
-        """The headers for a request to ``host`` (on ``port``)."""
-        if self.may_receive_token(host, port):
+    def headers_for(self, host: str | None, origin: Origin | None = None) -> dict[str, str]:
+        """The headers for a request to ``host`` (at ``origin``: scheme, host, port)."""
+        if self.may_receive_token(host, origin):
             return self.trusted_headers
         return self.static_headers
 

@@ -379,13 +379,15 @@ def parse_usage(raw: Any) -> Usage | None:
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=_int(raw.get("total_tokens"), prompt + completion),
-        cached_tokens=_int(prompt_details.get("cached_tokens"), 0)
-        if isinstance(prompt_details, Mapping) and "cached_tokens" in prompt_details
-        else None,
-        reasoning_tokens=_int(completion_details.get("reasoning_tokens"), 0)
-        if isinstance(completion_details, Mapping) and "reasoning_tokens" in completion_details
-        else None,
+        cached_tokens=_count(prompt_details, "cached_tokens"),
+        reasoning_tokens=_count(completion_details, "reasoning_tokens"),
     )
+
+
+def _count(details: Any, key: str) -> int | None:
+    """A count from a ``*_tokens_details`` object; ``None`` when the object or the count is null."""
+    value = details.get(key) if isinstance(details, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def tool_call_id(raw: Any) -> str | None:

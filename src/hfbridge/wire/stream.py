@@ -246,4 +246,6 @@ def _index(value: Any, default: int) -> int:
 
 def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     items = delta.get("tool_calls")
+    if isinstance(items, Mapping):  # TGI 2.0 streamed its one call as an object, not a list
+        return [items]
     return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
