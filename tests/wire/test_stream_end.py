@@ -67,3 +67,18 @@ def test_the_rules_are_values_with_a_name_and_what_they_wait_for():
     assert "finish_reason" in CHOICES_FINISHED.expects
     assert "generated_text" in FINAL_EVENT.expects
     json.dumps([CHOICES_FINISHED.name, CHOICES_FINISHED.expects])  # plain data
+
+
+@pytest.mark.parametrize(
+    ("types", "complete"),
+    [
+        ([], False),
+        (["response.created", "response.output_text.delta"], False),
+        (["response.created", "response.output_text.delta", "response.completed"], True),
+        (["response.created", "response.incomplete"], True),
+    ],
+)
+def test_terminal_event_seen(types, complete):
+    from hfbridge.wire.stream_end import TERMINAL_EVENT
+
+    assert fold(TERMINAL_EVENT, [{"type": kind} for kind in types]) is complete

@@ -10,6 +10,8 @@ rule, folded over every event as it arrives:
   A stream that stops before any finish reason was cut.
 - :data:`FINAL_EVENT` (TGI ``/generate_stream``, hf-inference text generation): complete once the
   event carrying ``generated_text`` arrived (there is never a ``[DONE]``).
+- :data:`TERMINAL_EVENT` (the Responses API): complete once ``response.completed`` or
+  ``response.incomplete`` arrived (no server sends ``[DONE]`` after them).
 
 A rule is a value: the transport keeps ``state = rule.step(state, event)`` from ``rule.start`` and
 asks ``rule.finished(state)`` at EOF (see ``hfbridge.transport.sse.StreamEndRule``), so a route
@@ -80,7 +82,29 @@ class FinalEventSeen:
         return state
 
 
+class TerminalEventSeen:
+    """Complete at EOF once a terminal Responses API event arrived."""
+
+    __slots__ = ()
+    name: Final = "terminal-event"
+    expects: Final = "its terminal event (response.completed or response.incomplete)"
+    start: Final = False
+    TERMINAL: Final = frozenset({"response.completed", "response.incomplete"})
+
+    @classmethod
+    def step(cls, state: bool, event: Any) -> bool:
+        """``True`` from the terminal event on."""
+        return state or (type(event) is dict and event.get("type") in cls.TERMINAL)
+
+    @staticmethod
+    def finished(state: bool) -> bool:
+        """Whether the terminal event arrived."""
+        return state
+
+
 CHOICES_FINISHED: Final = ChoicesFinished()
 """The end rule of chat completion and text completion streams."""
 FINAL_EVENT: Final = FinalEventSeen()
 """The end rule of TGI ``/generate_stream`` and hf-inference text-generation streams."""
+TERMINAL_EVENT: Final = TerminalEventSeen()
+"""The end rule of Responses API streams."""
