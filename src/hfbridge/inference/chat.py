@@ -6,6 +6,9 @@ transport, fails over once to the next capable provider on a provider error, and
 results with the metadata adapters report (provider that served, request id, cost estimate).
 Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent verbatim.
 
+A named ``tool_choice`` goes to a self-hosted server that ignores it (llama.cpp: learnt once per
+``base_url``, see :mod:`hfbridge.inference.server_kinds`) as that tool alone with ``"required"``.
+
 Models known to write their reasoning inline (``<think>...</think>``, the DeepSeek-R1 family; see
 :mod:`hfbridge.wire.reasoning`) have it moved from the content to the reasoning, in streams too.
 """
@@ -20,11 +23,13 @@ from typing import Any
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
 from hfbridge.errors import HFError
+from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
 from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
 from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
 from hfbridge.wire.reasoning import ThinkSplitter, split_completion, thinks_inline
 from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
 from hfbridge.wire.stream_end import CHOICES_FINISHED
+from hfbridge.wire.tool_choice import IGNORES_NAMED_CHOICE, force_named_tool, named_tool
 
 logger = logging.getLogger("hfbridge.inference")
 
@@ -167,6 +172,20 @@ class ChatService:
         logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
         return True
 
+    # --- what the server honours ---
+
+    def for_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` as this server honours it (see :mod:`hfbridge.wire.tool_choice`)."""
+        if not self.custom_endpoint or named_tool(payload) is None:
+            return payload
+        return _forced(payload, server_kind(self.client))
+
+    async def afor_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Async form of :meth:`for_server`."""
+        if not self.custom_endpoint or named_tool(payload) is None:
+            return payload
+        return _forced(payload, await aserver_kind(self.async_client))
+
     def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
         if self.custom_endpoint:
             return None
@@ -176,6 +195,8 @@ class ChatService:
         self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
         request_id: str | None, route: str,
     ) -> ChatResult:  # fmt: skip
+        if self.custom_endpoint:
+            note_answer(self.client.config.base_url, headers)
         provider = self._provider(spec, headers)
         return ChatResult(
             completion=completion,
@@ -237,6 +258,7 @@ class ChatService:
         """One non-streamed completion (with failover across the route's providers)."""
         options = options or CallOptions()
         payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
+        payload = self.for_server(payload)
         candidates, route = self.candidates(params)
         for position, spec in enumerate(candidates):
             payload["model"] = self._wire_model(spec)
@@ -263,6 +285,7 @@ class ChatService:
         """Async form of :meth:`complete`."""
         options = options or CallOptions()
         payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
+        payload = await self.afor_server(payload)
         candidates, route = await self.acandidates(params)
         for position, spec in enumerate(candidates):
             payload["model"] = self._wire_model(spec)
@@ -309,6 +332,13 @@ class ChatService:
             include_usage=include_usage,
         )  # fmt: skip
         return AsyncChatStream(self, payload, params, options or CallOptions())
+
+
+def _forced(payload: dict[str, Any], kind: str | None) -> dict[str, Any]:
+    if kind not in IGNORES_NAMED_CHOICE:
+        return payload
+    logger.debug("hfbridge: %s ignores a named tool_choice: sending that tool, 'required'", kind)
+    return force_named_tool(payload)
 
 
 def _inline_reasoning(model: str | None, completion: ChatCompletion) -> ChatCompletion:
@@ -381,6 +411,7 @@ class ChatStream(_StreamBase):
     """Iterator of :class:`StreamDelta`; :meth:`result` gives the assembled :class:`ChatResult`."""
 
     def __iter__(self) -> Iterator[StreamDelta]:
+        self.payload = self.service.for_server(self.payload)
         candidates, self.route = self.service.candidates(self.params)
         for position, spec in enumerate(candidates):
             events = self.service.client.stream(
@@ -412,6 +443,7 @@ class AsyncChatStream(_StreamBase):
     """Async iterator of :class:`StreamDelta`; :meth:`result` once consumed."""
 
     async def __aiter__(self) -> AsyncIterator[StreamDelta]:
+        self.payload = await self.service.afor_server(self.payload)
         candidates, self.route = await self.service.acandidates(self.params)
         for position, spec in enumerate(candidates):
             events = self.service.async_client.stream(
