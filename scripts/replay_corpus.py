@@ -111,11 +111,20 @@ def sanitize_recording(
     return clean
 
 
-def leaks(recording: Mapping[str, Any], secrets: Iterable[str] = ()) -> list[str]:
-    """What in ``recording`` should not be there (empty when it is clean)."""
+def leaks(
+    recording: Mapping[str, Any], secrets: Iterable[str] = (), accounts: Iterable[str] = ()
+) -> list[str]:
+    """What in ``recording`` should not be there (empty when it is clean).
+
+    A stream is also read as the text it assembles to: a secret or a name split across two events
+    is found there (no single event holds it, so :func:`sanitize_recording` cannot scrub it).
+    """
+    secrets, accounts = [s for s in secrets if s], [a for a in accounts if a]
     text = json.dumps(recording, ensure_ascii=False)
-    found = [f"secret {s[:4]}..." for s in secrets if s and s in text]
-    if _HF_TOKEN_SHAPE.search(text):
+    assembled = streamed_text(recording.get("response", {}).get("body") or "")
+    found = [f"secret {s[:4]}..." for s in secrets if s in text or s in assembled]
+    found += [f"account name {a!r}" for a in accounts if a in text or a in assembled]
+    if _HF_TOKEN_SHAPE.search(text) or _HF_TOKEN_SHAPE.search(assembled):
         found.append("an hf_ token")
     if re.search(r"(?i)bearer\s+(?!\*\*\*)[^\s\"',;]+", text):
         found.append("a bearer credential")
@@ -128,6 +137,37 @@ def leaks(recording: Mapping[str, Any], secrets: Iterable[str] = ()) -> list[str
     if "headers" in recording.get("request", {}):
         found.append("request headers")
     return found
+
+
+_STREAMED_FIELDS = ("content", "reasoning_content", "reasoning", "text", "arguments")
+
+
+def streamed_text(body: str) -> str:
+    """The text fields of an SSE body's events, joined in order (``""`` if it is not SSE)."""
+    payloads, _ = sse_payloads(body)
+    pieces: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in _STREAMED_FIELDS and isinstance(item, str):
+                    pieces.append(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for payload in payloads:
+        walk(_json_or_text(payload))
+    return "".join(pieces)
+
+
+def _json_or_text(payload: str) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return {"text": payload}
 
 
 # --- reading bodies -------------------------------------------------------------------------------

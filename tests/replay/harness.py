@@ -122,7 +122,10 @@ class Setup:
 
     @property
     def pinned(self) -> bool:
-        return self.path == "router" and self.recording["provider"] in ROUTER_PROVIDERS
+        """On the router, the model is pinned to the recording's provider when it is a router's."""
+        provider = self.recording["provider"]
+        live = self.recording.get("source", {}).get("router") and provider != "auto"
+        return self.path == "router" and (provider in ROUTER_PROVIDERS or bool(live))
 
     @property
     def model(self) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from tests.replay.adapters import CALLS, MODES
 from tests.replay.harness import (
-    GATEWAY,
     PRICE_IN,
     PRICE_OUT,
     TOKEN,
@@ -37,13 +36,6 @@ CASES = [
     for call in CALLS[recording["kind"]]
     for mode in MODES[recording["kind"]]
 ]  # fmt: skip
-
-
-@pytest.fixture
-def router_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The router moved to the replay gateway, and a token found in the environment."""
-    monkeypatch.setenv("HFBRIDGE_ROUTER_URL", GATEWAY)
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
 
 
 def _expected_provider(setup: Setup, call_name: str) -> str | None:
