@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import re
@@ -31,7 +30,8 @@ from typing import Any
 
 import httpx
 
-HERE = Path(__file__).resolve().parent
+import replay_corpus as corpus  # scripts/ is on the path of a script run from it
+
 DEFAULT_ROUTER = "https://router.huggingface.co"
 DEFAULT_HUB = "https://huggingface.co"
 CHAT_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "openai/gpt-oss-20b")
@@ -59,19 +59,6 @@ CITY_SCHEMA = {
         "required": ["name", "country"]}},
 }  # fmt: skip
 TIMEOUT = 120.0
-
-
-def load(name: str) -> Any:
-    """A module of ``scripts/`` by name (this is a script, not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load scripts/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -127,7 +114,6 @@ class Recorder:
 
     def record(self, exchange: Exchange) -> Path | None:
         """Send ``exchange``; write and return its recording (``None`` if it got no answer)."""
-        corpus = load("replay_corpus")
         content = json.dumps(exchange.body) if exchange.body is not None else ""
         try:
             with self.http.stream(
@@ -255,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     router = (os.environ.get("HFBRIDGE_ROUTER_URL") or DEFAULT_ROUTER).rstrip("/")
     hub = (os.environ.get("HF_ENDPOINT") or DEFAULT_HUB).rstrip("/")
-    out = args.out or load("replay_corpus").CORPUS_DIR
+    out = args.out or corpus.CORPUS_DIR
     recorder = Recorder(router=router, hub=hub, token=token, out=out)
     with recorder.http:
         recorder.learn_accounts()

@@ -17,14 +17,12 @@ exchange is in the corpus; ``tests/replay/README.md`` lists them by provider and
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+import replay_corpus as corpus  # scripts/ is on the path of a script run from it
 
 HUB_REPO = "huggingface/huggingface_hub"
 HUB_COMMIT = "34bb25d9d8bf5b433fe0d87516c36e98e5d548de"  # parent of a8e321429, which removed them
@@ -204,16 +202,6 @@ SELECTION: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-def _load_corpus_module() -> Any:
-    spec = importlib.util.spec_from_file_location("replay_corpus", HERE / "replay_corpus.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {HERE / 'replay_corpus.py'}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["replay_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def git_show(git_dir: Path, commit: str, path: str) -> str:
     """The text of ``path`` at ``commit`` in the git directory ``git_dir``."""
     return subprocess.run(
@@ -290,7 +278,6 @@ def extract(hub: Path, js: Path, tgi: Path, out: Path) -> list[Path]:
     """Write every selected recording into ``out``; return the paths written."""
     import yaml
 
-    corpus = _load_corpus_module()
     tapes = json.loads(git_show(js, JS_COMMIT, JS_TAPES))
     written = []
     for item in SELECTION:
@@ -323,7 +310,7 @@ def main() -> None:
     parser.add_argument("--tgi", type=Path, required=True, help="git dir of TGI")
     parser.add_argument("--out", type=Path, default=None, help="corpus directory")
     args = parser.parse_args()
-    out = args.out or _load_corpus_module().CORPUS_DIR
+    out = args.out or corpus.CORPUS_DIR
     for path in extract(args.hub, args.js, args.tgi, out):
         print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
 

@@ -15,7 +15,9 @@ Every call goes out with ``max_retries=0``: a recording is one answer.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from hfbridge.catalog import Catalog
 from hfbridge.transport import AsyncHFClient, HFClient
 
 RECORDINGS_DIR = Path(__file__).resolve().parent / "recordings"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 GATEWAY = "https://router-gateway.replayed.example"
 SELF_HOSTED = "http://self-hosted.replayed.example"
 TOKEN = "hf_replayTokenNeverRealAbcdef0123456789"
@@ -38,6 +41,13 @@ ROUTER_PROVIDERS = frozenset(
 """Recordings of these providers are replayed on the router path with the model pinned to them."""
 FRAMING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 """Recorded bodies are stored decoded: the wire framing headers no longer describe them."""
+
+
+def script(name: str) -> Any:
+    """A module of ``scripts/`` (they import each other as a script run from there does)."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    return importlib.import_module(name)
 
 
 def load_recordings() -> list[dict[str, Any]]:

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.replay.harness import RECORDINGS_DIR, load_recordings
+from tests.replay.harness import RECORDINGS_DIR, load_recordings, script
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 RECORDINGS = load_recordings()
-
-
-def script(name: str) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.mark.parametrize("recording", RECORDINGS, ids=[r["name"] for r in RECORDINGS])

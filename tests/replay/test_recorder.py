@@ -7,11 +7,9 @@ must hold none of it, and must replay through the adapters like the public recor
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import shutil
-import sys
 import tempfile
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -20,23 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from tests.replay.adapters import CALLS, MODES
-from tests.replay.harness import Gateway, Setup
+from tests.replay.harness import Gateway, Setup, script
 from tests.replay.standin import ACCOUNT, CHAT_MODEL, ORG, REASONING_MODEL, TOKEN, standin
 from tests.replay.test_replay import check_answer, check_error
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 pytestmark = pytest.mark.enable_socket  # the stand-in listens on 127.0.0.1 only
-
-
-def script(name: str) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 REFUSED = "live_deepseek-ai-deepseek-r1_together_chat_stream"

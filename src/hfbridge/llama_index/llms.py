@@ -518,39 +518,42 @@ def _user(prompt: str) -> WireMessages:
     return [{"role": "user", "content": prompt}]
 
 
-def _responses(stream: ChatStream) -> ChatResponseGen:
-    # The last response carries the call's result (request id, provider, cost, usage), as chat()
-    # does. It takes the place of a closing response (finish reason or usage, nothing new to show),
-    # which is held back for that: no text waits.
-    assembler = _convert.StreamAssembler()
-    held: ChatResponse | None = None
-    for delta in stream:
-        response = assembler.add(delta)
+class _Responses:
+    """Stream deltas in, the framework's responses out; the last carries the call's result.
+
+    The final response (request id, provider, cost, usage, as ``chat()`` reports them) takes the
+    place of a closing response (a finish reason or usage, nothing new to show), which is held
+    back for that: no text ever waits.
+    """
+
+    def __init__(self) -> None:
+        self._assembler = _convert.StreamAssembler()
+        self._held: ChatResponse | None = None
+
+    def take(self, delta: StreamDelta) -> list[ChatResponse]:
+        response = self._assembler.add(delta)
         if response is None:
-            continue
-        if held is not None:
-            yield held
-        held = response if _closing(delta) else None
-        if held is None:
-            yield response
-    yield _convert.final_response(stream.result())
+            return []
+        out = [] if self._held is None else [self._held]
+        closing = not (delta.content or delta.reasoning or delta.tool_calls)
+        self._held = response if closing else None
+        return out if closing else [*out, response]
+
+    @staticmethod
+    def end(stream: ChatStream | AsyncChatStream) -> ChatResponse:
+        return _convert.final_response(stream.result())
+
+
+def _responses(stream: ChatStream) -> ChatResponseGen:
+    responses = _Responses()
+    for delta in stream:
+        yield from responses.take(delta)
+    yield responses.end(stream)
 
 
 async def _aresponses(stream: AsyncChatStream) -> ChatResponseAsyncGen:
-    assembler = _convert.StreamAssembler()
-    held: ChatResponse | None = None
+    responses = _Responses()
     async for delta in stream:
-        response = assembler.add(delta)
-        if response is None:
-            continue
-        if held is not None:
-            yield held
-        held = response if _closing(delta) else None
-        if held is None:
+        for response in responses.take(delta):
             yield response
-    yield _convert.final_response(stream.result())
-
-
-def _closing(delta: StreamDelta) -> bool:
-    """A delta that only closes the answer (finish reason, usage): the final response covers it."""
-    return not (delta.content or delta.reasoning or delta.tool_calls)
+    yield responses.end(stream)
