@@ -105,7 +105,7 @@ def test_recordings_replay_through_every_adapter(recorded):
                     outcome = call(setup, mode)
                     where = f"{recording['name']} {path} {call.__name__} {mode}"
                     if recording["expect"]["outcome"] == "error":
-                        check_error(outcome, recording["expect"])
+                        check_error(outcome, recording["expect"], path)
                     else:
                         assert outcome.error is None, (where, outcome.error)
                         check_answer(outcome, recording["expect"], setup, call.__name__)

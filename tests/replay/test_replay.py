@@ -53,15 +53,19 @@ def _expected_cost(setup: Setup, expect: dict[str, Any]) -> float | None:
     return (usage[0] * PRICE_IN + usage[1] * PRICE_OUT) / 1_000_000
 
 
-def check_error(outcome: Outcome, expect: dict[str, Any]) -> None:
+def check_error(outcome: Outcome, expect: dict[str, Any], path: str | None = None) -> None:
     error = outcome.error
     wanted = expect["error"]
     assert error is not None, f"expected {wanted['class']}, the call returned {outcome}"
-    assert isinstance(error, getattr(hfbridge.errors, wanted["class"])), repr(error)
+    cls = getattr(hfbridge.errors, wanted["class"])
+    assert isinstance(error, cls), repr(error)
     message = str(error)
     for fragment in wanted.get("message", []):
         assert fragment in message
     assert "Bearer ***" not in message  # advice the redactor mangled
+    own_server_advice = getattr(cls, "hint_self_hosted", None)
+    if own_server_advice and path is not None:  # the router's advice on the router, else the server's
+        assert (own_server_advice in message) is (path == "base_url")
     if "status" in wanted:
         assert error.status_code == wanted["status"]  # type: ignore[attr-defined]
     if expect.get("request_id"):
@@ -101,7 +105,7 @@ def test_replay(recording: dict[str, Any], path: str, call: Any, mode: str) -> N
     outcome = call(setup, mode)
     expect = recording["expect"]
     if expect["outcome"] == "error":
-        check_error(outcome, expect)
+        check_error(outcome, expect, path)
     elif expect["outcome"] == "cut":
         assert isinstance(outcome.error, HFStreamError), repr(outcome.error)
     else:
