@@ -366,9 +366,8 @@ class _StreamBase:
         self._thinks: bool | None = None  # decided at the first chunk (its model name counts)
         self._splitters: dict[int, ThinkSplitter] = {}
 
-    def _deltas(self, event: Any) -> list[StreamDelta]:
-        """The deltas of one event, with inline reasoning moved out of the content."""
-        deltas = self.accumulator.add(event)
+    def _split(self, deltas: list[StreamDelta]) -> list[StreamDelta]:
+        """``deltas`` with inline reasoning moved out of the content (decided at the first)."""
         thinks = self._thinks
         if thinks is None:
             thinks = self._thinks = thinks_inline(self.payload.get("model"), self.accumulator.model)
@@ -427,11 +426,13 @@ class ChatStream(_StreamBase):
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
+            add = self.accumulator.add
             try:
                 if first is not _NO_EVENT:
-                    yield from self._deltas(first)
+                    yield from self._split(add(first))
                 for event in iterator:
-                    yield from self._deltas(event)
+                    deltas = add(event)
+                    yield from deltas if self._thinks is False else self._split(deltas)
             finally:
                 events.close()
             yield from self._held_back()
@@ -459,12 +460,14 @@ class AsyncChatStream(_StreamBase):
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
+            add = self.accumulator.add
             try:
                 if first is not _NO_EVENT:
-                    for delta in self._deltas(first):
+                    for delta in self._split(add(first)):
                         yield delta
                 async for event in iterator:
-                    for delta in self._deltas(event):
+                    deltas = add(event)
+                    for delta in deltas if self._thinks is False else self._split(deltas):
                         yield delta
             finally:
                 await events.aclose()

@@ -41,6 +41,14 @@ class ChoicesFinished:
         choices = event.get("choices") if type(event) is dict else None
         if not choices or type(choices) is not list:
             return state
+        if len(choices) == 1:  # the common chunk: one known choice, not finishing
+            choice = choices[0]
+            if (
+                type(choice) is dict
+                and not choice.get("finish_reason")
+                and choice.get("index", 0) in state[0]
+            ):
+                return state
         seen, finished = state
         changed = False  # the common chunk (a known choice, no finish) leaves the state as it is
         for choice in choices:
