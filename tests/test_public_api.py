@@ -21,7 +21,7 @@ PUBLIC: dict[str, list[str]] = {
     "hfbridge.errors": [
         "HFAuthenticationError", "HFBadRequestError", "HFBatchError", "HFCapabilityError",
         "HFConfigError", "HFConnectionError", "HFError", "HFModelLoadingError", "HFNotFoundError",
-        "HFPayloadTooLargeError", "HFPaymentRequiredError", "HFPermissionError",
+        "HFPayloadTooLargeError", "HFPaymentRequiredError", "HFPermissionError", "HFQuotaExceededError",
         "HFRateLimitError", "HFResponseError", "HFServerError", "HFStatusError", "HFStreamError",
         "HFTimeoutError", "HFUnprocessableError", "RETRIED_STATUSES", "error_from_response",
         "extract_error_message",
@@ -29,6 +29,7 @@ PUBLIC: dict[str, list[str]] = {
     "hfbridge.transport": [
         "AsyncEventStream", "AsyncHFClient", "CallContext", "ClientConfig", "EventStream",
         "HFClient", "HFResponse", "RetryPolicy", "Secret", "hf_inference_url", "provider_url",
+        "router_url", "router_v1_url",
     ],
     "hfbridge.catalog": [
         "AliasIssue", "AliasWarning", "BUILTIN_ALIASES", "Catalog", "CatalogUnavailableWarning",

@@ -1,13 +1,15 @@
-"""The URLs of Hugging Face's inference services, and the check of a user's ``base_url``. Pure.
+"""The URLs of Hugging Face's inference services, and the check of a user's ``base_url``.
 
 Below both ``transport`` and ``wire``: routes build their URLs from these, clients check theirs.
+No I/O; the router's root follows ``$HFBRIDGE_ROUTER_URL`` when it is set (a gateway, a mirror).
 """
 
 from __future__ import annotations
 
+import os
 from urllib.parse import quote, urlsplit
 
-from hfbridge._constants import HF_INFERENCE_PROVIDER, ROUTER_URL
+from hfbridge._constants import HF_INFERENCE_PROVIDER, ROUTER_URL, ROUTER_URL_ENV
 from hfbridge.errors import HFConfigError
 
 
@@ -31,11 +33,49 @@ def validate_base_url(url: str, *, what: str = "base_url") -> str:
     return url.rstrip("/")
 
 
+def router_url() -> str:
+    """The router's root: ``$HFBRIDGE_ROUTER_URL`` (a gateway or a mirror), else Hugging Face's."""
+    moved = os.environ.get(ROUTER_URL_ENV)
+    return validate_base_url(moved, what=ROUTER_URL_ENV) if moved else ROUTER_URL
+
+
+def router_v1_url() -> str:
+    """The router's OpenAI-compatible root (``{router_url()}/v1``)."""
+    return f"{router_url()}/v1"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]
+
+
+def origin_of(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of an absolute http(s) URL, the port filled in from the scheme."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or parts.scheme not in _DEFAULT_PORTS:
+        return None
+    default = _DEFAULT_PORTS[parts.scheme]
+    return parts.scheme, parts.hostname.lower(), port if port is not None else default
+
+
+def moved_router_origin() -> Origin | None:
+    """The origin of ``$HFBRIDGE_ROUTER_URL`` when the user moved the router, else ``None``.
+
+    That origin is trusted like a Hugging Face host (a discovered token goes to it): the user named
+    it as the router. Only the exact origin: another port or scheme of the same host is not it.
+    """
+    moved = os.environ.get(ROUTER_URL_ENV)
+    return origin_of(validate_base_url(moved, what=ROUTER_URL_ENV)) if moved else None
+
+
 def provider_url(provider: str, route: str = "") -> str:
-    """A provider-scoped router URL: ``https://router.huggingface.co/{provider}{route}``."""
+    """A provider-scoped router URL: ``{router_url()}/{provider}{route}``."""
     if not provider or "/" in provider:
         raise HFConfigError(f"provider must be a slug like 'together', got {provider!r}.")
-    return f"{ROUTER_URL}/{provider}{route}"
+    return f"{router_url()}/{provider}{route}"
 
 
 def hf_inference_url(model: str, task: str | None = None) -> str:

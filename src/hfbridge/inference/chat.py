@@ -5,10 +5,15 @@ route when the request needs a capability (tools, a JSON schema), sends through 
 transport, fails over once to the next capable provider on a provider error, and returns typed
 results with the metadata adapters report (provider that served, request id, cost estimate).
 Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent verbatim.
+
+A named ``tool_choice`` goes to a self-hosted server that ignores it (llama.cpp: learnt once per
+``base_url``, see :mod:`hfbridge.inference.server_kinds`) as that tool alone with ``"required"``.
+Inline reasoning (``<think>``) is split out by the route (:mod:`hfbridge.wire.chat_completions`).
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ from typing_extensions import Unpack
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
+from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
 from hfbridge.inference.service import (
     PROVIDER_HEADERS,
     CallOptions,
@@ -30,6 +36,9 @@ from hfbridge.wire.chat import ChatCompletion, Usage
 from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatRequest, chat_request
 from hfbridge.wire.route import Target
 from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+from hfbridge.wire.tool_choice import IGNORES_NAMED_CHOICE, force_named_tool, named_tool
+
+logger = logging.getLogger("hfbridge.inference")
 
 __all__ = [
     "PROVIDER_HEADERS",
@@ -179,6 +188,8 @@ class ChatService(OnConnection):
 
     def _result(self, served: Served[ChatCompletion], route: str) -> ChatResult:
         target = served.target
+        if self.custom_endpoint:
+            note_answer(self.client.config.base_url, served.headers)
         provider = served.provider
         return ChatResult(
             completion=served.result,
@@ -188,6 +199,39 @@ class ChatService(OnConnection):
             cost_usd=self._cost(self._specs.get(target, self.spec), provider, served.result.usage),
             route=route,
         )
+
+    # --- what the server honours ---
+
+    def for_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` as this server honours it (see :mod:`hfbridge.wire.tool_choice`)."""
+        if not self.custom_endpoint or named_tool(payload) is None:
+            return payload
+        return _forced(payload, server_kind(self.client))
+
+    async def afor_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Async form of :meth:`for_server`."""
+        if not self.custom_endpoint or named_tool(payload) is None:
+            return payload
+        return _forced(payload, await aserver_kind(self.async_client))
+
+    def _request(
+        self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], *,
+        stream: bool = False, include_usage: bool = True,
+    ) -> ChatRequest:  # fmt: skip
+        return chat_request(
+            messages, params, model=self._primary[0].model, stream=stream,
+            include_usage=include_usage,
+        )  # fmt: skip
+
+    def _served_request(self, request: ChatRequest) -> ChatRequest:
+        body = request.body
+        forced = self.for_server(body)  # type: ignore[arg-type]
+        return request if forced is body else request.with_body(forced)
+
+    async def _aserved_request(self, request: ChatRequest) -> ChatRequest:
+        body = request.body
+        forced = await self.afor_server(body)  # type: ignore[arg-type]
+        return request if forced is body else request.with_body(forced)
 
     # --- capabilities (from the catalog; unknown for self-hosted endpoints) ---
 
@@ -238,7 +282,7 @@ class ChatService(OnConnection):
         options: CallOptions | None = None,
     ) -> ChatResult:
         """One non-streamed completion (with failover across the route's providers)."""
-        request = chat_request(messages, params)
+        request = self._served_request(self._request(messages, params))
         targets, route = self.targets(params)
         return self._result(self.routes.call(request, targets, options), route)
 
@@ -249,7 +293,7 @@ class ChatService(OnConnection):
         options: CallOptions | None = None,
     ) -> ChatResult:
         """Async form of :meth:`complete`."""
-        request = chat_request(messages, params)
+        request = await self._aserved_request(self._request(messages, params))
         targets, route = await self.atargets(params)
         return self._result(await self.routes.acall(request, targets, options), route)
 
@@ -265,7 +309,7 @@ class ChatService(OnConnection):
 
         The request is validated here, before any request; it is sent on iteration.
         """
-        request = chat_request(messages, params, stream=True, include_usage=include_usage)
+        request = self._request(messages, params, stream=True, include_usage=include_usage)
         return ChatStream(self, request, options, sync=True)
 
     def astream(
@@ -277,8 +321,15 @@ class ChatService(OnConnection):
         include_usage: bool = True,
     ) -> AsyncChatStream:
         """Async form of :meth:`stream`."""
-        request = chat_request(messages, params, stream=True, include_usage=include_usage)
+        request = self._request(messages, params, stream=True, include_usage=include_usage)
         return ChatStream(self, request, options, sync=False)
+
+
+def _forced(payload: dict[str, Any], kind: str | None) -> dict[str, Any]:
+    if kind not in IGNORES_NAMED_CHOICE:
+        return payload
+    logger.debug("hfbridge: %s ignores a named tool_choice: sending that tool, 'required'", kind)
+    return force_named_tool(payload)
 
 
 class ChatStream(ServedStream[StreamDelta, ChatResult]):
@@ -301,10 +352,13 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
         super().__init__(inner, self._finished)
 
     def _plan(self) -> list[Target]:
+        # Asked on iteration, like the server's reading of the body (it may take a request).
+        self.inner.request = self._service._served_request(self.request)  # noqa: SLF001
         targets, self.route = self._service.targets(self.request.params)
         return targets
 
     async def _aplan(self) -> list[Target]:
+        self.inner.request = await self._service._aserved_request(self.request)  # noqa: SLF001
         targets, self.route = await self._service.atargets(self.request.params)
         return targets
 

@@ -8,9 +8,10 @@
   next target only for an error whose class fails over (``HFError.fails_over``: 5xx and 422), and
   never past the last target. The answer is parsed by the route.
 - :meth:`~RouteService.stream` does the same until the first event of a stream has arrived (a
-  stream never fails over once the caller has seen output), folds every event with the route's
-  fold, and when the body ends applies the route's end rule: an incomplete stream raises
-  :class:`~hfbridge.errors.HFStreamError` instead of passing for complete.
+  stream never fails over once the caller has seen output) and folds every event with the
+  route's fold; the transport judges the end of the body by the route's end rule, so an
+  incomplete stream raises :class:`~hfbridge.errors.HFStreamError` instead of passing for
+  complete.
 
 What the caller learns besides the result: the target that served, the answer's headers and its
 request id (:class:`Served`, or the stream's attributes once it is consumed).
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hfbridge._redact import redact_url
-from hfbridge.errors import HFError, HFResponseError, HFStreamError
+from hfbridge.errors import HFError, HFResponseError
 from hfbridge.transport import CallContext, HFResponse
+from hfbridge.transport.sse import REQUIRE_DONE
 from hfbridge.wire.route import Fold, Route, Target
 
 if TYPE_CHECKING:
@@ -97,15 +99,6 @@ def fail_over(exc: HFError, target: Target, remaining: int) -> bool:
         type(exc).__name__,
     )  # fmt: skip
     return True
-
-
-def incomplete_stream(route: Route[Any, Any, Any], url: str, events: int) -> HFStreamError:
-    """The error for a stream whose body ended before the route's end rule was met."""
-    return HFStreamError(
-        f"The stream from {redact_url(url)} ended after {events} event(s) without "
-        f"{route.stream_end_label}: the connection was probably cut and the output is "
-        "incomplete. Retry the call."
-    )
 
 
 def attempt(
@@ -235,11 +228,6 @@ class _StreamState(Generic[RequestT, ResultT, DeltaT]):
         self.fold: Fold[DeltaT, ResultT] | None = None
         self.finished = False
 
-    def _check_end(self, fold: Fold[DeltaT, ResultT], marker_seen: bool, url: str) -> None:
-        route = self.service.route
-        if not route.stream_end(marker_seen, fold.finished):
-            raise incomplete_stream(route, url, fold.events)
-
     @property
     def provider(self) -> str | None:
         """The provider that served (once the stream has started)."""
@@ -275,8 +263,7 @@ class RouteStream(_StreamState[RequestT, ResultT, DeltaT]):
         last = len(targets) - 1
         for position, target in enumerate(targets):
             method, url, arguments = attempt(route, self.request, target, options, STREAMED)
-            # The end of the body is accepted by the transport: the route's end rule decides.
-            events = client.stream(method, url, end="eof", **arguments)
+            events = client.stream(method, url, end=route.stream_end or REQUIRE_DONE, **arguments)
             iterator = iter(events)
             try:
                 first = next(iterator, _NO_EVENT)
@@ -294,7 +281,6 @@ class RouteStream(_StreamState[RequestT, ResultT, DeltaT]):
                     yield from add(event)
             finally:
                 events.close()
-            self._check_end(fold, events.done, events.url)
             yield from fold.end(events.headers)
             self.finished = True
             return
@@ -316,8 +302,7 @@ class AsyncRouteStream(_StreamState[RequestT, ResultT, DeltaT]):
         last = len(targets) - 1
         for position, target in enumerate(targets):
             method, url, arguments = attempt(route, self.request, target, options, STREAMED)
-            # The end of the body is accepted by the transport: the route's end rule decides.
-            events = client.stream(method, url, end="eof", **arguments)
+            events = client.stream(method, url, end=route.stream_end or REQUIRE_DONE, **arguments)
             iterator = events.__aiter__()
             try:
                 first = await anext(iterator, _NO_EVENT)
@@ -337,7 +322,6 @@ class AsyncRouteStream(_StreamState[RequestT, ResultT, DeltaT]):
                         yield delta
             finally:
                 await events.aclose()
-            self._check_end(fold, events.done, events.url)
             for delta in fold.end(events.headers):
                 yield delta
             self.finished = True

@@ -71,6 +71,8 @@ class TextGenResult:
     model: str | None = None
     provider: str | None = None
     details: Mapping[str, Any] | None = None
+    native_finish_reason: str | None = None
+    """The server's own word for the finish when it differs from ``finish_reason``."""
 
 
 class TextGenService(OnConnection):
@@ -167,6 +169,7 @@ class TextGenService(OnConnection):
             model=self.model,
             provider=served.provider,
             details=generated.details,
+            native_finish_reason=generated.native_finish_reason,
         )
 
     # --- calls ---
@@ -175,14 +178,14 @@ class TextGenService(OnConnection):
         self, prompt: str, params: GenerationParams, options: CallOptions | None = None
     ) -> TextGenResult:
         """One non-streamed completion of ``prompt``."""
-        request = textgen_request(self.api, prompt, params, stream=False)
+        request = textgen_request(self.api, prompt, params, stream=False, model=self.model)
         return self._result(self.routes.call(request, self._targets, options))
 
     async def acomplete(
         self, prompt: str, params: GenerationParams, options: CallOptions | None = None
     ) -> TextGenResult:
         """Async form of :meth:`complete`."""
-        request = textgen_request(self.api, prompt, params, stream=False)
+        request = textgen_request(self.api, prompt, params, stream=False, model=self.model)
         return self._result(await self.routes.acall(request, self._targets, options))
 
     def stream(
@@ -192,14 +195,14 @@ class TextGenService(OnConnection):
 
         Parameters are checked here, before any request; the request is sent on iteration.
         """
-        request = textgen_request(self.api, prompt, params, stream=True)
+        request = textgen_request(self.api, prompt, params, stream=True, model=self.model)
         return ServedStream(self.routes.stream(request, self._targets, options), self._result)
 
     def astream(
         self, prompt: str, params: GenerationParams, options: CallOptions | None = None
     ) -> AsyncTextGenStream:
         """Async form of :meth:`stream`."""
-        request = textgen_request(self.api, prompt, params, stream=True)
+        request = textgen_request(self.api, prompt, params, stream=True, model=self.model)
         return ServedStream(self.routes.astream(request, self._targets, options), self._result)
 
 

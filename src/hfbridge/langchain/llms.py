@@ -333,6 +333,7 @@ def generation_info(result: TextGenResult) -> dict[str, Any]:
     """What LangChain keeps next to a generation: finish reason, usage, where it ran."""
     info: dict[str, Any] = {
         "finish_reason": result.finish_reason,
+        "native_finish_reason": result.native_finish_reason,
         "model": result.model,
         "api": result.api,
         "provider": result.provider,

@@ -39,6 +39,7 @@ from hfbridge.inference.connection import Connection
 from hfbridge.inference.settings import ServiceHolder, model_field
 from hfbridge.llama_index import _convert
 from hfbridge.wire.chat import json_schema_format
+from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -447,19 +448,44 @@ def _user(prompt: str) -> WireMessages:
     return [{"role": "user", "content": prompt}]
 
 
-def _responses(stream: ChatStream) -> ChatResponseGen:
-    record = None  # the stream's accumulator, there once its first delta is
-    for delta in stream:
-        record = record or stream.accumulator
+class _Responses:
+    """Stream deltas in, the framework's responses out; the last carries the call's result.
+
+    The final response (request id, provider, cost, usage, as ``chat()`` reports them) takes the
+    place of a closing response (a finish reason or usage, nothing new to show), which is held
+    back for that: no text ever waits.
+    """
+
+    def __init__(self, stream: ChatStream) -> None:
+        self._stream = stream
+        self._record: ChunkAccumulator | None = None  # the stream's fold, there once it started
+        self._held: ChatResponse | None = None
+
+    def take(self, delta: StreamDelta) -> list[ChatResponse]:
+        record = self._record = self._record or self._stream.accumulator
         response = _convert.stream_response(delta, record)
-        if response is not None:
-            yield response
+        if response is None:
+            return []
+        out = [] if self._held is None else [self._held]
+        closing = not (delta.content or delta.reasoning or delta.tool_calls)
+        self._held = response if closing else None
+        return out if closing else [*out, response]
+
+    @staticmethod
+    def end(stream: ChatStream | AsyncChatStream) -> ChatResponse:
+        return _convert.final_response(stream.result())
+
+
+def _responses(stream: ChatStream) -> ChatResponseGen:
+    responses = _Responses(stream)
+    for delta in stream:
+        yield from responses.take(delta)
+    yield responses.end(stream)
 
 
 async def _aresponses(stream: AsyncChatStream) -> ChatResponseAsyncGen:
-    record = None
+    responses = _Responses(stream)
     async for delta in stream:
-        record = record or stream.accumulator
-        response = _convert.stream_response(delta, record)
-        if response is not None:
+        for response in responses.take(delta):
             yield response
+    yield responses.end(stream)

@@ -4,7 +4,7 @@ Nothing outside this package imports httpx. The names here are the ones a user o
 needs; the rest (retry math, token discovery, the fast paths) is in the submodules.
 """
 
-from hfbridge._urls import hf_inference_url, provider_url
+from hfbridge._urls import hf_inference_url, provider_url, router_url, router_v1_url
 from hfbridge.transport._common import CallContext, HFResponse
 from hfbridge.transport.async_client import AsyncEventStream, AsyncHFClient
 from hfbridge.transport.auth import Secret
@@ -24,4 +24,6 @@ __all__ = [
     "Secret",
     "hf_inference_url",
     "provider_url",
+    "router_url",
+    "router_v1_url",
 ]

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from hfbridge._constants import REQUEST_ID_HEADERS
 from hfbridge._json import loads
 from hfbridge._redact import redact, redact_url
+from hfbridge._urls import Origin, moved_router_origin, origin_of
 from hfbridge.errors import (
     HFConfigError,
     HFConnectionError,
@@ -88,9 +88,9 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
 
 
 @lru_cache(maxsize=256)
-def host_of(url: str) -> str | None:
-    """Host of an absolute URL (cached: clients send to few distinct URLs)."""
-    return urlsplit(url).hostname
+def cached_origin(url: str) -> Origin | None:
+    """:func:`~hfbridge.transport.config.origin_of`, cached: clients send to few distinct URLs."""
+    return origin_of(url)
 
 
 def absolute_url(config: ClientConfig, url: str) -> str:
@@ -132,7 +132,8 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         raise HFConfigError(
             f"{redact_url(full_url)!r} is not a valid URL ({exc}): check base_url and the route."
         ) from exc
-    request_headers = config.headers_for(host_of(full_url))
+    origin = cached_origin(full_url)
+    request_headers = config.headers_for(origin[1], origin) if origin else config.static_headers
     if headers:
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     if not params and is_own_client(client):
@@ -173,8 +174,16 @@ def status_error(
         model=context.model,
         provider=context.provider,
         retry_after=_requested_wait(response.headers),
-        self_hosted=not is_hf_host(response.request.url.host),
+        self_hosted=not is_router_or_hub(str(response.request.url)),
     )
+
+
+def is_router_or_hub(url: str) -> bool:
+    """Whether ``url`` is Hugging Face's (a Hub or router host, or the moved router's origin)."""
+    origin = cached_origin(url)
+    if origin is None:
+        return False
+    return is_hf_host(origin[1]) or origin == moved_router_origin()
 
 
 def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallContext) -> HFError:
@@ -213,8 +222,9 @@ def parse_event(payload: str, url: str) -> Any:
             f"The stream from {redact_url(url)} sent an event that is not JSON: "
             f"{redact(payload)[:200]!r}."
         ) from None
-    if isinstance(event, dict) and event.get("error"):
-        error = event["error"]
+    if isinstance(event, dict) and (event.get("error") or event.get("object") == "error"):
+        # {"error": ...} (TGI, OpenAI), or vLLM's {"object": "error", "message", "type", "code"}
+        error = event.get("error") or event
         error_type = event.get("error_type")
         status: Any = None
         if isinstance(error, dict):
@@ -223,10 +233,11 @@ def parse_event(payload: str, url: str) -> Any:
             status = error.get("http_status_code") or error.get("code")
         else:
             message = str(error)
+        http_status = isinstance(status, int) and 100 <= status <= 599  # noqa: PLR2004 - not 40301
         raise HFStreamError(
             f"The server reported an error inside the stream from {redact_url(url)}: {message}",
             error_type=str(error_type) if error_type else None,
-            status_code=status if isinstance(status, int) else None,
+            status_code=status if http_status else None,
         )
     return event
 
@@ -252,11 +263,15 @@ def json_instead_of_stream(body: bytes, response: httpx.Response, context: CallC
     )
 
 
-def missing_done(url: str, received: int) -> HFStreamError:
-    """The error for a stream that ended without its ``[DONE]`` marker."""
+def stream_cut(url: str, received: int, expects: str = "") -> HFStreamError:
+    """The error for a stream whose body ended without ``[DONE]`` before it was complete.
+
+    ``expects`` is what the stream's end rule waited for (``transport.sse.StreamEndRule``).
+    """
+    before = f" and before {expects}" if expects else ""
     return HFStreamError(
-        f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]: the "
-        "connection was probably cut and the output is incomplete. Retry the call."
+        f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]"
+        f"{before}: the connection was probably cut and the output is incomplete. Retry the call."
     )
 
 

@@ -13,9 +13,8 @@ from hfbridge.transport import _common as common
 from hfbridge.transport._common import CallContext, HFResponse, JSONBody
 from hfbridge.transport._fastpath import asend_request
 from hfbridge.transport._pool import new_async_client, shared_async_client
-from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig, ClientSettings
-from hfbridge.transport.sse import EventParser, aiter_events
+from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, aiter_events
 
 if TYPE_CHECKING:
     import httpx
@@ -160,9 +159,9 @@ class AsyncHFClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
-        end: StreamEnd = "done",
+        end: StreamEndRule = REQUIRE_DONE,
     ) -> AsyncEventStream:
-        """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rules."""
+        """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rule."""
         stream = AsyncEventStream()
         stream._events = self._events(  # noqa: SLF001
             stream, method, url,
@@ -199,7 +198,7 @@ class AsyncHFClient:
         timeout: float | None,
         max_retries: int | None,
         context: CallContext,
-        end: StreamEnd,
+        end: StreamEndRule,
     ) -> AsyncIterator[Any]:
         http = await self.http()
         request = common.build_request(
@@ -213,20 +212,25 @@ class AsyncHFClient:
         stream.headers = response.headers
         stream.request_id = common.request_id_of(response.headers)
         received = 0
+        state, step = end.start, end.step
         try:
             if first is not None:
                 received += 1
-                yield common.parse_event(first, full_url)
+                event = common.parse_event(first, full_url)
+                state = step(state, event)
+                yield event
             async for payload in payloads:
                 received += 1
-                yield common.parse_event(payload, full_url)
+                event = common.parse_event(payload, full_url)
+                state = step(state, event)
+                yield event
         except httpx.HTTPError as exc:
             raise common.stream_broken(exc, full_url, received) from exc
         finally:
             await response.aclose()
         stream.done = parser.done
-        if end == "done" and not parser.done:
-            raise common.missing_done(full_url, received)
+        if not parser.done and not end.finished(state):
+            raise common.stream_cut(full_url, received, end.expects)
 
     async def aclose(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import Unpack
 
@@ -15,7 +15,7 @@ from hfbridge.transport._fastpath import send_request
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport.config import ClientConfig, ClientSettings
 from hfbridge.transport.retry import RetryPolicy
-from hfbridge.transport.sse import EventParser, iter_events
+from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, iter_events
 
 if TYPE_CHECKING:
     import httpx
@@ -25,7 +25,6 @@ else:  # imported on first use (transport/_lazy.py)
 if TYPE_CHECKING:
     from tenacity import Retrying
 
-StreamEnd = Literal["done", "eof"]
 _NO_CONTEXT = CallContext()
 _T = TypeVar("_T")
 
@@ -168,14 +167,14 @@ class HFClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
-        end: StreamEnd = "done",
+        end: StreamEndRule = REQUIRE_DONE,
     ) -> EventStream:
         """Open a server-sent-event stream and iterate its JSON events.
 
-        ``end="done"`` (OpenAI-style routes) requires the ``[DONE]`` marker: a body that ends
-        without it raises :class:`~hfbridge.errors.HFStreamError`. ``end="eof"`` (TGI
-        ``/generate_stream``) accepts the end of the body as the end of the stream. The request is
-        retried only until its first event is handed out.
+        ``[DONE]`` ends the stream. A body that ends without it is judged by ``end``, the route's
+        :class:`~hfbridge.transport.sse.StreamEndRule` (by default only ``[DONE]`` completes a
+        stream); an incomplete one raises :class:`~hfbridge.errors.HFStreamError` after its last
+        event. The request is retried only until its first event is handed out.
         """
         request = common.build_request(
             self.http, self.config, method, url,
@@ -208,7 +207,7 @@ class HFClient:
         request: httpx.Request,
         max_retries: int | None,
         context: CallContext,
-        end: StreamEnd,
+        end: StreamEndRule,
     ) -> Iterator[Any]:
         url = str(request.url)
         response, parser, payloads, first = self._with_retries(
@@ -217,20 +216,25 @@ class HFClient:
         stream.headers = response.headers
         stream.request_id = common.request_id_of(response.headers)
         received = 0
+        state, step = end.start, end.step
         try:
             if first is not None:
                 received += 1
-                yield common.parse_event(first, url)
+                event = common.parse_event(first, url)
+                state = step(state, event)
+                yield event
             for payload in payloads:
                 received += 1
-                yield common.parse_event(payload, url)
+                event = common.parse_event(payload, url)
+                state = step(state, event)
+                yield event
         except httpx.HTTPError as exc:
             raise common.stream_broken(exc, url, received) from exc
         finally:
             response.close()
         stream.done = parser.done
-        if end == "done" and not parser.done:
-            raise common.missing_done(url, received)
+        if not parser.done and not end.finished(state):
+            raise common.stream_cut(url, received, end.expects)
 
     def close(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""

@@ -26,7 +26,14 @@ from hfbridge._constants import (
     ROUTER_V1_URL,
     USE_CACHE_HEADER,
 )
-from hfbridge._urls import validate_base_url
+from hfbridge._urls import (  # noqa: F401 - origin_of and router_url are read from here too
+    Origin,
+    moved_router_origin,
+    origin_of,
+    router_url,
+    router_v1_url,
+    validate_base_url,
+)
 from hfbridge._version import __version__
 from hfbridge.errors import HFConfigError
 from hfbridge.transport.auth import Secret, TokenSource, is_hf_host, resolve_token
@@ -75,7 +82,9 @@ class ClientConfig:
     """Settings of one logical client; :meth:`create` validates them and resolves the token.
 
     ``timeout`` is the read timeout in seconds (connect is capped at 10 s); ``base_url`` defaults to
-    the router's OpenAI-compatible root.
+    the router's OpenAI-compatible root. ``router_origin`` is the origin of ``HFBRIDGE_ROUTER_URL``
+    when it moved the router (read by :meth:`create`): it receives the token like a Hugging Face
+    host.
     """
 
     token: Secret | None = None
@@ -87,6 +96,7 @@ class ClientConfig:
     headers: tuple[tuple[str, str], ...] = ()
     use_cache: bool | None = None
     verify: bool | str = True
+    router_origin: Origin | None = None
 
     @classmethod
     def create(cls, **settings: Unpack[ClientSettings]) -> ClientConfig:
@@ -97,13 +107,14 @@ class ClientConfig:
         return cls(
             token=secret,
             token_source=source,
-            base_url=validate_base_url(base_url) if base_url is not None else ROUTER_V1_URL,
+            base_url=validate_base_url(base_url) if base_url is not None else router_v1_url(),
             bill_to=settings.get("bill_to") or None,
             timeout=validate_timeout(timeout) if timeout is not None else READ_TIMEOUT,
             retry=RetryPolicy(max_retries=MAX_RETRIES if max_retries is None else max_retries),
             headers=tuple((str(k), str(v)) for k, v in (settings.get("headers") or {}).items()),
             use_cache=settings.get("use_cache"),
             verify=settings.get("verify", True),
+            router_origin=moved_router_origin(),
         )
 
     @classmethod
@@ -148,16 +159,26 @@ class ClientConfig:
             result[BILL_TO_HEADER.lower()] = self.bill_to
         return result
 
-    def may_receive_token(self, host: str | None) -> bool:
-        """HF hosts always; the custom base URL's host only when the token was passed explicitly."""
+    def may_receive_token(self, host: str | None, origin: Origin | None = None) -> bool:
+        """Whether a request to ``host`` (whose URL has ``origin``) may carry the token.
+
+        HF hosts and the moved router's origin always; the custom base URL's host only when the
+        token was passed explicitly.
+        """
         if is_hf_host(host):
             return True
+        if host is None:
+            return False
+        if self.router_origin is not None and origin == self.router_origin:
+            return True
         explicit = self.token_source == "explicit"  # noqa: S105 - a source label, not a token
-        return explicit and host is not None and host == self._base_host
+        return explicit and host == self._base_host
 
-    def headers_for(self, host: str | None) -> dict[str, str]:
-        """The headers for a request to ``host``."""
-        return self.trusted_headers if self.may_receive_token(host) else self.static_headers
+    def headers_for(self, host: str | None, origin: Origin | None = None) -> dict[str, str]:
+        """The headers for a request to ``host`` (at ``origin``: scheme, host, port)."""
+        if self.may_receive_token(host, origin):
+            return self.trusted_headers
+        return self.static_headers
 
     def __getstate__(self) -> dict[str, object]:
         # Only the fields: the cached header dicts hold the token in clear (rebuilt on use).

@@ -2,9 +2,9 @@
 
 What is retried is the error's own verdict (``HFError.retried``: the policy table in
 :mod:`hfbridge.errors`): connection errors and timeouts, and 408, 429, 500, 502, 503 (including
-"model is loading") and 504. A server's
-``Retry-After`` (seconds or an HTTP date) or ``estimated_time`` sets the wait, capped; otherwise the
-wait grows exponentially with jitter.
+"model is loading") and 504, except billing problems (a 429 saying ``insufficient_quota`` does not
+refill by waiting). A server's ``Retry-After`` (seconds or an HTTP date) or ``estimated_time`` sets
+the wait, capped; otherwise the wait grows exponentially with jitter.
 """
 
 from __future__ import annotations

@@ -24,14 +24,14 @@ The contract (every callable is pure: no I/O, no clock, no globals that change):
 ``fold(request) -> Fold``
     A fresh accumulator for one streamed answer (``None``: the route does not stream). The loop
     feeds it every event with :meth:`Fold.add`, which returns the deltas to hand to the caller at
-    once; when the body ends, the loop applies the end rule, then :meth:`Fold.end` returns the
-    held-back tail and :meth:`Fold.result` the same result type ``parse`` gives.
-``stream_end(marker_seen, finished) -> bool``
-    The end rule: whether a stream whose body has ended is complete. ``marker_seen`` tells whether
-    the ``[DONE]`` marker arrived; ``finished`` is the fold's own verdict (a ``finish_reason``,
-    TGI's final event carrying ``generated_text``, a Responses ``response.completed``). An
-    incomplete stream raises :class:`~hfbridge.errors.HFStreamError` naming
-    ``stream_end_label``; partial output is never passed off as complete.
+    once; when the body has ended complete, :meth:`Fold.end` returns the held-back tail and
+    :meth:`Fold.result` the same result type ``parse`` gives.
+``stream_end``
+    The end rule (an :class:`EndRule` value, :mod:`hfbridge.wire.stream_end`): whether a body that
+    ends without ``[DONE]`` is still complete (``[DONE]`` always completes a stream). The transport
+    folds it over every event and, for an incomplete stream, raises
+    :class:`~hfbridge.errors.HFStreamError` saying what was missing (the rule's ``expects``), so
+    partial output is never passed off as complete. ``None``: only ``[DONE]`` will do.
 
 A :class:`Target` is one attempt's destination: the model the body names, the Hub id and the
 provider (for URLs that name them and for error messages), and a self-hosted root or ``None`` for
@@ -87,41 +87,41 @@ class Target:
 class Fold(Protocol[DeltaT_co, ResultT_co]):
     """The accumulator of one streamed answer (see the module docstring for the protocol)."""
 
-    @property
-    def events(self) -> int:
-        """How many events it has taken."""
-
-    @property
-    def finished(self) -> bool:
-        """Whether the event that ends an answer has arrived (the end rule's second input)."""
-
     def add(self, event: Any) -> Iterable[DeltaT_co]:
         """Take one parsed event; return the deltas it releases (possibly none)."""
 
     def end(self, headers: Mapping[str, str]) -> Iterable[DeltaT_co]:
-        """The body ended and the end rule held: the deltas held back until now."""
+        """The body ended, complete: the deltas held back until now."""
 
     def result(self) -> ResultT_co:
         """Everything received, as the route's result (after :meth:`end`)."""
 
 
-EndRule = Callable[[bool, bool], bool]
-"""``(marker_seen, finished) -> complete``: see the module docstring."""
+class EndRule(Protocol):
+    """When a body that ends without ``[DONE]`` is a complete stream: a value, folded per event.
 
+    The same shape as the transport's ``StreamEndRule`` (the transport asks it; it cannot import
+    this layer, nor this one it): ``state = rule.step(state, event)`` from ``rule.start``, then
+    ``rule.finished(state)`` when the body ends; ``expects`` names what was awaited.
+    """
 
-def marker_required(marker_seen: bool, finished: bool) -> bool:  # noqa: ARG001 - an EndRule
-    """The OpenAI rule: complete only with ``[DONE]``."""
-    return marker_seen
+    @property
+    def name(self) -> str:
+        """A short name, for logs and tests."""
 
+    @property
+    def expects(self) -> str:
+        """What a complete stream has received by its end (``""``: only ``[DONE]``)."""
 
-def final_event_required(marker_seen: bool, finished: bool) -> bool:  # noqa: ARG001 - an EndRule
-    """Streams without a marker (TGI ``/generate_stream``): complete once the final event came."""
-    return finished
+    @property
+    def start(self) -> Any:
+        """The state before the first event."""
 
+    def step(self, state: Any, event: Any, /) -> Any:
+        """The state after ``event``."""
 
-def marker_or_final_event(marker_seen: bool, finished: bool) -> bool:
-    """Complete with ``[DONE]``, or at the end of the body after the answer's final event."""
-    return marker_seen or finished
+    def finished(self, state: Any, /) -> bool:
+        """Whether a stream in ``state`` is complete when its body ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +136,7 @@ class Route(Generic[RequestT, ResultT, DeltaT]):
     build: Callable[[RequestT, Target, bool], JSONBody]
     parse: Callable[[Any, Mapping[str, str], RequestT], ResultT]
     fold: Callable[[RequestT], Fold[DeltaT, ResultT]] | None = None
-    stream_end: EndRule = marker_required
-    stream_end_label: str = "[DONE]"
+    stream_end: EndRule | None = None
     method: str = "POST"
 
     @property

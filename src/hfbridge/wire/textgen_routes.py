@@ -7,8 +7,14 @@ sequences trimmed, streamed or not. Bodies, parsers and the stop rules are in
 text deltas, and when that stream is complete:
 
 - ``tgi`` and ``hf-inference`` stream TGI token events and end without ``[DONE]``: the stream is
-  complete once the final event, the one carrying ``generated_text``, has come.
-- ``completions`` and ``chat`` are OpenAI routes: complete with ``[DONE]``.
+  complete once the final event, the one carrying ``generated_text``, has come
+  (:data:`~hfbridge.wire.stream_end.FINAL_EVENT`).
+- ``completions`` and ``chat`` are OpenAI routes: complete with ``[DONE]``, or at the end of the
+  body once every choice has its ``finish_reason``
+  (:data:`~hfbridge.wire.stream_end.CHOICES_FINISHED`).
+
+Finish reasons are OpenAI's words (``stop``, ``length``); the server's own, when it differs, is
+kept as ``native_finish_reason``.
 """
 
 from __future__ import annotations
@@ -21,11 +27,10 @@ from urllib.parse import quote
 from hfbridge._constants import HF_INFERENCE_PROVIDER
 from hfbridge._urls import hf_inference_url, provider_url
 from hfbridge.errors import HFConfigError
-from hfbridge.wire.chat import Usage, parse_chat_completion
-from hfbridge.wire.chat_completions import PATH as CHAT_PATH
-from hfbridge.wire.chat_completions import ChatRequest, chat_request
-from hfbridge.wire.route import Route, Target, final_event_required, marker_required
-from hfbridge.wire.stream import ChunkAccumulator
+from hfbridge.wire.chat import Usage, normalize_finish_reason
+from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatFold, ChatRequest, chat_request
+from hfbridge.wire.route import Route, Target
+from hfbridge.wire.stream_end import CHOICES_FINISHED, FINAL_EVENT
 from hfbridge.wire.textgen import (
     Generated,
     GenerationParams,
@@ -54,7 +59,7 @@ class TextGenRequest:
 
 
 def textgen_request(
-    api: str, prompt: str, params: GenerationParams, *, stream: bool
+    api: str, prompt: str, params: GenerationParams, *, stream: bool, model: str | None = None
 ) -> TextGenRequest:
     """Check ``prompt`` and ``params`` for ``api``; :class:`HFConfigError` before any request."""
     if not isinstance(prompt, str):
@@ -63,7 +68,7 @@ def textgen_request(
     chat = None
     if api == "chat":
         messages = [{"role": "user", "content": prompt}]
-        chat = chat_request(messages, chat_parameters(params), stream=stream)
+        chat = chat_request(messages, chat_parameters(params), model=model, stream=stream)
     return TextGenRequest(prompt, params, chat)
 
 
@@ -78,9 +83,9 @@ def trimmed(generated: Generated, request: TextGenRequest) -> Generated:
     index = find_stop(text, params.stop, len(prompt) if echo else 0)
     if index < 0:
         return generated
-    return Generated(
-        text[:index], generated.finish_reason or "stop", generated.usage, generated.details
-    )
+    finish = generated.finish_reason or "stop"
+    native = generated.native_finish_reason if generated.finish_reason else None
+    return Generated(text[:index], finish, generated.usage, generated.details, native)
 
 
 # --- folds: events in, safe text deltas out ----------------------------------------------------
@@ -96,10 +101,13 @@ class _TextFold:
         self.echo = request.prompt if params.return_full_text else ""
         self.parts: list[str] = []
         self.finish_reason: str | None = None
+        self.native_finish_reason: str | None = None
         self.usage: Usage | None = None
         self.details: Mapping[str, Any] | None = None
-        self.events = 0
-        self.finished = False
+
+    def _finish(self, finish_reason: str | None, native: str | None) -> None:
+        if finish_reason:
+            self.finish_reason, self.native_finish_reason = finish_reason, native
 
     def _emit(self, text: str) -> list[str]:
         out = self.echo + self.trimmer.feed(text)
@@ -121,20 +129,18 @@ class _TextFold:
     def result(self) -> Generated:
         """What the stream produced, as one generation."""
         finish = self.finish_reason or ("stop" if self.trimmer.stopped else None)
-        return Generated("".join(self.parts), finish, self.usage, self.details)
+        native = self.native_finish_reason if self.finish_reason else None
+        return Generated("".join(self.parts), finish, self.usage, self.details, native)
 
 
 class _TGIFold(_TextFold):
     """TGI token events; the last one carries ``generated_text`` and ``details``."""
 
     def add(self, event: Any) -> list[str]:
-        self.events += 1
         token = parse_tgi_stream_event(event)
-        if token.generated_text is not None:
-            self.finished = True
         if token.details is not None:
             self.details = token.details
-            self.finish_reason = token.details.get("finish_reason")
+            self._finish(*normalize_finish_reason(token.details.get("finish_reason")))
         return self._emit("" if token.special else token.text)
 
     def end(self, headers: Mapping[str, str]) -> list[str]:
@@ -147,33 +153,38 @@ class _CompletionFold(_TextFold):
     """OpenAI ``text_completion`` chunks."""
 
     def add(self, event: Any) -> list[str]:
-        self.events += 1
         delta = parse_completion_chunk(event)
-        if delta.finish_reason:
-            self.finish_reason = delta.finish_reason
-            self.finished = True
+        self._finish(delta.finish_reason, delta.native_finish_reason)
         self.usage = delta.usage or self.usage
         return self._emit(delta.text)
 
 
 class _ChatTextFold(_TextFold):
-    """Chat completion chunks, first choice only, through the chat stream's own accumulator."""
+    """Chat completion chunks, first choice only, through the chat route's own fold.
+
+    Inline reasoning is split out there; only the answer's text is generated text.
+    """
 
     def __init__(self, request: TextGenRequest) -> None:
         super().__init__(request)
-        self.record = ChunkAccumulator()
+        self.record = ChatFold(request.chat.model if request.chat is not None else None)
 
-    def add(self, event: Any) -> list[str]:
-        self.events += 1
+    def _take(self, deltas: list[Any]) -> list[str]:
         out: list[str] = []
-        for delta in self.record.add(event):
+        for delta in deltas:
             if delta.choice_index != 0:
                 continue
-            self.finish_reason = delta.finish_reason or self.finish_reason
+            self._finish(delta.finish_reason, delta.native_finish_reason)
             self.usage = delta.usage or self.usage
             out.extend(self._emit(delta.content))
-        self.finished = self.record.finished
         return out
+
+    def add(self, event: Any) -> list[str]:
+        return self._take(self.record.add(event))
+
+    def end(self, headers: Mapping[str, str]) -> list[str]:
+        """Release what the reasoning splitter held, then the stop trimmer's tail."""
+        return [*self._take(self.record.end(headers)), *super().end(headers)]
 
 
 # --- the routes --------------------------------------------------------------------------------
@@ -212,10 +223,6 @@ def _completions_url(target: Target, stream: bool) -> str:  # noqa: ARG001 - one
     return provider_url(HF_INFERENCE_PROVIDER, f"/models/{model}/v1/completions")
 
 
-def _chat_url(target: Target, stream: bool) -> str:  # noqa: ARG001 - one URL for both
-    return CHAT_PATH
-
-
 def _tgi_body(request: TextGenRequest, target: Target, stream: bool) -> dict[str, Any]:  # noqa: ARG001
     return build_tgi_body(request.prompt, request.params)
 
@@ -229,10 +236,9 @@ def _completions_body(request: TextGenRequest, target: Target, stream: bool) -> 
     return build_completions_body(target.model_id, request.prompt, request.params, stream=stream)
 
 
-def _chat_body(request: TextGenRequest, target: Target, stream: bool) -> dict[str, Any]:  # noqa: ARG001
+def _chat_body(request: TextGenRequest, target: Target, stream: bool) -> Any:
     assert request.chat is not None  # noqa: S101 - textgen_request builds it for api='chat'
-    body = request.chat.body
-    return {"model": target.model, **body} if target.model is not None else dict(body)
+    return CHAT_COMPLETIONS.build(request.chat, target, stream)
 
 
 def _tgi_parse(body: Any, headers: Mapping[str, str], request: TextGenRequest) -> Generated:
@@ -243,37 +249,38 @@ def _completions_parse(body: Any, headers: Mapping[str, str], request: TextGenRe
     return trimmed(parse_completion(body), request)
 
 
-def _chat_parse(body: Any, headers: Mapping[str, str], request: TextGenRequest) -> Generated:  # noqa: ARG001
-    completion = parse_chat_completion(body)
+def _chat_parse(body: Any, headers: Mapping[str, str], request: TextGenRequest) -> Generated:
+    assert request.chat is not None  # noqa: S101 - textgen_request builds it for api='chat'
+    completion = CHAT_COMPLETIONS.parse(body, headers, request.chat)  # reasoning split out
     choice = completion.first
-    generated = Generated(choice.content or "", choice.finish_reason, completion.usage)
+    generated = Generated(
+        choice.content or "", choice.finish_reason, completion.usage,
+        native_finish_reason=choice.native_finish_reason,
+    )  # fmt: skip
     return trimmed(generated, request)
 
 
-_FINAL_EVENT = "its final event (the one carrying 'generated_text')"
-
 TGI: Route[TextGenRequest, Generated, str] = Route(
     name="tgi", url=_tgi_url, build=_tgi_body, parse=_tgi_parse, fold=_TGIFold,
-    stream_end=final_event_required, stream_end_label=_FINAL_EVENT,
+    stream_end=FINAL_EVENT,
 )  # fmt: skip
 """TGI ``/generate`` and ``/generate_stream`` at a ``base_url``."""
 
 HF_INFERENCE_TEXT: Route[TextGenRequest, Generated, str] = Route(
     name="hf-inference-text-generation", url=_hf_inference_url, build=_hf_inference_body,
-    parse=_tgi_parse, fold=_TGIFold, stream_end=final_event_required,
-    stream_end_label=_FINAL_EVENT,
+    parse=_tgi_parse, fold=_TGIFold, stream_end=FINAL_EVENT,
 )  # fmt: skip
 """The hf-inference text-generation task (or TGI's ``POST /`` at a ``base_url``)."""
 
 COMPLETIONS: Route[TextGenRequest, Generated, str] = Route(
     name="completions", url=_completions_url, build=_completions_body,
-    parse=_completions_parse, fold=_CompletionFold, stream_end=marker_required,
+    parse=_completions_parse, fold=_CompletionFold, stream_end=CHOICES_FINISHED,
 )  # fmt: skip
 """OpenAI ``/v1/completions`` (llama.cpp, vLLM, TGI; hf-inference for a pinned model)."""
 
 CHAT_TEXT: Route[TextGenRequest, Generated, str] = Route(
-    name="chat-text", url=_chat_url, build=_chat_body, parse=_chat_parse, fold=_ChatTextFold,
-    stream_end=marker_required,
+    name="chat-text", url=CHAT_COMPLETIONS.url, build=_chat_body, parse=_chat_parse,
+    fold=_ChatTextFold, stream_end=CHOICES_FINISHED,
 )  # fmt: skip
 """A prompt as one user message through chat completions, for models that only chat."""
 
