@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import functools
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import (
@@ -49,6 +49,7 @@ from pydantic import (
 
 from hfbridge._constants import EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
 from hfbridge.inference.connection import Connection, ConnectionArgs
+from hfbridge.inference.service import CallOptions
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.transport.auth import resolve_token
 
@@ -128,6 +129,25 @@ class ConnectionSettings(BaseModel):
     def explicit_token(self) -> bool:
         """Whether the token was passed by the user (and may go to a self-hosted server)."""
         return "token" in self.model_fields_set and self.token is not None
+
+    def call_options(
+        self,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> CallOptions | None:
+        """One call's transport settings: the call's own, over the adapter's.
+
+        The clients built from these settings carry ``timeout`` and ``max_retries`` already, so a
+        call without its own needs none (``None``); an injected client has its own settings, which
+        this adapter's still override for the calls it makes.
+        """
+        if self.client is not None or self.async_client is not None:
+            timeout = self.timeout if timeout is None else timeout
+            max_retries = self.max_retries if max_retries is None else max_retries
+        if timeout is None and max_retries is None and headers is None:
+            return None
+        return CallOptions(timeout=timeout, max_retries=max_retries, headers=headers)
 
     def connection_args(self) -> ConnectionArgs:
         """A snapshot of the connection settings, as :meth:`Connection.create` takes them."""

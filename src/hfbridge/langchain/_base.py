@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import LangSmithParams
 
 MODEL_PROVIDER = "huggingface"
-"""``ls_provider`` in LangSmith traces."""
+"""``response_metadata["model_provider"]`` and ``ls_provider`` of every message and trace."""
 
 
 class LangChainSerialisation:

@@ -213,18 +213,13 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
 
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
-    ) -> tuple[ChatService, list[dict[str, Any]], dict[str, Any], CallOptions, bool]:
+    ) -> tuple[ChatService, list[dict[str, Any]], dict[str, Any], CallOptions | None, bool]:
         call = {key: value for key, value in kwargs.items() if key not in _IGNORED_CALL_KEYS}
         service = self.service_for(call.pop("model", None))
         if _OPTION_KEYS.isdisjoint(call):
-            options = self.memoized("call_options", self._instance_call_options)
+            options = self.memoized("call_options", self.call_options)
         else:
-            timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
-            options = CallOptions(
-                timeout=timeout if timeout is not None else self.timeout,
-                max_retries=max_retries if max_retries is not None else self.max_retries,
-                headers=headers,
-            )
+            options = self.call_options(*(call.pop(key, None) for key in CALL_OPTION_KEYS))
         include_usage = bool(call.pop("stream_usage", self.stream_usage))
         extra_body = call.pop("extra_body", None) or {}
         if "max_new_tokens" in call:
@@ -238,9 +233,6 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
             tools, choice = params.pop("tools", None) or [], params.pop("tool_choice", None)
             params.update(tool_params(tools, choice))
         return service, messages_to_wire(messages), params, options, include_usage
-
-    def _instance_call_options(self) -> CallOptions:
-        return CallOptions(timeout=self.timeout, max_retries=self.max_retries)
 
     def _generate(
         self,

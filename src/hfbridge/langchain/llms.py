@@ -154,15 +154,10 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
 
     def _call(
         self, stop: Sequence[str] | None, kwargs: Mapping[str, Any]
-    ) -> tuple[TextGenService, GenerationParams, CallOptions]:
+    ) -> tuple[TextGenService, GenerationParams, CallOptions | None]:
         """The service, validated parameters and call options of one call (before any request)."""
         call = dict(kwargs)
-        timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
-        options = CallOptions(
-            timeout=timeout if timeout is not None else self.timeout,
-            max_retries=max_retries if max_retries is not None else self.max_retries,
-            headers=headers,
-        )
+        options = self.call_options(*(call.pop(key, None) for key in CALL_OPTION_KEYS))
         if "max_tokens" in call:
             call["max_new_tokens"] = call.pop("max_tokens")
         params = self._default_params().merged(call)

@@ -34,10 +34,11 @@ from hfbridge.wire.chat import (
     ChatCompletion,
     ToolCall,
     Usage,
+    WireTools,
     arguments_text,
     normalize_tool_choice,
-    validate_tool,
 )
+from hfbridge.wire.chat import wire_tools as checked_tools
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -174,9 +175,9 @@ def tool_call_dict(call_id: str, name: str, arguments: str) -> dict[str, Any]:
 # --- tools -------------------------------------------------------------------------------------
 
 
-def wire_tools(tools: Sequence[BaseTool]) -> list[dict[str, Any]]:
-    """OpenAI tool definitions for LlamaIndex tools (checked before any request)."""
-    return [validate_tool(tool.metadata.to_openai_tool(skip_length_check=True)) for tool in tools]
+def wire_tools(tools: Sequence[BaseTool]) -> WireTools:
+    """OpenAI tool definitions for LlamaIndex tools (checked once, before any request)."""
+    return checked_tools(tool.metadata.to_openai_tool(skip_length_check=True) for tool in tools)
 
 
 def wire_tool_choice(

@@ -155,15 +155,8 @@ class HFLLM(_Holder, FunctionCallingLLM):
     def _request(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions | None]:
         """The body parameters and transport options for one call."""
         params = dict(self.memoized("params", self._instance_params))
-        options = None
-        if kwargs:
-            if any(key in kwargs for key in _OPTION_KEYS):
-                options = CallOptions(
-                    timeout=kwargs.pop("timeout", None),
-                    max_retries=kwargs.pop("max_retries", None),
-                    headers=kwargs.pop("extra_headers", None),
-                )
-            params.update(kwargs)
+        options = self.call_options(*(kwargs.pop(key, None) for key in _OPTION_KEYS))
+        params.update(kwargs)
         return params, options
 
     def _instance_params(self) -> dict[str, Any]:
