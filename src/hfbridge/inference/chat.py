@@ -202,13 +202,13 @@ class ChatService(OnConnection):
 
     # --- what the server honours ---
 
-    def for_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def for_server(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """``payload`` as this server honours it (see :mod:`hfbridge.wire.tool_choice`)."""
         if not self.custom_endpoint or named_tool(payload) is None:
             return payload
         return _forced(payload, server_kind(self.client))
 
-    async def afor_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def afor_server(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """Async form of :meth:`for_server`."""
         if not self.custom_endpoint or named_tool(payload) is None:
             return payload
@@ -224,14 +224,10 @@ class ChatService(OnConnection):
         )  # fmt: skip
 
     def _served_request(self, request: ChatRequest) -> ChatRequest:
-        body = request.body
-        forced = self.for_server(body)  # type: ignore[arg-type]
-        return request if forced is body else request.with_body(forced)
+        return _with_body(request, self.for_server(request.body))
 
     async def _aserved_request(self, request: ChatRequest) -> ChatRequest:
-        body = request.body
-        forced = await self.afor_server(body)  # type: ignore[arg-type]
-        return request if forced is body else request.with_body(forced)
+        return _with_body(request, await self.afor_server(request.body))
 
     # --- capabilities (from the catalog; unknown for self-hosted endpoints) ---
 
@@ -325,7 +321,11 @@ class ChatService(OnConnection):
         return ChatStream(self, request, options, sync=False)
 
 
-def _forced(payload: dict[str, Any], kind: str | None) -> dict[str, Any]:
+def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> ChatRequest:
+    return request if body is request.body else request.with_body(body)
+
+
+def _forced(payload: Mapping[str, Any], kind: str | None) -> Mapping[str, Any]:
     if kind not in IGNORES_NAMED_CHOICE:
         return payload
     logger.debug("hfbridge: %s ignores a named tool_choice: sending that tool, 'required'", kind)

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -357,10 +357,8 @@ class HFLLM(_Holder, FunctionCallingLLM):
     ) -> Model:
         """Predict an ``output_cls`` instance; see the section comment for the method used."""
         if not self._uses_json_schema():
-            predicted: Model = super().structured_predict(
-                output_cls, prompt, llm_kwargs, **prompt_args
-            )
-            return predicted
+            predicted = super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+            return cast("Model", predicted)
         messages, kwargs = self._schema_start(output_cls, prompt, llm_kwargs, prompt_args)
         return _schema_end(output_cls, self.chat(messages, **kwargs))
 
@@ -373,10 +371,10 @@ class HFLLM(_Holder, FunctionCallingLLM):
     ) -> Model:
         """Async form of :meth:`structured_predict`."""
         if not self._uses_json_schema():
-            predicted: Model = await super().astructured_predict(
+            predicted = await super().astructured_predict(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
-            return predicted
+            return cast("Model", predicted)
         messages, kwargs = self._schema_start(output_cls, prompt, llm_kwargs, prompt_args)
         return _schema_end(output_cls, await self.achat(messages, **kwargs))
 

@@ -27,7 +27,8 @@ The contract (every callable is pure: no I/O, no clock, no globals that change):
     once; when the body has ended complete, :meth:`Fold.end` returns the held-back tail and
     :meth:`Fold.result` the same result type ``parse`` gives.
 ``stream_end``
-    The end rule (an :class:`EndRule` value, :mod:`hfbridge.wire.stream_end`): whether a body that
+    The end rule (a :class:`~hfbridge._stream_end.StreamEndRule` value from
+    :mod:`hfbridge.wire.stream_end`): whether a body that
     ends without ``[DONE]`` is still complete (``[DONE]`` always completes a stream). The transport
     folds it over every event and, for an incomplete stream, raises
     :class:`~hfbridge.errors.HFStreamError` saying what was missing (the rule's ``expects``), so
@@ -50,6 +51,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+
+from hfbridge._stream_end import StreamEndRule
 
 RequestT = TypeVar("RequestT")
 ResultT = TypeVar("ResultT")
@@ -97,33 +100,6 @@ class Fold(Protocol[DeltaT_co, ResultT_co]):
         """Everything received, as the route's result (after :meth:`end`)."""
 
 
-class EndRule(Protocol):
-    """When a body that ends without ``[DONE]`` is a complete stream: a value, folded per event.
-
-    The same shape as the transport's ``StreamEndRule`` (the transport asks it; it cannot import
-    this layer, nor this one it): ``state = rule.step(state, event)`` from ``rule.start``, then
-    ``rule.finished(state)`` when the body ends; ``expects`` names what was awaited.
-    """
-
-    @property
-    def name(self) -> str:
-        """A short name, for logs and tests."""
-
-    @property
-    def expects(self) -> str:
-        """What a complete stream has received by its end (``""``: only ``[DONE]``)."""
-
-    @property
-    def start(self) -> Any:
-        """The state before the first event."""
-
-    def step(self, state: Any, event: Any, /) -> Any:
-        """The state after ``event``."""
-
-    def finished(self, state: Any, /) -> bool:
-        """Whether a stream in ``state`` is complete when its body ends."""
-
-
 @dataclass(frozen=True, slots=True)
 class Route(Generic[RequestT, ResultT, DeltaT]):
     """One inference route: its URL, request builder, response parser, stream fold and end rule.
@@ -136,7 +112,7 @@ class Route(Generic[RequestT, ResultT, DeltaT]):
     build: Callable[[RequestT, Target, bool], JSONBody]
     parse: Callable[[Any, Mapping[str, str], RequestT], ResultT]
     fold: Callable[[RequestT], Fold[DeltaT, ResultT]] | None = None
-    stream_end: EndRule | None = None
+    stream_end: StreamEndRule | None = None
     method: str = "POST"
 
     @property
