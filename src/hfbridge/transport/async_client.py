@@ -32,17 +32,14 @@ _NO_CONTEXT = CallContext()
 class AsyncEventStream:
     """Async iterator over the JSON events of one server-sent-event stream.
 
-    ``headers``, ``request_id`` and ``url`` are set before the first event is yielded, ``done``
-    once the body has ended (see :class:`~hfbridge.transport.client.EventStream`). Use
-    ``async with`` or :meth:`aclose` when you stop early, to release the connection at once.
+    ``headers`` and ``request_id`` are set before the first event is yielded. Use ``async with`` or
+    :meth:`aclose` when you stop early, to release the connection at once.
     """
 
     def __init__(self) -> None:
         self._events: AsyncIterator[Any] | None = None
         self.headers: Mapping[str, str] = {}
         self.request_id: str | None = None
-        self.url = ""
-        self.done = False
 
     def __aiter__(self) -> AsyncIterator[Any]:
         assert self._events is not None  # noqa: S101 - set by AsyncHFClient.stream
@@ -205,7 +202,7 @@ class AsyncHFClient:
             http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
-        full_url = stream.url = str(request.url)
+        full_url = str(request.url)
         response, parser, payloads, first = await self._with_retries(
             lambda: self._open(http, request, context), max_retries
         )
@@ -228,7 +225,6 @@ class AsyncHFClient:
             raise common.stream_broken(exc, full_url, received) from exc
         finally:
             await response.aclose()
-        stream.done = parser.done
         if not parser.done and not end.finished(state):
             raise common.stream_cut(full_url, received, end.expects)
 

@@ -32,18 +32,15 @@ _T = TypeVar("_T")
 class EventStream:
     """Iterator over the JSON events of one server-sent-event stream.
 
-    ``headers`` and ``request_id`` are set once the answer has arrived (before the first event);
-    ``url`` is the request's absolute URL; ``done`` tells, once the body has ended, whether the
-    ``[DONE]`` marker came. A stream that breaks after its first event raises
-    :class:`~hfbridge.errors.HFStreamError`; it is never presented as complete.
+    ``headers`` and ``request_id`` are set once the answer has arrived (before the first event).
+    A stream that breaks after its first event raises :class:`~hfbridge.errors.HFStreamError`;
+    it is never presented as complete.
     """
 
-    def __init__(self, events: Iterator[Any], url: str = "") -> None:
+    def __init__(self, events: Iterator[Any]) -> None:
         self._events = events
         self.headers: Mapping[str, str] = {}
         self.request_id: str | None = None
-        self.url = url
-        self.done = False
 
     def __iter__(self) -> Iterator[Any]:
         return self._events
@@ -180,7 +177,7 @@ class HFClient:
             self.http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
-        stream = EventStream(iter(()), str(request.url))
+        stream = EventStream(iter(()))
         stream._events = self._events(stream, request, max_retries, context, end)  # noqa: SLF001
         return stream
 
@@ -232,7 +229,6 @@ class HFClient:
             raise common.stream_broken(exc, url, received) from exc
         finally:
             response.close()
-        stream.done = parser.done
         if not parser.done and not end.finished(state):
             raise common.stream_cut(url, received, end.expects)
 

@@ -204,16 +204,6 @@ class ChunkAccumulator:
         state = self._choices.get(0)
         return state.finish_reason if state else None
 
-    @property
-    def events(self) -> int:
-        """How many chunks it has taken."""
-        return self.chunks
-
-    @property
-    def finished(self) -> bool:
-        """Whether a choice has reported its finish reason (the end rule's second input)."""
-        return any(state.finish_reason for state in self._choices.values())
-
     def end(self, headers: Mapping[str, str]) -> list[StreamDelta]:  # noqa: ARG002 - a Fold
         """Nothing is held back: every delta went out as its chunk arrived."""
         return []
