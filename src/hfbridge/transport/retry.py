@@ -115,6 +115,14 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, HFStatusError) and error.status_code in RETRYABLE_STATUSES
 
 
+def is_backpressure(error: BaseException) -> bool:
+    """True for a 429 or a 503 (a loading or overloaded model): the server asks to slow down.
+
+    The limiter cuts its window on these, and a bulk job retries them until its deadline.
+    """
+    return isinstance(error, HFStatusError) and error.status_code in (429, 503)
+
+
 def server_requested_wait(error: BaseException) -> float | None:
     """The wait the server asked for: ``Retry-After`` first, else a loading ``estimated_time``."""
     if not isinstance(error, HFStatusError):
