@@ -2,24 +2,28 @@
 
 :class:`EmbeddingService` turns its settings into a route (:func:`select_route`), prefixes the
 model family's instructions, splits the input into batches by item count *and* request bytes
-(:func:`~hfbridge.wire.embeddings.plan_batches`), sends them with bounded concurrency (threads for
-the sync API, so it also works inside a running event loop; tasks under a semaphore for the async
-API) and puts every vector back at its input position.
+(:func:`~hfbridge.wire.embeddings.plan_batches`), sends them concurrently (threads for the sync
+API, so it also works inside a running event loop; tasks for the async API) and puts every vector
+back at its input position. How many requests are in flight is the transport limiter's call
+(:mod:`hfbridge.transport.limiter`: it grows while answers are fine and shrinks on 429/503, shared
+by every job on the same model and host); ``max_concurrency`` is only its ceiling for this service.
 
-Failure rules: each request is retried by the transport only. A 413 splits its batch in half and
-sends the halves, down to one text. Any other failure after retries marks that batch's texts as
-failed; the job then raises :class:`~hfbridge.errors.HFBatchError` naming them. A job never
-returns a list with holes, duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
+Failure rules: a call is a bulk job (:func:`~hfbridge.transport.jobs.bulk_job`): 429s and loading
+503s are backpressure, retried until ``job_timeout``; other errors are retried by the transport up
+to ``max_retries``. A 413 splits its batch in half and sends the halves, down to one text. Any
+other failure marks that batch's texts as failed; the job then raises
+:class:`~hfbridge.errors.HFBatchError` naming them. A job never returns a list with holes,
+duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import contextvars
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -42,6 +46,7 @@ from hfbridge.inference.embedding_routes import (
     check_params,
     select_route,
 )
+from hfbridge.inference.progress import Progress, ProgressCallback, check_show_progress
 from hfbridge.transport import (
     AsyncHFClient,
     CallContext,
@@ -50,6 +55,7 @@ from hfbridge.transport import (
     HFResponse,
     Secret,
 )
+from hfbridge.transport.jobs import BulkJob, bulk_job, validate_job_timeout
 from hfbridge.wire.embeddings import (
     Batch,
     EmbeddingParams,
@@ -75,9 +81,6 @@ __all__ = [
     "select_route",
 ]
 
-ProgressCallback = Callable[[int, int], None]
-"""Called after each batch with ``(texts done, texts in the job)``."""
-
 # Errors that would fail every request of the job: stop sending new batches after one.
 _FATAL = (HFAuthenticationError, HFPaymentRequiredError, HFPermissionError, HFNotFoundError)
 
@@ -94,13 +97,6 @@ def _instruction(name: str, value: str | None, default: str) -> str:
     if not isinstance(value, str):
         raise HFConfigError(f"{name} must be a string ('' for none), got {type(value).__name__}.")
     return value
-
-
-def _has_tqdm() -> bool:
-    try:
-        return importlib.util.find_spec("tqdm") is not None
-    except (ImportError, ValueError):  # a broken or blocked install counts as missing
-        return False
 
 
 def _ranges(indices: Sequence[int], limit: int = 8) -> str:
@@ -123,12 +119,13 @@ _Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None:
 class _Job:
     """Bookkeeping of one call: vectors by input position, errors, progress, early stop."""
 
-    def __init__(self, total: int, report: Callable[[int], None] | None) -> None:
+    def __init__(self, total: int, progress: Progress, bulk: BulkJob) -> None:
         self.vectors: list[Vector | None] = [None] * total
         self.errors: dict[int, HFError] = {}
         self.first_error: HFError | None = None
         self.stopped = False
-        self._report = report
+        self.bulk = bulk
+        self._progress = progress
         self._lock = threading.Lock()
 
     def note(self, error: HFError) -> None:
@@ -150,8 +147,7 @@ class _Job:
             else:
                 for index, vector in zip(batch.indices, outcome, strict=True):
                     self.vectors[index] = vector
-            if self._report is not None:
-                self._report(len(batch))
+            self._progress.advance(len(batch))
 
     def result(self) -> list[Vector]:
         """Every vector in input order, or :class:`HFBatchError` naming the missing positions."""
@@ -172,7 +168,13 @@ class _Job:
             f"Embedding failed for {len(missing)} of {total} text(s) (input positions "
             f"{_ranges(missing)}); no partial result is returned."
         )
-        if unsent:
+        if self.bulk.remaining() <= 0:
+            message += (
+                f" The job reached its deadline (job_timeout={self.bulk.job_timeout:g} s) after "
+                f"{self.bulk.backpressure} rate-limit answer(s): raise job_timeout, or send fewer "
+                "texts per call."
+            )
+        elif unsent:
             message += f" {unsent} text(s) were not sent after an error that fails every request."
         if cause is not None:
             message += f" First error: {cause.message}"
@@ -195,11 +197,15 @@ class EmbeddingService:
         dimensions: output size, on OpenAI-style routes and custom feature-extraction servers.
         encoding_format: ``'float'`` or ``'base64'`` on OpenAI-style routes (decoded either way).
         batch_size, max_batch_bytes: limits of one request (items, body bytes).
-        max_concurrency: requests in flight at once for this service (sync and async alike).
+        max_concurrency: the most requests of this service in flight at once (sync and async
+            alike); the transport's limiter decides how many below that ceiling.
+        job_timeout: seconds one call may take (default 1800); 429s and loading 503s are
+            retried until then. :class:`HFBatchError` names the texts not done at the deadline.
         query_instruction, document_instruction: prefixes for queries and documents; ``None``
             uses the known family's (E5 ``query: ``/``passage: ``, BGE, nomic, ...) unless
             ``prompt_name`` asks the server to apply its own; ``''`` turns them off.
-        show_progress: show a tqdm bar for jobs of more than one batch (``hfbridge[progress]``).
+        show_progress: a tqdm bar (texts, rate, 429s met): ``None`` shows it for long jobs when a
+            terminal or notebook is attached and tqdm is installed (``hfbridge[progress]``).
         progress: called after each batch with ``(texts done, texts in the job)``.
         client, async_client: clients to use instead of ones built from the settings.
     """
@@ -226,9 +232,10 @@ class EmbeddingService:
         batch_size: int = EMBED_BATCH_SIZE,
         max_batch_bytes: int = EMBED_MAX_BATCH_BYTES,
         max_concurrency: int = EMBED_CONCURRENCY,
+        job_timeout: float | None = None,
         query_instruction: str | None = None,
         document_instruction: str | None = None,
-        show_progress: bool = False,
+        show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
         client: HFClient | None = None,
         async_client: AsyncHFClient | None = None,
@@ -236,6 +243,7 @@ class EmbeddingService:
         self.batch_size = _positive_int("batch_size", batch_size)
         self.max_batch_bytes = _positive_int("max_batch_bytes", max_batch_bytes)
         self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.job_timeout = None if job_timeout is None else validate_job_timeout(job_timeout)
         self.params = EmbeddingParams.create(
             normalize=normalize,
             truncate=truncate,
@@ -256,9 +264,7 @@ class EmbeddingService:
         self.document_instruction = _instruction(
             "document_instruction", document_instruction, family.document if family else ""
         )
-        if show_progress and not _has_tqdm():
-            raise HFConfigError("show_progress=True needs tqdm: pip install 'hfbridge[progress]'.")
-        self.show_progress = bool(show_progress)
+        self.show_progress = check_show_progress(show_progress)
         self.progress = progress
         config = (client.config if client is not None else None) or ClientConfig.create(
             token=token, base_url=base_url, bill_to=bill_to, timeout=timeout,
@@ -332,30 +338,11 @@ class EmbeddingService:
             base_bytes=self._base_bytes,
         )
 
-    def _reporter(
-        self, total: int, batches: int, show_progress: bool | None
-    ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
-        """The per-batch progress hook and its closer (a tqdm bar only for multi-batch jobs)."""
-        show = self.show_progress if show_progress is None else show_progress
-        bar: Any = None
-        if show and batches > 1:
-            from tqdm import tqdm  # noqa: PLC0415 - optional extra, imported only when asked
-
-            bar = tqdm(total=total, desc="Embedding", unit="text")
-        callback = self.progress
-        if bar is None and callback is None:
-            return None, lambda: None
-        done = 0
-
-        def report(count: int) -> None:
-            nonlocal done
-            done += count
-            if bar is not None:
-                bar.update(count)
-            if callback is not None:
-                callback(done, total)
-
-        return report, (bar.close if bar is not None else lambda: None)
+    def _progress(self, total: int, batches: int, show: bool | None, bulk: BulkJob) -> Progress:
+        return Progress(
+            total, requests=batches, show=self.show_progress if show is None else show,
+            job=bulk, callback=self.progress,
+        )  # fmt: skip
 
     # --- wire ---
 
@@ -400,23 +387,28 @@ class EmbeddingService:
         plan = self._plan(texts)
         if not plan:
             return []
-        report, close = self._reporter(len(texts), len(plan), show_progress)
-        job = _Job(len(texts), report)
-        try:
-            if len(plan) == 1 or self.max_concurrency == 1:
-                for batch in plan:
-                    job.record(self._send(batch, job))
-            else:
-                self._run_threads(plan, job)
-        finally:
-            close()
+        with bulk_job(self.job_timeout) as bulk:
+            progress = self._progress(len(texts), len(plan), show_progress, bulk)
+            job = _Job(len(texts), progress, bulk)
+            try:
+                if len(plan) == 1 or self.max_concurrency == 1:
+                    for batch in plan:
+                        job.record(self._send(batch, job))
+                else:
+                    self._run_threads(plan, job)
+            finally:
+                progress.close()
         return job.result()
 
     def _run_threads(self, plan: list[Batch], job: _Job) -> None:
         workers = min(self.max_concurrency, len(plan))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfbridge-embed")
         try:
-            futures = [pool.submit(self._send, batch, job) for batch in plan]
+            # Each thread runs in a copy of this context: its requests belong to the bulk job.
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._send, batch, job)
+                for batch in plan
+            ]
             for future in as_completed(futures):
                 job.record(future.result())
         except BaseException:
@@ -461,24 +453,25 @@ class EmbeddingService:
         plan = self._plan(texts)
         if not plan:
             return []
-        report, close = self._reporter(len(texts), len(plan), show_progress)
-        job = _Job(len(texts), report)
         slots = self._slots()
+        with bulk_job(self.job_timeout) as bulk:
+            progress = self._progress(len(texts), len(plan), show_progress, bulk)
+            job = _Job(len(texts), progress, bulk)
 
-        async def run(batch: Batch) -> None:
-            job.record(await self._asend(batch, job, slots))
+            async def run(batch: Batch) -> None:
+                job.record(await self._asend(batch, job, slots))
 
-        tasks = [asyncio.ensure_future(run(batch)) for batch in plan]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            job.stopped = True
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        finally:
-            close()
+            tasks = [asyncio.ensure_future(run(batch)) for batch in plan]  # inherit the job
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                job.stopped = True
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            finally:
+                progress.close()
         return job.result()
 
     async def _asend(

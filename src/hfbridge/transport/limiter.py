@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from hfbridge._redact import redact_url
 from hfbridge.errors import HFTimeoutError
 from hfbridge.transport.control import AIMDWindow
-from hfbridge.transport.retry import is_backpressure, server_requested_wait
+from hfbridge.transport.retry import is_congestion, server_requested_wait
 
 Outcome = Literal["ok", "backpressure", "other"]
 LimiterKey = tuple[str, str | None, str | None]
@@ -244,7 +244,7 @@ def _timeout(pause: float, deadline: float | None, now: float) -> float | None:
 
 def outcome_of(error: BaseException) -> tuple[Outcome, float | None]:
     """How a failed request counts for its limiter: backpressure (with the wait asked), or not."""
-    if is_backpressure(error):
+    if is_congestion(error):
         return "backpressure", server_requested_wait(error)
     return "other", None
 

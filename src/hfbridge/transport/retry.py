@@ -27,6 +27,7 @@ from hfbridge.errors import (
     HFConfigError,
     HFConnectionError,
     HFModelLoadingError,
+    HFRateLimitError,
     HFStatusError,
 )
 
@@ -116,10 +117,15 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def is_backpressure(error: BaseException) -> bool:
-    """True for a 429 or a 503 (a loading or overloaded model): the server asks to slow down.
+    """True for a 429 or a 503 "model is loading": the server asks to wait, not to give up.
 
-    The limiter cuts its window on these, and a bulk job retries them until its deadline.
+    A bulk job retries these until its deadline instead of counting them against max_retries.
     """
+    return isinstance(error, (HFRateLimitError, HFModelLoadingError))
+
+
+def is_congestion(error: BaseException) -> bool:
+    """True for a 429 or any 503 (loading or overloaded): the limiter cuts its window."""
     return isinstance(error, HFStatusError) and error.status_code in (429, 503)
 
 
