@@ -695,7 +695,7 @@ async def test_429_forever_ends_at_the_deadline_naming_every_position(mode):
         return always_429(request)
 
     client = HFClient(base_url=BASE, transport=httpx.MockTransport(always_429),
-                      sleep=lambda s: time.sleep(0.001))  # fmt: skip
+                      sleep=lambda _s: time.sleep(0.001))  # fmt: skip
     async_client = AsyncHFClient(base_url=BASE, transport=httpx.MockTransport(async_429))
     service = EmbeddingService(base_url=BASE, model="m", batch_size=2, job_timeout=0.3,
                                client=client, async_client=async_client)  # fmt: skip
