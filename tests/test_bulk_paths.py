@@ -69,10 +69,12 @@ async def _no_sleep(_seconds: float) -> None:
 def clients(server: Limited) -> dict[str, object]:
     settings = {"base_url": BASE, "max_retries": 1}
     return {
-        "client": HFClient(transport=httpx.MockTransport(server), sleep=lambda _s: None,
-                           **settings),  # fmt: skip
-        "async_client": AsyncHFClient(transport=httpx.MockTransport(server.handle_async),
-                                      sleep=_no_sleep, **settings),  # fmt: skip
+        "client": HFClient(
+            transport=httpx.MockTransport(server), sleep=lambda _s: None, **settings
+        ),
+        "async_client": AsyncHFClient(
+            transport=httpx.MockTransport(server.handle_async), sleep=_no_sleep, **settings
+        ),
     }
 
 
@@ -97,11 +99,11 @@ async def test_textgen_abatch_rides_out_429s_past_max_retries_in_order():
 async def test_a_textgen_batch_failure_names_exactly_the_failed_prompts(mode):
     server = Limited(failures=1, poison="prompt 7")
     model = textgen(server)
+    run = model.generate if mode == "sync" else model.agenerate
     with pytest.raises(HFBatchError) as caught:
-        if mode == "sync":
-            model.generate(PROMPTS)
-        else:
-            await model.agenerate(PROMPTS)
+        result = run(PROMPTS)
+        if mode == "async":
+            await result
     assert caught.value.failed_indices == [7] and caught.value.total == 12
     assert "input positions 7" in str(caught.value) and "no partial result" in str(caught.value)
 
