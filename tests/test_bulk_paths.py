@@ -99,11 +99,11 @@ async def test_textgen_abatch_rides_out_429s_past_max_retries_in_order():
 async def test_a_textgen_batch_failure_names_exactly_the_failed_prompts(mode):
     server = Limited(failures=1, poison="prompt 7")
     model = textgen(server)
-    run = model.generate if mode == "sync" else model.agenerate
+    async def run() -> object:
+        return model.generate(PROMPTS) if mode == "sync" else await model.agenerate(PROMPTS)
+
     with pytest.raises(HFBatchError) as caught:
-        result = run(PROMPTS)
-        if mode == "async":
-            await result
+        await run()
     assert caught.value.failed_indices == [7] and caught.value.total == 12
     assert "input positions 7" in str(caught.value) and "no partial result" in str(caught.value)
 
