@@ -76,13 +76,18 @@ def _vector_json(text: str, dim: int) -> str:
     return ",".join((eight.split(",") * (dim // 8 + 1))[:dim])
 
 
+def _capacity(limits: Limits) -> float:
+    """Tokens the bucket banks: ``burst`` seconds' worth, at least one (none at rate 0)."""
+    return max(1.0, limits.rate * limits.burst) if limits.rate > 0 else 0.0
+
+
 class _State:
     def __init__(self, limits: Limits) -> None:
         self.configure(limits)
 
     def configure(self, limits: Limits) -> None:
         self.limits = limits
-        self.tokens = max(1.0, limits.rate * limits.burst)
+        self.tokens = _capacity(limits)
         self.stamp = self.started = time.monotonic()
         self.counts: Counter[str] = Counter()
         self.texts: Counter[str] = Counter()
@@ -92,7 +97,7 @@ class _State:
     def take(self) -> bool:
         now = time.monotonic()
         limits = self.limits
-        capacity = max(1.0, limits.rate * limits.burst)
+        capacity = _capacity(limits)
         self.tokens = min(capacity, self.tokens + (now - self.stamp) * limits.rate)
         self.stamp = now
         if self.tokens >= 1.0:
@@ -240,6 +245,23 @@ async def _serve(limits: Limits, port: int) -> None:
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
+
+
+def allowed_share(stats: dict[str, Any]) -> float:
+    """Successes over what the bucket could grant between the first and the last success.
+
+    The bucket grants ``rate`` per second plus what it had banked (it starts full), so a client
+    that wastes nothing scores 1.0; time before the first answer (process start, imports) and
+    after the last is not counted.
+    """
+    timeline = stats["timeline"]
+    busy = [i for i, count in enumerate(timeline) if count]
+    if not busy:
+        return 0.0
+    limits = stats["limits"]
+    span = (busy[-1] - busy[0] + 1) * stats["timeline_step"]
+    banked = max(1.0, limits["rate"] * limits["burst"]) if limits["rate"] > 0 else 0.0
+    return float(sum(timeline)) / (limits["rate"] * span + banked)
 
 
 # --- the parent side ----------------------------------------------------------------------------
