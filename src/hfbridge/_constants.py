@@ -89,6 +89,12 @@ EMBED_MAX_BATCH_BYTES: Final = 1_000_000
 EMBED_CONCURRENCY: Final = 64
 """The most requests of one embeddings job in flight; the limiter finds the actual number."""
 
+# --- rerank batching ------------------------------------------------------------------------------
+RERANK_BATCH_SIZE: Final = 32
+"""Documents per rerank request, at most: TEI's default ``--max-client-batch-size``."""
+RERANK_MAX_BATCH_BYTES: Final = 1_000_000
+"""Body bytes per rerank request, at most (TEI's default ``--payload-limit`` is 2,000,000)."""
+
 # --- text generation ------------------------------------------------------------------------------
 TEXTGEN_BATCH_CONCURRENCY: Final = 64
 """The most prompts of one ``batch``/``generate`` call in flight (the limiter finds the number)."""
