@@ -7,7 +7,8 @@ keep-alive), so that it sustains several thousand requests per second on one cor
 port), so the clients under test never share its interpreter's lock.
 
 Routes (base URL ``{url}/v1``): ``POST /v1/embeddings`` (OpenAI shape: one small vector per
-input, derived from the text by CRC-32, so a client's order can be checked), ``POST
+input, derived from the text by CRC-32, so a client's order can be checked) and ``POST /embed``
+(feature extraction: ``inputs`` in, a list of vectors out), ``POST
 /v1/chat/completions`` and ``POST /v1/completions`` (a fixed short answer), ``GET /stats`` (what
 happened: requests, successes, 429s, texts embedded and how many of them more than once, a
 per-100-ms timeline of successes) and ``POST /config`` (new limits; resets the counters).
@@ -176,7 +177,7 @@ class _Connection(asyncio.Protocol):
             self.send(_response(200, b'{"ok":true}'))
             return
         kind = target.rsplit("/", 1)[-1]
-        if kind not in ("embeddings", "completions"):
+        if kind not in ("embeddings", "completions", "embed"):
             self.send(_response(404, b'{"error":"no such route"}'))
             return
         state.counts["requests"] += 1
@@ -213,6 +214,14 @@ class _Connection(asyncio.Protocol):
 
     def answer(self, target: str, body: dict[str, Any]) -> bytes:
         state, limits = self.state, self.state.limits
+        if target.endswith("/embed"):  # feature extraction (TEI, hf-inference): a list of vectors
+            items = body["inputs"]
+            items = [items] if isinstance(items, str) else items
+            state.counts["texts"] += len(items)
+            if limits.count_texts:
+                state.texts.update(items)
+            vectors = ",".join(f"[{_vector_json(text, limits.dim)}]" for text in items)
+            return f"[{vectors}]".encode()
         if target.endswith("/embeddings"):
             items = body["input"]
             items = [items] if isinstance(items, str) else items

@@ -23,6 +23,7 @@ CHARTS = {
     "embed": "fig5_embed.png",
     "import": "fig6_import.png",
     "memory": "fig7_memory.png",
+    "bulk": "fig8_bulk.png",
 }
 STYLES = {"floor": ":", "raw": "-.", "hfbridge": "-", "anchor": "--"}
 COLOURS = {"floor": "#9e9e9e", "raw": "#5c6bc0", "hfbridge": "#ef6c00", "anchor": "#26a69a"}
@@ -433,6 +434,7 @@ def render_chart(figure: dict[str, Any], path: Path) -> None:
         keys = {
             "stream": ["us_chunk_200", "us_chunk_5000"],
             "embed": ["wall_s", "peak_mb"],
+            "bulk": ["share", "texts_s"],
         }.get(key, [figure["primary"]])
         fig, axes = plt.subplots(
             1, len(keys), figsize=(7 * len(keys), 0.35 * len(figure["rows"]) + 1.5)
