@@ -81,7 +81,8 @@ def _ray_embed(args: dict[str, Any]) -> dict[str, Any]:
             out = super().__call__(batch)
             return {**out, "pid": [os.getpid()], "rss": [peak_rss_mb()]}
 
-    ray.init(num_cpus=max(4, args["actors"]), include_dashboard=False, log_to_driver=False,
+    # the actors hold one CPU each; the read tasks need CPUs of their own
+    ray.init(num_cpus=args["actors"] + 2, include_dashboard=False, log_to_driver=False,
              configure_logging=False)  # fmt: skip
     try:
         count = args["count"]
