@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from hfbridge.errors import HFConfigError, HFRateLimitError, HFTimeoutError
+from hfbridge.errors import HFConfigError, HFError, HFRateLimitError, HFTimeoutError
 from hfbridge.transport import AsyncHFClient, HFClient
 from hfbridge.transport.control import AIMDWindow
 from hfbridge.transport.jobs import bulk_job, current_job, validate_job_timeout
@@ -281,3 +281,19 @@ def test_a_nested_job_keeps_the_earlier_deadline():
             assert inner is outer
         with bulk_job(1) as short:
             assert short is not outer and short.deadline < outer.deadline
+
+
+def test_an_exhausted_quota_429_is_neither_backpressure_nor_congestion():
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        body = {"error": {"message": "You exceeded your quota", "code": "insufficient_quota"}}
+        return httpx.Response(429, json=body)
+
+    client = HFClient(base_url="http://q.example/v1", transport=httpx.MockTransport(handler),
+                      sleep=lambda _: None)  # fmt: skip
+    with bulk_job(60) as job, pytest.raises(HFError, match="quota"):
+        client.request("POST", "x")
+    assert calls["n"] == 1 and job.backpressure == 0
+    assert limiter_for("http://q.example/v1").stats().cuts == 0

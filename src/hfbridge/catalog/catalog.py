@@ -33,7 +33,6 @@ from hfbridge._constants import (
     CATALOG_TIMEOUT,
     CATALOG_TTL,
     HUB_OFFLINE_ENV,
-    ROUTER_V1_URL,
 )
 from hfbridge.catalog.cache import Entry, TTLCache, default_cache_dir
 from hfbridge.catalog.models import (
@@ -55,7 +54,7 @@ from hfbridge.errors import (
     HFNotFoundError,
     HFResponseError,
 )
-from hfbridge.transport import AsyncHFClient, HFClient, HFResponse, hub_api_url
+from hfbridge.transport import AsyncHFClient, HFClient, HFResponse, hub_api_url, router_v1_url
 
 _HUB_PAGE_MAX = 500  # huggingface.js's page size cap; the server's is undocumented
 _HUB_MODEL_EXPAND = ("inference", "inferenceProviderMapping", "pipeline_tag")
@@ -123,7 +122,8 @@ class Catalog:
         offline: answer from the cache only (default: ``HF_HUB_OFFLINE``).
         clock: wall-clock seconds (injectable for tests).
         failure_ttl: seconds a failed fetch is remembered before the network is tried again.
-        router_url, hub_url: roots of the router (``.../v1``) and of the Hub API (``.../api``).
+        router_url, hub_url: roots of the router (``.../v1``; default ``HFBRIDGE_ROUTER_URL``'s or
+            Hugging Face's) and of the Hub API (``.../api``; default ``HF_ENDPOINT``'s).
     """
 
     def __init__(  # noqa: PLR0913 - the catalog's settings
@@ -136,7 +136,7 @@ class Catalog:
         offline: bool | None = None,
         clock: Callable[[], float] = time.time,
         failure_ttl: float = CATALOG_FAILURE_TTL,
-        router_url: str = ROUTER_V1_URL,
+        router_url: str | None = None,
         hub_url: str | None = None,
     ) -> None:
         self._client = client
@@ -147,7 +147,7 @@ class Catalog:
         self.cache = TTLCache(ttl=ttl, directory=directory, clock=clock)
         self.offline = _env_offline() if offline is None else offline
         self.failure_ttl = failure_ttl
-        self.router_url = router_url.rstrip("/")
+        self.router_url = (router_url or router_v1_url()).rstrip("/")
         self.hub_url = (hub_url or hub_api_url()).rstrip("/")
         self._failures: dict[str, tuple[float, HFError]] = {}
         self._warned: set[str] = set()

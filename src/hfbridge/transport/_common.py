@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -26,7 +25,14 @@ from hfbridge.errors import (
 )
 from hfbridge.transport._pool import is_own_client
 from hfbridge.transport.auth import is_hf_host
-from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
+from hfbridge.transport.config import (
+    ClientConfig,
+    Origin,
+    connect_timeout,
+    moved_router_origin,
+    origin_of,
+    validate_timeout,
+)
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
 
 JSONBody = Mapping[str, Any] | list[Any] | None
@@ -85,9 +91,9 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
 
 
 @lru_cache(maxsize=256)
-def host_of(url: str) -> str | None:
-    """Host of an absolute URL (cached: clients send to few distinct URLs)."""
-    return urlsplit(url).hostname
+def cached_origin(url: str) -> Origin | None:
+    """:func:`~hfbridge.transport.config.origin_of`, cached: clients send to few distinct URLs."""
+    return origin_of(url)
 
 
 @lru_cache(maxsize=256)
@@ -166,7 +172,8 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         raise HFConfigError(
             f"{redact_url(full_url)!r} is not a valid URL ({exc}): check base_url and the route."
         ) from exc
-    request_headers = config.headers_for(host_of(full_url))
+    origin = cached_origin(full_url)
+    request_headers = config.headers_for(origin[1], origin) if origin else config.static_headers
     if headers:
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     if not params and is_own_client(client):
@@ -215,8 +222,16 @@ def status_error(
         model=context.model,
         provider=context.provider,
         retry_after=_requested_wait(response.headers),
-        self_hosted=not is_hf_host(response.request.url.host),
+        self_hosted=not is_router_or_hub(str(response.request.url)),
     )
+
+
+def is_router_or_hub(url: str) -> bool:
+    """Whether ``url`` is Hugging Face's (a Hub or router host, or the moved router's origin)."""
+    origin = cached_origin(url)
+    if origin is None:
+        return False
+    return is_hf_host(origin[1]) or origin == moved_router_origin()
 
 
 def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallContext) -> HFError:
@@ -255,8 +270,9 @@ def parse_event(payload: str, url: str) -> Any:
             f"The stream from {redact_url(url)} sent an event that is not JSON: "
             f"{redact(payload)[:200]!r}."
         ) from None
-    if isinstance(event, dict) and event.get("error"):
-        error = event["error"]
+    if isinstance(event, dict) and (event.get("error") or event.get("object") == "error"):
+        # {"error": ...} (TGI, OpenAI), or vLLM's {"object": "error", "message", "type", "code"}
+        error = event.get("error") or event
         error_type = event.get("error_type")
         status: Any = None
         if isinstance(error, dict):
@@ -265,10 +281,11 @@ def parse_event(payload: str, url: str) -> Any:
             status = error.get("http_status_code") or error.get("code")
         else:
             message = str(error)
+        http_status = isinstance(status, int) and 100 <= status <= 599  # noqa: PLR2004 - not 40301
         raise HFStreamError(
             f"The server reported an error inside the stream from {redact_url(url)}: {message}",
             error_type=str(error_type) if error_type else None,
-            status_code=status if isinstance(status, int) else None,
+            status_code=status if http_status else None,
         )
     return event
 
@@ -294,9 +311,13 @@ def json_instead_of_stream(body: bytes, response: httpx.Response, context: CallC
     )
 
 
-def missing_done(url: str, received: int) -> HFStreamError:
-    """The error for a stream that ended without its ``[DONE]`` marker."""
+def stream_cut(url: str, received: int, expects: str = "") -> HFStreamError:
+    """The error for a stream whose body ended without ``[DONE]`` before it was complete.
+
+    ``expects`` is what the stream's end rule waited for (``transport.sse.StreamEndRule``).
+    """
+    before = f" and before {expects}" if expects else ""
     return HFStreamError(
-        f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]: the "
-        "connection was probably cut and the output is incomplete. Retry the call."
+        f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]"
+        f"{before}: the connection was probably cut and the output is incomplete. Retry the call."
     )

@@ -17,23 +17,23 @@ from hfbridge.transport._common import (
     build_request,
     is_json_answer,
     json_instead_of_stream,
-    missing_done,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
+    stream_cut,
     transport_error,
 )
 from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport._send import asend_request
 from hfbridge.transport.auth import Secret
-from hfbridge.transport.client import FIRST_TRY, RETRY, StreamEnd, bulk_wait
+from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
 from hfbridge.transport.retry import RetryPolicy, is_backpressure
-from hfbridge.transport.sse import EventParser, aiter_events
+from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, aiter_events
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying
@@ -213,9 +213,9 @@ class AsyncHFClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
-        end: StreamEnd = "done",
+        end: StreamEndRule = REQUIRE_DONE,
     ) -> AsyncEventStream:
-        """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rules."""
+        """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rule."""
         stream = AsyncEventStream()
         stream._events = self._events(  # noqa: SLF001
             stream, method, url,
@@ -267,7 +267,7 @@ class AsyncHFClient:
         timeout: float | None,
         max_retries: int | None,
         context: CallContext,
-        end: StreamEnd,
+        end: StreamEndRule,
     ) -> AsyncIterator[Any]:
         http = await self.http()
         request = build_request(
@@ -282,19 +282,24 @@ class AsyncHFClient:
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
+        state, step = end.start, end.step
         try:
             if first is not None:
                 received += 1
-                yield parse_event(first, full_url)
+                event = parse_event(first, full_url)
+                state = step(state, event)
+                yield event
             async for payload in payloads:
                 received += 1
-                yield parse_event(payload, full_url)
+                event = parse_event(payload, full_url)
+                state = step(state, event)
+                yield event
         except httpx.HTTPError as exc:
             raise stream_broken(exc, full_url, received) from exc
         finally:
             await response.aclose()
-        if end == "done" and not parser.done:
-            raise missing_done(full_url, received)
+        if not parser.done and not end.finished(state):
+            raise stream_cut(full_url, received, end.expects)
 
     async def aclose(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""

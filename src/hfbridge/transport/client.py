@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -17,11 +17,11 @@ from hfbridge.transport._common import (
     build_request,
     is_json_answer,
     json_instead_of_stream,
-    missing_done,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
+    stream_cut,
     transport_error,
 )
 from hfbridge.transport._logs import log_retry
@@ -32,12 +32,11 @@ from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
 from hfbridge.transport.retry import RetryPolicy, compute_wait, is_backpressure, is_retryable
-from hfbridge.transport.sse import EventParser, iter_events
+from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, iter_events
 
 if TYPE_CHECKING:
     from tenacity import Retrying
 
-StreamEnd = Literal["done", "eof"]
 FIRST_TRY, RETRY = False, True  # what a retry loop tells its ``send``
 _NO_CONTEXT = CallContext()
 _T = TypeVar("_T")
@@ -224,14 +223,14 @@ class HFClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
-        end: StreamEnd = "done",
+        end: StreamEndRule = REQUIRE_DONE,
     ) -> EventStream:
         """Open a server-sent-event stream and iterate its JSON events.
 
-        ``end="done"`` (OpenAI-style routes) requires the ``[DONE]`` marker: a body that ends
-        without it raises :class:`~hfbridge.errors.HFStreamError`. ``end="eof"`` (TGI
-        ``/generate_stream``) accepts the end of the body as the end of the stream. The request is
-        retried only until its first event is handed out.
+        ``[DONE]`` ends the stream. A body that ends without it is judged by ``end``, the route's
+        :class:`~hfbridge.transport.sse.StreamEndRule` (by default only ``[DONE]`` completes a
+        stream); an incomplete one raises :class:`~hfbridge.errors.HFStreamError` after its last
+        event. The request is retried only until its first event is handed out.
         """
         request = build_request(
             self.http, self.config, method, url,
@@ -278,7 +277,7 @@ class HFClient:
         request: httpx.Request,
         max_retries: int | None,
         context: CallContext,
-        end: StreamEnd,
+        end: StreamEndRule,
     ) -> Iterator[Any]:
         url = str(request.url)
         limiter = limiter_for(url, context.model, context.provider)
@@ -288,19 +287,24 @@ class HFClient:
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
+        state, step = end.start, end.step
         try:
             if first is not None:
                 received += 1
-                yield parse_event(first, url)
+                event = parse_event(first, url)
+                state = step(state, event)
+                yield event
             for payload in payloads:
                 received += 1
-                yield parse_event(payload, url)
+                event = parse_event(payload, url)
+                state = step(state, event)
+                yield event
         except httpx.HTTPError as exc:
             raise stream_broken(exc, url, received) from exc
         finally:
             response.close()
-        if end == "done" and not parser.done:
-            raise missing_done(url, received)
+        if not parser.done and not end.finished(state):
+            raise stream_cut(url, received, end.expects)
 
     def close(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""

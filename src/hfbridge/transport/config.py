@@ -23,6 +23,7 @@ from hfbridge._constants import (
     MAX_RETRIES,
     READ_TIMEOUT,
     ROUTER_URL,
+    ROUTER_URL_ENV,
     ROUTER_V1_URL,
     USE_CACHE_HEADER,
 )
@@ -58,11 +59,49 @@ def hub_api_url() -> str:
     return validate_base_url(endpoint, what=HUB_ENDPOINT_ENV) + "/api"
 
 
+def router_url() -> str:
+    """The router's root: ``$HFBRIDGE_ROUTER_URL`` (a gateway or a mirror), else Hugging Face's."""
+    moved = os.environ.get(ROUTER_URL_ENV)
+    return validate_base_url(moved, what=ROUTER_URL_ENV) if moved else ROUTER_URL
+
+
+def router_v1_url() -> str:
+    """The router's OpenAI-compatible root (``{router_url()}/v1``)."""
+    return f"{router_url()}/v1"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]
+
+
+def origin_of(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of an absolute http(s) URL, the port filled in from the scheme."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or parts.scheme not in _DEFAULT_PORTS:
+        return None
+    default = _DEFAULT_PORTS[parts.scheme]
+    return parts.scheme, parts.hostname.lower(), port if port is not None else default
+
+
+def moved_router_origin() -> Origin | None:
+    """The origin of ``$HFBRIDGE_ROUTER_URL`` when the user moved the router, else ``None``.
+
+    That origin is trusted like a Hugging Face host (a discovered token goes to it): the user named
+    it as the router. Only the exact origin: another port or scheme of the same host is not it.
+    """
+    moved = os.environ.get(ROUTER_URL_ENV)
+    return origin_of(validate_base_url(moved, what=ROUTER_URL_ENV)) if moved else None
+
+
 def provider_url(provider: str, route: str = "") -> str:
-    """A provider-scoped router URL: ``https://router.huggingface.co/{provider}{route}``."""
+    """A provider-scoped router URL: ``{router_url()}/{provider}{route}``."""
     if not provider or "/" in provider:
         raise HFConfigError(f"provider must be a slug like 'together', got {provider!r}.")
-    return f"{ROUTER_URL}/{provider}{route}"
+    return f"{router_url()}/{provider}{route}"
 
 
 def hf_inference_url(model: str, task: str | None = None) -> str:
@@ -82,7 +121,9 @@ class ClientConfig:
     """Settings of one logical client; :meth:`create` validates them and resolves the token.
 
     ``timeout`` is the read timeout in seconds (connect is capped at 10 s); ``base_url`` defaults to
-    the router's OpenAI-compatible root.
+    the router's OpenAI-compatible root. ``router_origin`` is the origin of ``HFBRIDGE_ROUTER_URL``
+    when it moved the router (read by :meth:`create`): it receives the token like a Hugging Face
+    host.
     """
 
     token: Secret | None = None
@@ -94,6 +135,7 @@ class ClientConfig:
     headers: tuple[tuple[str, str], ...] = ()
     use_cache: bool | None = None
     verify: bool | str = True
+    router_origin: Origin | None = None
 
     @classmethod
     def create(  # noqa: PLR0913 - mirrors the public constructor arguments
@@ -113,13 +155,14 @@ class ClientConfig:
         return cls(
             token=secret,
             token_source=source,
-            base_url=validate_base_url(base_url) if base_url is not None else ROUTER_V1_URL,
+            base_url=validate_base_url(base_url) if base_url is not None else router_v1_url(),
             bill_to=bill_to or None,
             timeout=validate_timeout(timeout) if timeout is not None else READ_TIMEOUT,
             retry=RetryPolicy(max_retries=MAX_RETRIES if max_retries is None else max_retries),
             headers=tuple((str(k), str(v)) for k, v in (headers or {}).items()),
             use_cache=use_cache,
             verify=verify,
+            router_origin=moved_router_origin(),
         )
 
     @classmethod
@@ -162,16 +205,26 @@ class ClientConfig:
             result[BILL_TO_HEADER.lower()] = self.bill_to
         return result
 
-    def may_receive_token(self, host: str | None) -> bool:
-        """HF hosts always; the custom base URL's host only when the token was passed explicitly."""
+    def may_receive_token(self, host: str | None, origin: Origin | None = None) -> bool:
+        """Whether a request to ``host`` (whose URL has ``origin``) may carry the token.
+
+        HF hosts and the moved router's origin always; the custom base URL's host only when the
+        token was passed explicitly.
+        """
         if is_hf_host(host):
             return True
+        if host is None:
+            return False
+        if self.router_origin is not None and origin == self.router_origin:
+            return True
         explicit = self.token_source == "explicit"  # noqa: S105 - a source label, not a token
-        return explicit and host is not None and host == self._base_host
+        return explicit and host == self._base_host
 
-    def headers_for(self, host: str | None) -> dict[str, str]:
-        """The headers for a request to ``host``."""
-        return self.trusted_headers if self.may_receive_token(host) else self.static_headers
+    def headers_for(self, host: str | None, origin: Origin | None = None) -> dict[str, str]:
+        """The headers for a request to ``host`` (at ``origin``: scheme, host, port)."""
+        if self.may_receive_token(host, origin):
+            return self.trusted_headers
+        return self.static_headers
 
     def __getstate__(self) -> dict[str, object]:
         # Only the fields: the cached header dicts hold the token in clear (rebuilt on use).

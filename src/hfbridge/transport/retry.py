@@ -1,9 +1,10 @@
 """What to retry and how long to wait: small pure functions, driven by tenacity in the client.
 
 Retried: connection errors and timeouts (the request got no answer), and the statuses in
-``RETRYABLE_STATUSES`` (408, 429, 500, 502, 503 including "model is loading", 504). A server's
-``Retry-After`` (seconds or an HTTP date) or ``estimated_time`` sets the wait, capped; otherwise the
-wait grows exponentially with jitter.
+``RETRYABLE_STATUSES`` (408, 429, 500, 502, 503 including "model is loading", 504), except billing
+problems: a 429 saying ``insufficient_quota`` (``HFQuotaExceededError``) does not refill by waiting.
+A server's ``Retry-After`` (seconds or an HTTP date) or ``estimated_time`` sets the wait, capped;
+otherwise the wait grows exponentially with jitter.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hfbridge.errors import (
     HFConfigError,
     HFConnectionError,
     HFModelLoadingError,
+    HFPaymentRequiredError,
     HFRateLimitError,
     HFStatusError,
 )
@@ -113,6 +115,8 @@ def is_retryable(error: BaseException) -> bool:
     """True when ``error`` is worth another attempt."""
     if isinstance(error, HFConnectionError):
         return True
+    if isinstance(error, HFPaymentRequiredError):  # billing: waiting does not help
+        return False
     return isinstance(error, HFStatusError) and error.status_code in RETRYABLE_STATUSES
 
 
@@ -125,7 +129,12 @@ def is_backpressure(error: BaseException) -> bool:
 
 
 def is_congestion(error: BaseException) -> bool:
-    """True for a 429 or any 503 (loading or overloaded): the limiter cuts its window."""
+    """True for a 429 or any 503 (loading or overloaded): the limiter cuts its window.
+
+    A 429 that reports an exhausted quota is billing, not congestion.
+    """
+    if isinstance(error, HFPaymentRequiredError):
+        return False
     return isinstance(error, HFStatusError) and error.status_code in (429, 503)
 
 

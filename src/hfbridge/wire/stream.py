@@ -21,7 +21,9 @@ from hfbridge.wire.chat import (
     Usage,
     arguments_text,
     as_mapping,
+    normalize_finish_reason,
     parse_usage,
+    tool_call_id,
 )
 
 
@@ -50,6 +52,8 @@ class StreamDelta:
     finish_reason: str | None = None
     usage: Usage | None = None
     logprobs: Any = None
+    native_finish_reason: str | None = None
+    """The server's own word for the finish, when it differs from ``finish_reason``."""
 
 
 @dataclass
@@ -68,6 +72,7 @@ class _ChoiceState:
     refusal: io.StringIO = field(default_factory=io.StringIO)
     tools: dict[int, _ToolState] = field(default_factory=dict)
     finish_reason: str | None = None
+    native_finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
 
 
@@ -153,14 +158,16 @@ class ChunkAccumulator:
         if content:
             state.content.write(content)
         finish_reason = raw.get("finish_reason")
+        native = None
         if finish_reason:
-            state.finish_reason = finish_reason
+            finish_reason, native = normalize_finish_reason(finish_reason)
+            state.finish_reason, state.native_finish_reason = finish_reason, native
         logprobs = raw.get("logprobs")
         if logprobs is not None:
             state.logprobs.append(logprobs)
         # The hot path: most chunks carry content only; anything else takes the full reading.
         if _RARE_DELTA_KEYS.isdisjoint(delta):
-            return StreamDelta(index, content, "", (), finish_reason, None, logprobs)
+            return StreamDelta(index, content, "", (), finish_reason, None, logprobs, native)
         reasoning = _fragment(delta.get("reasoning") or delta.get("reasoning_content"))
         if reasoning:
             state.reasoning.write(reasoning)
@@ -168,14 +175,16 @@ class ChunkAccumulator:
         if refusal:
             state.refusal.write(refusal)
         tool_deltas = tuple(self._add_tool(state, item) for item in _tool_items(delta))
-        return StreamDelta(index, content, reasoning, tool_deltas, finish_reason, None, logprobs)
+        return StreamDelta(
+            index, content, reasoning, tool_deltas, finish_reason, None, logprobs, native
+        )
 
     @staticmethod
     def _add_tool(state: _ChoiceState, item: Mapping[str, Any]) -> ToolCallDelta:
         index = _index(item.get("index"), len(state.tools))
         tool = state.tools.setdefault(index, _ToolState())
         function = as_mapping(item.get("function"))
-        new_id = item.get("id") if item.get("id") and tool.id is None else None
+        new_id = tool_call_id(item.get("id")) if tool.id is None else None
         new_name = function.get("name") if function.get("name") and tool.name is None else None
         tool.id = tool.id or new_id
         tool.name = tool.name or new_name
@@ -213,6 +222,7 @@ class ChunkAccumulator:
                     tool_calls=calls,
                     finish_reason=state.finish_reason,
                     logprobs=state.logprobs or None,
+                    native_finish_reason=state.native_finish_reason,
                 )
             )
         return ChatCompletion(
@@ -236,4 +246,6 @@ def _index(value: Any, default: int) -> int:
 
 def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     items = delta.get("tool_calls")
+    if isinstance(items, Mapping):  # TGI 2.0 streamed its one call as an object, not a list
+        return [items]
     return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
