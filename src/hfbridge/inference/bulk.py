@@ -71,6 +71,10 @@ def batch_error(what: str, errors: dict[int, HFError], total: int, job: BulkJob)
     return error
 
 
+def _progress(total: int, show: bool | None, job: BulkJob, what: str) -> Progress:
+    return Progress(total, requests=total, show=show, job=job, desc=what, unit="item")
+
+
 def run_bulk(  # noqa: PLR0913 - the job's settings
     items: Sequence[_Item],
     call: Callable[[_Item], _Result],
@@ -84,8 +88,7 @@ def run_bulk(  # noqa: PLR0913 - the job's settings
     results: dict[int, _Result] = {}
     errors: dict[int, HFError] = {}
     with bulk_job(job_timeout) as job:
-        progress = Progress(len(items), requests=len(items), show=show_progress, job=job,
-                            desc=what, unit="item")  # fmt: skip
+        progress = _progress(len(items), show_progress, job, what)
 
         def one(index: int) -> None:
             try:
@@ -127,8 +130,7 @@ async def arun_bulk(  # noqa: PLR0913 - the job's settings
     errors: dict[int, HFError] = {}
     gate = asyncio.Semaphore(max_concurrency)
     with bulk_job(job_timeout) as job:
-        progress = Progress(len(items), requests=len(items), show=show_progress, job=job,
-                            desc=what, unit="item")  # fmt: skip
+        progress = _progress(len(items), show_progress, job, what)
 
         async def one(index: int) -> None:
             async with gate:

@@ -40,6 +40,7 @@ from hfbridge.errors import (
     HFPermissionError,
     HFResponseError,
 )
+from hfbridge.inference.bulk import ranges
 from hfbridge.inference.embedding_routes import (
     OPENAI_EMBEDDING_PROVIDERS,
     EmbeddingRoute,
@@ -99,20 +100,6 @@ def _instruction(name: str, value: str | None, default: str) -> str:
     return value
 
 
-def _ranges(indices: Sequence[int], limit: int = 8) -> str:
-    """``[1, 2, 3, 7]`` -> ``'1-3, 7'`` (at most ``limit`` ranges, then an ellipsis)."""
-    spans: list[str] = []
-    start = previous = indices[0]
-    for index in [*indices[1:], None]:
-        if index is not None and index == previous + 1:
-            previous = index
-            continue
-        spans.append(str(start) if start == previous else f"{start}-{previous}")
-        if index is not None:
-            start = previous = index
-    return ", ".join(spans[:limit]) + (", ..." if len(spans) > limit else "")
-
-
 _Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None: not sent
 
 
@@ -166,7 +153,7 @@ class _Job:
         cause = self.first_error
         message = (
             f"Embedding failed for {len(missing)} of {total} text(s) (input positions "
-            f"{_ranges(missing)}); no partial result is returned."
+            f"{ranges(missing)}); no partial result is returned."
         )
         if self.bulk.remaining() <= 0:
             message += (

@@ -76,6 +76,13 @@ class _Waiter:
         elif self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(_resolve, self.future)
 
+    def rearm(self) -> None:
+        """Ready to be woken again (lock held): a cleared event, or a fresh future."""
+        if self.event is not None:
+            self.event.clear()
+        elif self.loop is not None and (self.future is None or self.future.done()):
+            self.future = self.loop.create_future()
+
     def wake(self) -> None:
         """Wake without a slot (the pause ended or the deadline moved): it looks again."""
         if self.event is not None:
@@ -146,19 +153,12 @@ class Limiter:
                     return ticket
             waiter = _Waiter(None)
             self._waiters.append(waiter)
-        assert waiter.event is not None  # noqa: S101 - a thread waiter
         while True:
-            with self._lock:
-                now = self._clock()
-                pause = self._dispatch(now)
-                if waiter.granted:
-                    assert waiter.ticket is not None  # noqa: S101 - set by grant
-                    return waiter.ticket
-                if deadline is not None and now >= deadline:
-                    self._waiters.remove(waiter)
-                    raise self._deadline_error()
-                waiter.event.clear()
-            waiter.event.wait(_timeout(pause, deadline, now))
+            ticket, timeout = self._look(waiter, deadline)
+            if ticket is not None:
+                return ticket
+            assert waiter.event is not None  # noqa: S101 - a thread waiter
+            waiter.event.wait(timeout)
 
     async def aacquire(
         self, deadline: float | None = None, *, ignore_pause: bool = False
@@ -175,21 +175,12 @@ class Limiter:
             self._waiters.append(waiter)
         try:
             while True:
-                with self._lock:
-                    now = self._clock()
-                    pause = self._dispatch(now)
-                    if waiter.granted:
-                        assert waiter.ticket is not None  # noqa: S101 - set by grant
-                        return waiter.ticket
-                    if deadline is not None and now >= deadline:
-                        self._waiters.remove(waiter)
-                        raise self._deadline_error()
-                    if waiter.future is None or waiter.future.done():
-                        waiter.future = loop.create_future()
-                    future = waiter.future
-                timeout = _timeout(pause, deadline, now)
+                ticket, timeout = self._look(waiter, deadline)
+                if ticket is not None:
+                    return ticket
+                assert waiter.future is not None  # noqa: S101 - rearmed by _look
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(future), timeout)
+                    await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
         except asyncio.CancelledError:
             with self._lock:
                 if waiter.granted:  # the slot came as the task was cancelled: give it back
@@ -198,6 +189,22 @@ class Limiter:
                 elif waiter in self._waiters:
                     self._waiters.remove(waiter)
             raise
+
+    def _look(self, waiter: _Waiter, deadline: float | None) -> tuple[Ticket | None, float | None]:
+        """Hand out free slots; ``waiter``'s ticket, or how long it may sleep before looking again.
+
+        Raises :class:`HFTimeoutError` (and drops the waiter) once ``deadline`` has passed.
+        """
+        with self._lock:
+            now = self._clock()
+            pause = self._dispatch(now)
+            if waiter.granted:
+                return waiter.ticket, None
+            if deadline is not None and now >= deadline:
+                self._waiters.remove(waiter)
+                raise self._deadline_error()
+            waiter.rearm()
+            return None, _timeout(pause, deadline, now)
 
     def release(self, ticket: Ticket, outcome: Outcome, wait: float | None = None) -> None:
         """Give the slot back with the request's outcome (``wait``: a server-requested pause)."""
