@@ -140,6 +140,20 @@ def _flat(limit: float) -> Callable[..., tuple[float | None, str, bool | None]]:
     return check
 
 
+def _share(limit: float) -> Callable[..., tuple[float | None, str, bool | None]]:
+    def check(
+        _figure: dict[str, Any], row: dict[str, Any]
+    ) -> tuple[float | None, str, bool | None]:
+        share, lost = row["values"].get("share"), row["values"].get("lost")
+        if share is None:
+            return None, "not measured", None
+        return share, f"{fmt(share)} of the allowed rate, {fmt(lost)} lost", (
+            share >= limit and lost == 0
+        )
+
+    return check
+
+
 TARGETS = [
     Target(
         "HFClient sync round trip <= 1.1x raw httpx + json.loads",
@@ -220,6 +234,27 @@ TARGETS = [
         "streaming memory flat (LlamaIndex)", "memory", "hfbridge HFLLM.stream_chat", _flat(16.0)
     ),
     Target("streaming memory flat (transport)", "memory", "hfbridge HFClient.stream", _flat(16.0)),
+    *(
+        Target(
+            f"bulk at a {rate} req/s limit >= 0.9 of it, 0 lost",
+            "bulk",
+            f"hfbridge HFEmbeddings, {rate} req/s limit",
+            _share(0.9),
+        )
+        for rate in ("10", "100", "1,000")
+    ),
+    Target(
+        "4 processes on one limit >= 0.85, 0 lost",
+        "bulk",
+        "hfbridge, 4 processes sharing a 100 req/s limit",
+        _share(0.85),
+    ),
+    Target(
+        "Ray Data, 4 actors on one limit >= 0.85, 0 lost",
+        "bulk",
+        "Ray Data, 4 actors sharing a 100 req/s limit",
+        _share(0.85),
+    ),
 ]
 
 
