@@ -735,3 +735,32 @@ def test_the_bar_is_quiet_by_default_when_nobody_watches(capsys):
     service = make(Server(openai=True), base_url=BASE, model="m", batch_size=1)
     service.embed_documents(TEXTS * 3)
     assert "Embedding" not in capsys.readouterr().err
+
+
+def test_a_large_sync_job_runs_on_the_async_engine_in_a_private_loop():
+    threads = set()
+
+    def handler(request):
+        threads.add(threading.current_thread().name)
+        return Server(openai=True).answer(request)
+
+    service = make(handler, base_url=BASE, model="m", batch_size=1)
+    assert service.embed_documents(TEXTS) == [vec(text) for text in TEXTS]  # 10 batches
+    assert threads == {"hfbridge-embed-loop"}
+
+
+def test_a_sync_client_given_alone_carries_a_large_sync_job():
+    server = Server(openai=True)
+    client = HFClient(base_url=BASE, transport=httpx.MockTransport(server), sleep=lambda _s: None)
+    service = EmbeddingService(base_url=BASE, model="m", batch_size=1, client=client)
+    assert service.embed_documents(TEXTS) == [vec(text) for text in TEXTS]
+    assert len(server.requests) == 10
+
+
+async def test_a_large_sync_job_inside_a_running_loop_and_its_errors():
+    service = make(RateLimited(failures=0), base_url=BASE, model="m", batch_size=1)
+    assert service.embed_documents(TEXTS) == [vec(text) for text in TEXTS]  # a loop runs here
+    failing = make(lambda _request: httpx.Response(422, json={"error": "no"}), base_url=BASE,
+                   model="m", batch_size=1)  # fmt: skip
+    with pytest.raises(HFBatchError):
+        failing.embed_documents(TEXTS)

@@ -23,11 +23,16 @@ import contextvars
 import logging
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
+from typing import Any, TypeVar
 
-from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge._constants import (
+    EMBED_BATCH_SIZE,
+    EMBED_CONCURRENCY,
+    EMBED_LOOP_MIN_BATCHES,
+    EMBED_MAX_BATCH_BYTES,
+)
 from hfbridge._redact import redact_url
 from hfbridge.errors import (
     HFAuthenticationError,
@@ -73,6 +78,7 @@ from hfbridge.wire.embeddings import (
 )
 
 logger = logging.getLogger("hfbridge.inference")
+_Result = TypeVar("_Result")
 
 __all__ = [
     "OPENAI_EMBEDDING_PROVIDERS",
@@ -98,6 +104,32 @@ def _instruction(name: str, value: str | None, default: str) -> str:
     if not isinstance(value, str):
         raise HFConfigError(f"{name} must be a string ('' for none), got {type(value).__name__}.")
     return value
+
+
+def _in_private_loop(job: Coroutine[Any, Any, _Result]) -> _Result:
+    """Run ``job`` to its end on a new event loop in a thread of its own; its result or error.
+
+    A large sync job runs on the async engine this way: one thread of aiohttp requests costs
+    about half the CPU of a pool of httpx threads (BENCHMARKS.md figure 8), and a thread of its
+    own works whether or not the caller's thread runs an event loop. The thread runs in a copy of
+    the caller's context, so an enclosing bulk job holds.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(job))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            outcome.append(exc)
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(run,), name="hfbridge-embed-loop")
+    thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    result: _Result = outcome[0]
+    return result
 
 
 _Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None: not sent
@@ -259,6 +291,8 @@ class EmbeddingService:
         )  # fmt: skip
         self.client = client or HFClient(config)
         self.async_client = async_client or AsyncHFClient(config)
+        # A sync client given alone (its own transport, say) must carry every sync request.
+        self._sync_only = client is not None and async_client is None
         self._context = CallContext(model=self.route.model_id, provider=self.route.provider)
         self._base_bytes = body_size(self._body(Batch((), ())))
         self._thread_slots = threading.BoundedSemaphore(self.max_concurrency)
@@ -374,6 +408,8 @@ class EmbeddingService:
         plan = self._plan(texts)
         if not plan:
             return []
+        if len(plan) >= EMBED_LOOP_MIN_BATCHES and not self._sync_only:
+            return _in_private_loop(self._arun(texts, show_progress))
         with bulk_job(self.job_timeout) as bulk:
             progress = self._progress(len(texts), len(plan), show_progress, bulk)
             job = _Job(len(texts), progress, bulk)
