@@ -2,9 +2,10 @@
 
 :class:`EmbeddingService` turns its settings into a route (:func:`select_route`), prefixes the
 model family's instructions, splits the input into batches by item count *and* request bytes
-(:func:`~hfbridge.wire.embeddings.plan_batches`), sends them concurrently (threads for the sync
-API, so it also works inside a running event loop; tasks for the async API) and puts every vector
-back at its input position. How many requests are in flight is the transport limiter's call
+(:func:`~hfbridge.wire.embeddings.plan_batches`), sends them concurrently (tasks for the async
+API; for the sync API, a large job runs the async engine on a private event loop in a thread of its
+own, a small one uses a thread pool, so both work inside a running event loop) and puts every
+vector back at its input position. How many requests are in flight is the transport limiter's call
 (:mod:`hfbridge.transport.limiter`: it grows while answers are fine and shrinks on 429/503, shared
 by every job on the same model and host); ``max_concurrency`` is only its ceiling for this service.
 
