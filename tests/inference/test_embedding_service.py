@@ -745,22 +745,28 @@ def test_a_large_sync_job_runs_on_the_async_engine_in_a_private_loop():
         return Server(openai=True).answer(request)
 
     service = make(handler, base_url=BASE, model="m", batch_size=1)
-    assert service.embed_documents(TEXTS) == [vec(text) for text in TEXTS]  # 10 batches
+    many = TEXTS * 7  # 70 batches
+    assert service.embed_documents(many) == [vec(text) for text in many]
     assert threads == {"hfbridge-embed-loop"}
+    threads.clear()
+    service.embed_documents(TEXTS)  # 10 batches: the thread pool
+    assert "hfbridge-embed-loop" not in threads
 
 
 def test_a_sync_client_given_alone_carries_a_large_sync_job():
     server = Server(openai=True)
     client = HFClient(base_url=BASE, transport=httpx.MockTransport(server), sleep=lambda _s: None)
     service = EmbeddingService(base_url=BASE, model="m", batch_size=1, client=client)
-    assert service.embed_documents(TEXTS) == [vec(text) for text in TEXTS]
-    assert len(server.requests) == 10
+    many = TEXTS * 7
+    assert service.embed_documents(many) == [vec(text) for text in many]
+    assert len(server.requests) == 70
 
 
 async def test_a_large_sync_job_inside_a_running_loop_and_its_errors():
+    many = TEXTS * 7
     service = make(RateLimited(failures=0), base_url=BASE, model="m", batch_size=1)
-    assert service.embed_documents(TEXTS) == [vec(text) for text in TEXTS]  # a loop runs here
+    assert service.embed_documents(many) == [vec(text) for text in many]  # a loop runs here
     failing = make(lambda _request: httpx.Response(422, json={"error": "no"}), base_url=BASE,
                    model="m", batch_size=1)  # fmt: skip
     with pytest.raises(HFBatchError):
-        failing.embed_documents(TEXTS)
+        failing.embed_documents(many)
