@@ -20,13 +20,13 @@ from langchain_core.language_models import (
 )
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
-from hfbridge._constants import LEGACY_TOKEN_ENV, TOKEN_ENV
+from hfbridge._constants import LEGACY_TOKEN_ENV, TEXTGEN_BATCH_CONCURRENCY, TOKEN_ENV
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.langchain._convert import (
@@ -41,6 +41,7 @@ from hfbridge.langchain._convert import (
 from hfbridge.langchain._structured import structured_runnable
 from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_base_url, validate_timeout
+from hfbridge.transport.jobs import bulk_job, validate_job_timeout
 from hfbridge.wire.chat import build_chat_payload
 
 SAMPLING_FIELDS: tuple[str, ...] = (
@@ -132,6 +133,8 @@ class ChatHF(BaseChatModel):
     """Stream under ``invoke`` too (callbacks then see every token)."""
     stream_usage: bool = True
     """Ask for usage in streams (``stream_options.include_usage``)."""
+    job_timeout: float | None = None
+    """Seconds one ``batch``/``abatch`` call may take; 429s are retried until then (1800)."""
 
     client: HFClient | None = Field(default=None, exclude=True)
     """An ``HFClient`` to send through, with its own settings (token, headers); not serialised."""
@@ -170,6 +173,8 @@ class ChatHF(BaseChatModel):
             validate_timeout(self.timeout)
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
+        if self.job_timeout is not None:
+            validate_job_timeout(self.job_timeout)
         if self.temperature is not None and self.temperature < 0:
             raise HFConfigError(f"temperature must be >= 0, got {self.temperature!r}.")
         if self.top_p is not None and not 0 <= self.top_p <= 1:
@@ -363,6 +368,41 @@ class ChatHF(BaseChatModel):
     def _instance_call_options(self) -> CallOptions:
         return CallOptions(timeout=self.timeout, max_retries=self.max_retries)
 
+    # --- bulk ---------------------------------------------------------------------------------
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """LangChain's ``batch`` as one bulk job: 429s retried until ``job_timeout``.
+
+        Every request waits its turn in the transport's limiter, which finds how many may be in
+        flight; ``max_concurrency`` in the config (default 64, not LangChain's thread-pool
+        default) is the ceiling.
+        """
+        with bulk_job(self.job_timeout):
+            return super().batch(
+                inputs, _with_ceiling(config), return_exceptions=return_exceptions, **kwargs
+            )
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """Async :meth:`batch`."""
+        with bulk_job(self.job_timeout):
+            return await super().abatch(
+                inputs, _with_ceiling(config), return_exceptions=return_exceptions, **kwargs
+            )
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -483,3 +523,14 @@ def _field_names() -> frozenset[str]:
 def _accepted_arguments() -> frozenset[str]:
     fields = ChatHF.model_fields
     return frozenset(fields) | {field.alias for field in fields.values() if field.alias}
+
+
+def _with_ceiling(
+    config: RunnableConfig | list[RunnableConfig] | None,
+) -> RunnableConfig | list[RunnableConfig]:
+    """``config`` with hfbridge's ``max_concurrency`` ceiling where the caller set none."""
+    if isinstance(config, list):
+        return [_with_ceiling(item) for item in config]  # type: ignore[misc]
+    chosen: RunnableConfig = {**(config or {})}
+    chosen.setdefault("max_concurrency", TEXTGEN_BATCH_CONCURRENCY)
+    return chosen

@@ -29,6 +29,7 @@ from hfbridge.errors import (
     HFConnectionError,
     HFModelLoadingError,
     HFPaymentRequiredError,
+    HFRateLimitError,
     HFStatusError,
 )
 
@@ -117,6 +118,24 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, HFPaymentRequiredError):  # billing: waiting does not help
         return False
     return isinstance(error, HFStatusError) and error.status_code in RETRYABLE_STATUSES
+
+
+def is_backpressure(error: BaseException) -> bool:
+    """True for a 429 or a 503 "model is loading": the server asks to wait, not to give up.
+
+    A bulk job retries these until its deadline instead of counting them against max_retries.
+    """
+    return isinstance(error, (HFRateLimitError, HFModelLoadingError))
+
+
+def is_congestion(error: BaseException) -> bool:
+    """True for a 429 or any 503 (loading or overloaded): the limiter cuts its window.
+
+    A 429 that reports an exhausted quota is billing, not congestion.
+    """
+    if isinstance(error, HFPaymentRequiredError):
+        return False
+    return isinstance(error, HFStatusError) and error.status_code in (429, 503)
 
 
 def server_requested_wait(error: BaseException) -> float | None:
