@@ -41,3 +41,11 @@ def clear_hf_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(root / "hf_home"))
     return home
+
+
+@pytest.fixture(autouse=True)
+def fresh_limiters() -> None:
+    """Every test starts with no key's window or pause (the limiters are process-wide)."""
+    from hfbridge.transport.limiter import reset_limiters
+
+    reset_limiters()

@@ -27,9 +27,9 @@ PUBLIC: dict[str, list[str]] = {
         "extract_error_message",
     ],
     "hfbridge.transport": [
-        "AsyncEventStream", "AsyncHFClient", "CallContext", "ClientConfig", "EventStream",
+        "AsyncEventStream", "AsyncHFClient", "BulkJob", "CallContext", "ClientConfig", "EventStream",
         "HFClient", "HFResponse", "RetryPolicy", "Secret", "hf_inference_url", "provider_url",
-        "router_url", "router_v1_url",
+        "bulk_job", "router_url", "router_v1_url",
     ],
     "hfbridge.catalog": [
         "AliasIssue", "AliasWarning", "BUILTIN_ALIASES", "Catalog", "CatalogUnavailableWarning",

@@ -25,21 +25,28 @@ Every error says what failed, why, and what to do. None ever contains the token.
         └── HFServerError            5xx
             └── HFModelLoadingError  503 "model is loading" (estimated_time)
 
-The error policy, on this screen: three properties of every error, read by the transport (whether
-it sends the request again, within ``max_retries``), the route loop of
-:mod:`hfbridge.inference.service` (whether another provider may succeed, so the next target is
-tried) and bulk jobs (whether the error would fail every request of the job, so no new request is
-sent)::
+The error policy, on this screen: properties of every error, read by the transport (``retried``:
+it sends the request again, within ``max_retries``; ``backpressure``: inside a bulk job it waits
+and retries until the job's deadline instead; ``congestion``: the adaptive limiter cuts its
+window), the route loop of :mod:`hfbridge.inference.service` (``fails_over``: another provider may
+succeed, so the next target is tried) and bulk jobs (``stops_batch``: the error would fail every
+request of the job, so no new request is sent)::
 
-                                  retried   fails_over   stops_batch
-    HFConnectionError, timeouts   yes       -            -
-    HFStatusError (by status)     408, 429, 500, 502, 503, 504 (RETRIED_STATUSES)
-    401, 402, 403, 404            -         -            yes
-    429 insufficient_quota        -         -            yes  (HFQuotaExceededError: billing)
-    422                           -         yes          -
-    5xx, 503 loading              as above  yes          -
-    HFStreamError                 -         when its error event carries 422 or a 5xx
-    everything else               -         -            -
+                            retried  backpressure  congestion  fails_over  stops_batch
+    connection, timeout     yes      -             -           -           -
+    408                     yes      -             -           -           -
+    401, 402, 403, 404      -        -             -           -           yes
+    422                     -        -             -           yes         -
+    429 (HFRateLimitError)  yes      yes           yes         -           -
+    429 insufficient_quota  -        -             -           -           yes (billing)
+    500, 502, 504           yes      -             -           yes         -
+    503                     yes      -             yes         yes         -
+    503 model loading       yes      yes           yes         yes         -
+    other 5xx               -        -             -           yes         -
+    HFStreamError           -        -             -           422/5xx event -
+    everything else         -        -             -           -           -
+
+(``retried`` by status: :data:`RETRIED_STATUSES`.)
 
 Change a treatment here and nowhere else: e.g. ``HFRateLimitError.fails_over = True`` would send a
 rate-limited call to the next capable provider.
@@ -108,6 +115,16 @@ class HFError(Exception):
     @property
     def stops_batch(self) -> bool:
         """Whether every request of a job would fail the same way: a batch sends no more."""
+        return False
+
+    @property
+    def backpressure(self) -> bool:
+        """Whether the server asks to wait (a bulk job retries until its deadline)."""
+        return False
+
+    @property
+    def congestion(self) -> bool:
+        """Whether the server is overloaded or rate-limiting (the adaptive limiter backs off)."""
         return False
 
     @property
@@ -251,6 +268,11 @@ class HFStatusError(HFError):
         """By status: :data:`RETRIED_STATUSES`."""
         return self.status_code in RETRIED_STATUSES
 
+    @property
+    def congestion(self) -> bool:
+        """By status: 429 and 503."""
+        return self.status_code in (429, 503)
+
 
 class HFBadRequestError(HFStatusError):
     """400: the server rejected the request (unsupported model or parameter)."""
@@ -284,6 +306,7 @@ class HFPaymentRequiredError(HFStatusError):
     """402: inference credits exhausted."""
 
     stops_batch = True
+    congestion = False  # billing: waiting does not refill an account
     hint = (
         "Credits exhausted: add credits or subscribe to PRO at https://hf.co/settings/billing, "
         "or bill an organization with bill_to=..."
@@ -357,6 +380,7 @@ class HFUnprocessableError(HFStatusError):
 class HFRateLimitError(HFStatusError):
     """429: rate limited; ``retry_after`` is the server's suggested wait in seconds, if any."""
 
+    backpressure = True
     hint = "Rate limited: retry after {retry_after}, lower concurrency, or raise max_retries."
 
 
@@ -373,6 +397,7 @@ class HFServerError(HFStatusError):
 class HFModelLoadingError(HFServerError):
     """503 with "currently loading": the model is starting; ``estimated_time`` in seconds."""
 
+    backpressure = True
     hint = "The model is loading (about {estimated_time}): retry later or raise max_retries."
     hint_self_hosted = None  # a loading model says the same on any server
 
@@ -445,7 +470,10 @@ def _is_quota_exhausted(parsed: Any) -> bool:
         return False
     error = parsed.get("error")
     fields = error if isinstance(error, dict) else parsed
-    return fields.get("code") in _QUOTA_CODES or fields.get("type") in _QUOTA_CODES
+    # ``in`` on a frozenset hashes its operand: a list or an object as the code is no quota code
+    return any(
+        isinstance(fields.get(key), str) and fields[key] in _QUOTA_CODES for key in ("code", "type")
+    )
 
 
 def _redact_json(value: Any) -> Any:

@@ -50,6 +50,8 @@ class Connection:
     base_url: str | None = None
     aliases: Mapping[str, str] | None = None
     catalog: Any = None
+    sync_only: bool = False
+    """A sync client was given without an async one: it must carry every sync request."""
 
     @classmethod
     def create(cls, **settings: Unpack[ConnectionArgs]) -> Connection:
@@ -75,6 +77,7 @@ class Connection:
             base_url=root,
             aliases=injected["aliases"],
             catalog=injected["catalog"],
+            sync_only=client is not None and async_client is None,
         )
 
     @property

@@ -5,9 +5,9 @@ frameworks inherit the same declarations):
 
 - :class:`ConnectionSettings`: where requests go and how (``model``, ``base_url``, ``token``,
   ``bill_to``, ``timeout``, ``max_retries``, ``default_headers``, ``aliases``, ``verify``,
-  ``use_cache``) and what is injected instead of being built (``client``, ``async_client``,
-  ``transport``, ``catalog``). ``model_name`` is accepted for ``model`` and ``api_key`` for
-  ``token``, in every adapter.
+  ``use_cache``, ``job_timeout``) and what is injected instead of being built (``client``,
+  ``async_client``, ``transport``, ``catalog``). ``model_name`` is accepted for ``model`` and
+  ``api_key`` for ``token``, in every adapter.
 - :class:`EmbeddingSettings`: the options of an embeddings route, batching and instructions.
 
 The lifecycle, once for all adapters (:class:`ServiceHolder`):
@@ -52,6 +52,7 @@ from hfbridge.inference.connection import Connection, ConnectionArgs
 from hfbridge.inference.service import CallOptions
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.transport.auth import resolve_token
+from hfbridge.transport.jobs import validate_job_timeout
 
 ServiceT = TypeVar("ServiceT")
 
@@ -110,6 +111,11 @@ class ConnectionSettings(BaseModel):
     )
     use_cache: bool | None = Field(
         default=None, description="hf-inference's x-use-cache (None: the server's default)."
+    )
+    job_timeout: float | None = Field(
+        default=None,
+        description="Seconds one bulk call (batch, embed_documents) may take; 429s are retried "
+        "until then (1800).",
     )
     client: HFClient | None = Field(default=None, exclude=True, repr=False)
     """An ``HFClient`` to send through, with its own settings; never serialised."""
@@ -178,7 +184,10 @@ class EmbeddingSettings(BaseModel):
     max_batch_bytes: int = Field(
         default=EMBED_MAX_BATCH_BYTES, description="Request body bytes, at most."
     )
-    max_concurrency: int = Field(default=EMBED_CONCURRENCY, description="Requests in flight.")
+    max_concurrency: int = Field(
+        default=EMBED_CONCURRENCY,
+        description="Most requests in flight (a ceiling: the limiter adapts below it).",
+    )
     normalize: bool | None = Field(default=None, description="L2-normalise (feature-extraction).")
     truncate: bool | None = Field(default=None, description="Truncate long inputs.")
     truncation_direction: Literal["left", "right"] | None = Field(default=None)
@@ -193,7 +202,9 @@ class EmbeddingSettings(BaseModel):
 
     def embedding_args(self) -> dict[str, Any]:
         """The route options, as :class:`~hfbridge.inference.embeddings.EmbeddingService` takes."""
-        return {name: getattr(self, name) for name in EmbeddingSettings.model_fields}
+        args = {name: getattr(self, name) for name in EmbeddingSettings.model_fields}
+        args["job_timeout"] = getattr(self, "job_timeout", None)  # a connection setting
+        return args
 
 
 class ServiceHolder(ConnectionSettings, Generic[ServiceT]):
@@ -227,6 +238,8 @@ class ServiceHolder(ConnectionSettings, Generic[ServiceT]):
 
     def check_settings(self) -> None:
         """Build the service (and what else a subclass checks): a bad setting raises here."""
+        if self.job_timeout is not None:
+            validate_job_timeout(self.job_timeout)
         self.service  # noqa: B018 - building it is the check
 
     # --- the lifecycle ---

@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from hfbridge._constants import TEXTGEN_BATCH_CONCURRENCY
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
@@ -34,10 +35,11 @@ from hfbridge.langchain._convert import (
     to_chat_result,
     tool_params,
 )
+from hfbridge.transport.jobs import bulk_job
 from hfbridge.wire.chat import build_chat_payload
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import Runnable
+    from langchain_core.runnables import Runnable, RunnableConfig
     from langchain_core.tools import BaseTool
 
 SAMPLING_FIELDS: tuple[str, ...] = (
@@ -234,6 +236,41 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
             params.update(tool_params(tools, choice))
         return service, messages_to_wire(messages), params, options, include_usage
 
+    # --- bulk ---------------------------------------------------------------------------------
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """LangChain's ``batch`` as one bulk job: 429s retried until ``job_timeout``.
+
+        Every request waits its turn in the transport's limiter, which finds how many may be in
+        flight; ``max_concurrency`` in the config (default 64, not LangChain's thread-pool
+        default) is the ceiling.
+        """
+        with bulk_job(self.job_timeout):
+            return super().batch(
+                inputs, _with_ceiling(config), return_exceptions=return_exceptions, **kwargs
+            )
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """Async :meth:`batch`."""
+        with bulk_job(self.job_timeout):
+            return await super().abatch(
+                inputs, _with_ceiling(config), return_exceptions=return_exceptions, **kwargs
+            )
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -345,3 +382,14 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
             self, schema, method=chosen, include_raw=include_raw, strict=strict,
             bind_kwargs=kwargs,
         )  # fmt: skip
+
+
+def _with_ceiling(
+    config: RunnableConfig | list[RunnableConfig] | None,
+) -> RunnableConfig | list[RunnableConfig]:
+    """``config`` with hfbridge's ``max_concurrency`` ceiling where the caller set none."""
+    if isinstance(config, list):
+        return [_with_ceiling(item) for item in config]  # type: ignore[misc]
+    chosen: RunnableConfig = {**(config or {})}
+    chosen.setdefault("max_concurrency", TEXTGEN_BATCH_CONCURRENCY)
+    return chosen

@@ -38,8 +38,10 @@ class HFEmbeddings(_Holder, EmbeddingSettings, LangChainSerialisation, Embedding
     ``api="feature-extraction"`` (e.g. TEI ``http://host:8080/embed``).
 
     Texts are sent in batches of at most ``batch_size`` texts and ``max_batch_bytes`` body bytes,
-    up to ``max_concurrency`` at a time; the result has one vector per text, in order, or the call
-    raises (:class:`~hfbridge.errors.HFBatchError` names the texts that failed). Options a route
+    as many at a time as the server's rate limit allows (found by the transport's limiter, at most
+    ``max_concurrency``); 429s are retried until ``job_timeout``. The result has one vector per
+    text, in order, or the call raises (:class:`~hfbridge.errors.HFBatchError` names the texts
+    that failed). Options a route
     does not support raise :class:`~hfbridge.errors.HFConfigError` at construction.
 
     Example:
@@ -61,7 +63,9 @@ class HFEmbeddings(_Holder, EmbeddingSettings, LangChainSerialisation, Embedding
     document_instruction: str | None = Field(
         default=None, description="Prefix for documents; None: the model family's; '': none."
     )
-    show_progress: bool = Field(default=False, description="tqdm bar for multi-batch jobs.")
+    show_progress: bool | None = Field(
+        default=None, description="tqdm bar; None: for long jobs with a terminal or notebook."
+    )
 
     def build_service(self, connection: Connection) -> EmbeddingService:
         """The framework-free engine behind this model."""

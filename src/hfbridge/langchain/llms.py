@@ -9,9 +9,7 @@ models (Code Llama, StarCoder, SantaCoder, CodeQwen, Qwen-Coder, DeepSeek-Coder,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -23,11 +21,13 @@ from pydantic import Field
 
 from hfbridge._constants import DEFAULT_NUM_OUTPUT, TEXTGEN_BATCH_CONCURRENCY
 from hfbridge.errors import HFConfigError
+from hfbridge.inference.bulk import arun_bulk, check_concurrency, run_bulk
 from hfbridge.inference.connection import Connection
 from hfbridge.inference.service import CallOptions
 from hfbridge.inference.settings import ServiceHolder
 from hfbridge.inference.textgen import TextGenResult, TextGenService
 from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
+from hfbridge.transport.jobs import bulk_job
 from hfbridge.wire.fim import resolve_fim_family
 from hfbridge.wire.textgen import GenerationParams, check_supported, normalize_stop
 
@@ -80,8 +80,11 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     Every parameter is sent for real or refused: one the route cannot honour raises
     :class:`~hfbridge.errors.HFConfigError` before any request (at construction for instance
     fields). Stop sequences the server leaves in its output are trimmed, in streams too.
-    ``batch`` / ``generate`` send up to ``batch_concurrency`` prompts at once (sequentially when
-    ``streaming``, so callbacks see one prompt's tokens at a time); results keep their order.
+    ``batch`` / ``generate`` are bulk jobs: as many prompts in flight as the server's rate limit
+    allows (found by the transport's limiter, at most ``batch_concurrency``; sequentially when
+    ``streaming``, so callbacks see one prompt's tokens at a time), 429s retried until
+    ``job_timeout``; results keep their order, and a failure raises
+    :class:`~hfbridge.errors.HFBatchError` naming the prompts without a result.
     """
 
     # The connection settings (model, base_url, token, ...) are ServiceHolder's, declared once
@@ -114,7 +117,7 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     fim_family: str | None = None
     """FIM format for :meth:`infill` when the model name does not tell (e.g. ``"qwen-coder"``)."""
     batch_concurrency: int = TEXTGEN_BATCH_CONCURRENCY
-    """How many prompts of one ``batch``/``generate`` call are sent at the same time."""
+    """The most prompts of one ``batch``/``generate`` call in flight (the limiter adapts below)."""
 
     framework_fields = frozenset(BaseLLM.model_fields)
 
@@ -131,10 +134,7 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     def check_settings(self) -> None:
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""
         super().check_settings()
-        if isinstance(self.batch_concurrency, bool) or self.batch_concurrency < 1:
-            raise HFConfigError(
-                f"batch_concurrency must be a positive integer, got {self.batch_concurrency!r}."
-            )
+        check_concurrency("batch_concurrency", self.batch_concurrency)
         clash = sorted(set(PARAM_FIELDS) & set(self.model_kwargs))
         if clash:
             raise HFConfigError(
@@ -201,15 +201,16 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     ) -> LLMResult:
         service, params, options = self._call(stop, kwargs)
         if self.streaming:
-            results = [
-                _collect(service.stream(prompt, params, options), run_manager) for prompt in prompts
-            ]
-        elif len(prompts) == 1:
+            with bulk_job(self.job_timeout):
+                results = [_collect(service.stream(prompt, params, options), run_manager)
+                           for prompt in prompts]  # fmt: skip
+        elif len(prompts) == 1:  # invoke: one call, not a bulk job (max_retries holds)
             results = [service.complete(prompts[0], params, options)]
         else:
-            workers = min(self.batch_concurrency, len(prompts))
-            with ThreadPoolExecutor(workers, thread_name_prefix="hfbridge-textgen") as pool:
-                results = list(pool.map(lambda p: service.complete(p, params, options), prompts))
+            results = run_bulk(
+                prompts, lambda prompt: service.complete(prompt, params, options),
+                max_concurrency=self.batch_concurrency, job_timeout=self.job_timeout,
+            )  # fmt: skip
         return _llm_result(results)
 
     async def _agenerate(
@@ -221,18 +222,17 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     ) -> LLMResult:
         service, params, options = self._call(stop, kwargs)
         if self.streaming:
-            results = [
-                await _acollect(service.astream(prompt, params, options), run_manager)
-                for prompt in prompts
-            ]
+            with bulk_job(self.job_timeout):
+                results = [await _acollect(service.astream(prompt, params, options), run_manager)
+                           for prompt in prompts]  # fmt: skip
             return _llm_result(results)
-        gate = asyncio.Semaphore(self.batch_concurrency)
-
-        async def one(prompt: str) -> TextGenResult:
-            async with gate:
-                return await service.acomplete(prompt, params, options)
-
-        return _llm_result(list(await asyncio.gather(*(one(p) for p in prompts))))
+        if len(prompts) == 1:
+            return _llm_result([await service.acomplete(prompts[0], params, options)])
+        results = await arun_bulk(
+            prompts, lambda prompt: service.acomplete(prompt, params, options),
+            max_concurrency=self.batch_concurrency, job_timeout=self.job_timeout,
+        )  # fmt: skip
+        return _llm_result(results)
 
     def _stream(
         self,

@@ -4,8 +4,9 @@ The same engine as the LangChain adapter (:class:`hfbridge.inference.embeddings.
 LlamaIndex's own batch loop cuts the input into ``embed_batch_size`` chunks and embeds them one
 chunk at a time (sync) or all at once (async). Here ``get_text_embedding_batch`` and its async twin
 hand the whole list to the engine instead, which batches by ``embed_batch_size`` *and*
-``max_batch_bytes``, runs ``max_concurrency`` requests at once, and reports failures by position in
-the whole list. With an ``embeddings_cache`` or a ``rate_limiter`` set, LlamaIndex's loop is kept
+``max_batch_bytes``, runs as many requests at once as the rate limit allows (at most
+``max_concurrency``), retries 429s until ``job_timeout``, and reports failures by position in the
+whole list. With an ``embeddings_cache`` or a ``rate_limiter`` set, LlamaIndex's loop is kept
 (it owns those features) and each chunk still goes through the engine.
 """
 
@@ -142,7 +143,8 @@ class HFEmbedding(_Holder, EmbeddingSettings, BaseEmbedding):
         if not texts:
             return []
         with self._job_events(texts) as embeddings:
-            embeddings.extend(self.service.embed_documents(texts, show_progress=show_progress))
+            shown = show_progress or None  # False: LlamaIndex's default, not a refusal
+            embeddings.extend(self.service.embed_documents(texts, show_progress=shown))
         return embeddings
 
     @dispatcher.span
@@ -156,6 +158,6 @@ class HFEmbedding(_Holder, EmbeddingSettings, BaseEmbedding):
             return []
         with self._job_events(texts) as embeddings:
             embeddings.extend(
-                await self.service.aembed_documents(texts, show_progress=show_progress)
+                await self.service.aembed_documents(texts, show_progress=show_progress or None)
             )
         return embeddings

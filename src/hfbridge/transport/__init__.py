@@ -10,11 +10,13 @@ from hfbridge.transport.async_client import AsyncEventStream, AsyncHFClient
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import EventStream, HFClient
 from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.jobs import BulkJob, bulk_job
 from hfbridge.transport.retry import RetryPolicy
 
 __all__ = [
     "AsyncEventStream",
     "AsyncHFClient",
+    "BulkJob",
     "CallContext",
     "ClientConfig",
     "EventStream",
@@ -22,6 +24,7 @@ __all__ = [
     "HFResponse",
     "RetryPolicy",
     "Secret",
+    "bulk_job",
     "hf_inference_url",
     "provider_url",
     "router_url",

@@ -12,8 +12,13 @@ from hfbridge.errors import HFError
 from hfbridge.transport import _common as common
 from hfbridge.transport._common import CallContext, HFResponse, JSONBody
 from hfbridge.transport._fastpath import asend_request
+from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_async_client, shared_async_client
+from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait
 from hfbridge.transport.config import ClientConfig, ClientSettings
+from hfbridge.transport.jobs import BulkJob, current_job
+from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
+from hfbridge.transport.retry import RetryPolicy, is_backpressure
 from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, aiter_events
 
 if TYPE_CHECKING:
@@ -118,33 +123,54 @@ class AsyncHFClient:
             http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return await self._with_retries(lambda: self._send(http, request, context), max_retries)
+        full_url = common.absolute_url(self.config, url)
+        limiter = limiter_for(full_url, context.model, context.provider)
+        return await self._with_retries(
+            lambda retry: self._send(http, request, context, limiter, retry), max_retries
+        )
 
     async def _with_retries(
-        self, send: Callable[[], Awaitable[_T]], max_retries: int | None
+        self, send: Callable[[bool], Awaitable[_T]], max_retries: int | None
     ) -> _T:
-        """``await send()``, retried per the policy (see ``HFClient._with_retries``)."""
-        self.config.retry.with_max_retries(max_retries)  # a bad count fails before any request
+        """``await send(retry)``, retried per the policy (see ``HFClient._with_retries``)."""
+        policy = self.config.retry.with_max_retries(max_retries)  # a bad count fails here
         try:
-            return await send()
+            return await send(FIRST_TRY)
         except HFError as first_failure:
-            pending: HFError | None = first_failure
+            failed: HFError = first_failure
+        pending: HFError | None = failed
+        job = current_job()
+        if job is not None:
+            return await _abulk_retries(send, policy, job, failed, self._sleep)
         async for attempt in self._retrying(max_retries):
             with attempt:
                 if pending is not None:
                     replayed, pending = pending, None
                     raise replayed
-                return await send()
+                return await send(RETRY)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send(
-        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
-    ) -> HFResponse:
+        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext,
+        limiter: Limiter, retry: bool,
+    ) -> HFResponse:  # fmt: skip
+        job = current_job()
+        ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = await asend_request(http, request)
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise common.transport_error(exc, request.method, str(request.url), context) from exc
-        return common.answer(response, context)
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
+        try:
+            answer = common.answer(response, context)
+        except HFError as error:
+            limiter.release(ticket, *outcome_of(error))
+            raise
+        limiter.release(ticket, "ok")
+        return answer
 
     def stream(  # noqa: PLR0913 - one request's parts
         self,
@@ -168,20 +194,35 @@ class AsyncHFClient:
         return stream
 
     async def _open(
-        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
-    ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:
+        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext,
+        limiter: Limiter, retry: bool,
+    ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:  # fmt: skip
+        # A stream holds its slot until its first event (or its error) has arrived.
+        job = current_job()
+        ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise common.transport_error(exc, request.method, str(request.url), context) from exc
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
         try:
             parser, payloads, first = await _start_events(response, context)
         except httpx.HTTPError as exc:
             await response.aclose()
+            limiter.release(ticket, "other")
             raise common.transport_error(exc, request.method, str(request.url), context) from exc
+        except HFError as exc:
+            await response.aclose()
+            limiter.release(ticket, *outcome_of(exc))
+            raise
         except BaseException:
             await response.aclose()
+            limiter.release(ticket, "other")
             raise
+        limiter.release(ticket, "ok")
         return response, parser, payloads, first
 
     async def _events(  # noqa: PLR0913 - the stream's parts
@@ -203,8 +244,9 @@ class AsyncHFClient:
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         full_url = str(request.url)
+        limiter = limiter_for(full_url, context.model, context.provider)
         response, parser, payloads, first = await self._with_retries(
-            lambda: self._open(http, request, context), max_retries
+            lambda retry: self._open(http, request, context, limiter, retry), max_retries
         )
         stream.headers = response.headers
         stream.request_id = common.request_id_of(response.headers)
@@ -238,6 +280,30 @@ class AsyncHFClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+async def _abulk_retries(
+    send: Callable[[bool], Awaitable[_T]],
+    policy: RetryPolicy,
+    job: BulkJob,
+    error: HFError,
+    sleep: Callable[[float], Awaitable[None]],
+) -> _T:
+    """Async form of :func:`hfbridge.transport.client._bulk_retries`."""
+    attempt, budget = 1, policy.max_retries
+    while True:
+        wait = bulk_wait(policy, job, error, attempt, budget)
+        if wait is None:
+            raise error
+        if not is_backpressure(error):
+            budget -= 1
+        log_retry(attempt, error, wait)
+        await sleep(wait)
+        attempt += 1
+        try:
+            return await send(RETRY)
+        except HFError as exc:
+            error = exc
 
 
 async def _start_events(

@@ -12,9 +12,12 @@ from hfbridge.errors import HFError
 from hfbridge.transport import _common as common
 from hfbridge.transport._common import CallContext, HFResponse, JSONBody
 from hfbridge.transport._fastpath import send_request
+from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport.config import ClientConfig, ClientSettings
-from hfbridge.transport.retry import RetryPolicy
+from hfbridge.transport.jobs import BulkJob, current_job
+from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
+from hfbridge.transport.retry import RetryPolicy, compute_wait, is_backpressure, is_retryable
 from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, iter_events
 
 if TYPE_CHECKING:
@@ -25,6 +28,7 @@ else:  # imported on first use (transport/_lazy.py)
 if TYPE_CHECKING:
     from tenacity import Retrying
 
+FIRST_TRY, RETRY = False, True  # what a retry loop tells its ``send``
 _NO_CONTEXT = CallContext()
 _T = TypeVar("_T")
 
@@ -125,34 +129,58 @@ class HFClient:
             self.http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return self._with_retries(lambda: self._send(request, context), max_retries)
+        full_url = common.absolute_url(self.config, url)
+        limiter = limiter_for(full_url, context.model, context.provider)
+        return self._with_retries(
+            lambda retry: self._send(request, context, limiter, retry), max_retries
+        )
 
-    def _with_retries(self, send: Callable[[], _T], max_retries: int | None) -> _T:
-        """``send()``, retried per the policy; tenacity only steps in after a failed first try.
+    def _with_retries(self, send: Callable[[bool], _T], max_retries: int | None) -> _T:
+        """``send(retry)``, retried per the policy; tenacity only steps in after a failed first try.
 
         Most calls succeed at once, and skipping tenacity's machinery for them saved about 40 us
         per ``ChatHF.invoke`` (BENCHMARKS.md). A failed first try becomes tenacity's first
-        attempt, so waits, logs and the attempt count are as if it had run them all.
+        attempt, so waits, logs and the attempt count are as if it had run them all. ``send`` is
+        told whether it is a retry (which has waited out any ``Retry-After`` already). Inside a
+        bulk job (:func:`~hfbridge.transport.jobs.bulk_job`), :func:`_bulk_retries` decides.
         """
-        self.config.retry.with_max_retries(max_retries)  # a bad count fails before any request
+        policy = self.config.retry.with_max_retries(max_retries)  # a bad count fails here
         try:
-            return send()
+            return send(FIRST_TRY)
         except HFError as first_failure:
-            pending: HFError | None = first_failure
+            failed: HFError = first_failure
+        pending: HFError | None = failed
+        job = current_job()
+        if job is not None:
+            return _bulk_retries(send, policy, job, failed, self._sleep)
         for attempt in self._retrying(max_retries):
             with attempt:
                 if pending is not None:
                     replayed, pending = pending, None
                     raise replayed
-                return send()
+                return send(RETRY)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _send(self, request: httpx.Request, context: CallContext) -> HFResponse:
+    def _send(
+        self, request: httpx.Request, context: CallContext, limiter: Limiter, retry: bool
+    ) -> HFResponse:
+        job = current_job()
+        ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = send_request(self.http, request)
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise common.transport_error(exc, request.method, str(request.url), context) from exc
-        return common.answer(response, context)
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
+        try:
+            answer = common.answer(response, context)
+        except HFError as error:
+            limiter.release(ticket, *outcome_of(error))
+            raise
+        limiter.release(ticket, "ok")
+        return answer
 
     def stream(  # noqa: PLR0913 - one request's parts
         self,
@@ -182,20 +210,34 @@ class HFClient:
         return stream
 
     def _open(
-        self, request: httpx.Request, context: CallContext
+        self, request: httpx.Request, context: CallContext, limiter: Limiter, retry: bool
     ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None]:
+        # A stream holds its slot until its first event (or its error) has arrived.
+        job = current_job()
+        ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise common.transport_error(exc, request.method, str(request.url), context) from exc
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
         try:
             parser, payloads, first = _start_events(response, context)
         except httpx.HTTPError as exc:
             response.close()
+            limiter.release(ticket, "other")
             raise common.transport_error(exc, request.method, str(request.url), context) from exc
+        except HFError as exc:
+            response.close()
+            limiter.release(ticket, *outcome_of(exc))
+            raise
         except BaseException:
             response.close()
+            limiter.release(ticket, "other")
             raise
+        limiter.release(ticket, "ok")
         return response, parser, payloads, first
 
     def _events(
@@ -207,8 +249,9 @@ class HFClient:
         end: StreamEndRule,
     ) -> Iterator[Any]:
         url = str(request.url)
+        limiter = limiter_for(url, context.model, context.provider)
         response, parser, payloads, first = self._with_retries(
-            lambda: self._open(request, context), max_retries
+            lambda retry: self._open(request, context, limiter, retry), max_retries
         )
         stream.headers = response.headers
         stream.request_id = common.request_id_of(response.headers)
@@ -242,6 +285,46 @@ class HFClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _bulk_retries(
+    send: Callable[[bool], _T],
+    policy: RetryPolicy,
+    job: BulkJob,
+    error: HFError,
+    sleep: Callable[[float], None],
+) -> _T:
+    """Retries inside a bulk job: backpressure until the deadline, other errors per ``policy``."""
+    attempt, budget = 1, policy.max_retries
+    while True:
+        wait = bulk_wait(policy, job, error, attempt, budget)
+        if wait is None:
+            raise error
+        if not is_backpressure(error):
+            budget -= 1
+        log_retry(attempt, error, wait)
+        sleep(wait)
+        attempt += 1
+        try:
+            return send(RETRY)
+        except HFError as exc:
+            error = exc
+
+
+def bulk_wait(
+    policy: RetryPolicy, job: BulkJob, error: HFError, attempt: int, budget: int
+) -> float | None:
+    """The wait before the next try of a bulk job's request, or ``None``: give up with ``error``.
+
+    A 429/503 is retried while the deadline allows (and counted on the job); another retryable
+    error only while ``budget`` (retries left of ``max_retries``) lasts.
+    """
+    if is_backpressure(error):
+        job.note_backpressure()
+    elif budget <= 0 or not is_retryable(error):
+        return None
+    wait = compute_wait(policy, attempt, error)
+    return wait if wait < job.remaining() else None
 
 
 def _start_events(

@@ -108,6 +108,19 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, HFError) and error.retried
 
 
+def is_backpressure(error: BaseException) -> bool:
+    """True when the server asks to wait, not to give up (``HFError.backpressure``).
+
+    A bulk job retries these until its deadline instead of counting them against max_retries.
+    """
+    return isinstance(error, HFError) and error.backpressure
+
+
+def is_congestion(error: BaseException) -> bool:
+    """True when the limiter cuts its window (``HFError.congestion``)."""
+    return isinstance(error, HFError) and error.congestion
+
+
 def server_requested_wait(error: BaseException) -> float | None:
     """The wait the server asked for: ``Retry-After`` first, else a loading ``estimated_time``."""
     if not isinstance(error, HFStatusError):
