@@ -59,9 +59,9 @@ class CallOptions:
 _NO_OPTIONS = CallOptions()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Served(Generic[ResultT]):
-    """A route's result and where it came from."""
+    """A route's result and where it came from (read-only; not frozen: one is made per call)."""
 
     result: ResultT
     target: Target
@@ -273,10 +273,10 @@ class RouteStream(_StreamState[RequestT, ResultT, DeltaT]):
                 raise
             self.target, self.headers, self.request_id = target, events.headers, events.request_id
             fold = self.fold = route.fold(self.request)
-            add = fold.add
             try:
                 if first is not _NO_EVENT:
-                    yield from add(first)
+                    yield from fold.add(first)
+                add = fold.add  # read after the first event: a fold may settle its path on it
                 for event in iterator:
                     yield from add(event)
             finally:
@@ -312,11 +312,11 @@ class AsyncRouteStream(_StreamState[RequestT, ResultT, DeltaT]):
                 raise
             self.target, self.headers, self.request_id = target, events.headers, events.request_id
             fold = self.fold = route.fold(self.request)
-            add = fold.add
             try:
                 if first is not _NO_EVENT:
-                    for delta in add(first):
+                    for delta in fold.add(first):
                         yield delta
+                add = fold.add  # read after the first event: a fold may settle its path on it
                 async for event in iterator:
                     for delta in add(event):
                         yield delta

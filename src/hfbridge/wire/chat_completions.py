@@ -81,6 +81,8 @@ class ChatFold(ChunkAccumulator):
         thinks = self._thinks
         if thinks is None:
             thinks = self._thinks = thinks_inline(self._asked, self.model)
+            if not thinks:  # decided: later chunks take the accumulator's own path
+                self.add = super().add  # type: ignore[method-assign]
         if thinks:
             for delta in deltas:
                 self._split(delta)
