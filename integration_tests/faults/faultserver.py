@@ -274,6 +274,37 @@ class Redirect(Behaviour):
         return True
 
 
+@dataclass
+class Raw(Behaviour):
+    """Write ``data`` as it is (a malformed answer, a trickled head...), then close or keep open.
+
+    ``pause`` is the time between the bytes of ``data`` when ``trickle`` is set (one byte at a
+    time); ``keep`` leaves the connection open for the next request.
+    """
+
+    data: bytes = b""
+    trickle: bool = False
+    pause: float = 0.0
+    keep: bool = False
+    fault: str | None = "raw"
+
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Send the bytes (slowly when trickling)."""
+        if self.trickle:
+            for position in range(len(self.data)):
+                writer.write(self.data[position : position + 1])
+                await writer.drain()
+                await asyncio.sleep(self.pause)
+        else:
+            writer.write(self.data)
+            await writer.drain()
+        if not self.keep:
+            await asyncio.sleep(0.05)
+            writer.close()
+        return self.keep
+
+
 Handler = Callable[[Request], Behaviour]
 
 

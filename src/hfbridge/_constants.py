@@ -26,6 +26,9 @@ HF_HOST_SUFFIXES: Final = ("huggingface.co", "hf.co", "huggingface.cloud")
 TOKEN_ENV: Final = "HF_TOKEN"  # noqa: S105 - an env variable name, not a secret
 LEGACY_TOKEN_ENV: Final = "HUGGING_FACE_HUB_TOKEN"  # noqa: S105 - an env variable name
 TOKEN_PATH_ENV: Final = "HF_TOKEN_PATH"  # noqa: S105 - an env variable name
+BASE_URL_TOKEN_ENV: Final = "HFBRIDGE_BASE_URL_TOKEN"  # noqa: S105 - an env variable name
+"""Where a dumped model's key for a self-hosted ``base_url`` is read when it is loaded (LangChain
+``loads(..., secrets_from_env=True)``): never ``HF_TOKEN``, which belongs to Hugging Face."""
 HF_HOME_ENV: Final = "HF_HOME"
 XDG_CACHE_HOME_ENV: Final = "XDG_CACHE_HOME"
 

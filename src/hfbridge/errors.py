@@ -56,6 +56,7 @@ __all__ = [
     "HFUnprocessableError",
     "error_from_response",
     "extract_error_message",
+    "request_id_from",
 ]
 
 _MAX_BODY_IN_MESSAGE = 500
@@ -349,6 +350,18 @@ def extract_error_message(parsed: Any, text: str = "") -> str:
     return text[:_MAX_BODY_IN_MESSAGE]
 
 
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The first request-id header the server sent (redacted: a server may echo the token there).
+
+    ``headers`` must have lower-case keys (httpx's and aiohttp's headers match any case).
+    """
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return redact(value)
+    return None
+
+
 def _redact_json(value: Any) -> Any:
     """``value`` with every string redacted; walking it keeps the JSON valid whatever the secret."""
     if isinstance(value, str):
@@ -406,11 +419,12 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
     except RecursionError:  # deeper than Python's stack: keep the (redacted) text only
         parsed = None
     server_message = extract_error_message(parsed, text) or "(empty body)"
-    header_message = headers.get(ERROR_MESSAGE_HEADER)
+    header_message = redact(headers.get(ERROR_MESSAGE_HEADER) or "")
     if header_message and header_message not in server_message:
         server_message = f"{header_message}; {server_message}"
-    request_id = next((headers[name] for name in REQUEST_ID_HEADERS if name in headers), None)
+    request_id = request_id_from(headers)
     error_code = headers.get(ERROR_CODE_HEADER)
+    error_code = redact(error_code) if error_code else None
     estimated_time = _number(parsed.get("estimated_time")) if isinstance(parsed, dict) else None
 
     cls: type[HFStatusError]

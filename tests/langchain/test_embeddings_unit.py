@@ -213,7 +213,7 @@ def test_only_an_explicit_token_is_trusted_by_a_custom_server(monkeypatch):
     discovered = HFEmbeddings(base_url=BASE, model="m").service.client.config
     explicit = HFEmbeddings(base_url=BASE, model="m", token="hf_explicitvalue123").service
     assert discovered.token_source == "env"
-    assert not discovered.may_receive_token("127.0.0.1")
+    assert not discovered.may_receive_token(BASE)
     assert explicit.client.config.token_source == "explicit"
-    assert explicit.client.config.may_receive_token("127.0.0.1")
+    assert explicit.client.config.may_receive_token(BASE)
     assert explicit.async_client.config is explicit.client.config

@@ -157,6 +157,13 @@ class Catalog:
         where = self.cache.directory or "memory only"
         return f"Catalog(ttl={self.cache.ttl}, cache={where}, offline={self.offline})"
 
+    def __copy__(self) -> Catalog:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Catalog:
+        # Shared state (cache, locks, clients): a copied model keeps using the same catalog.
+        return self
+
     # --- clients ---------------------------------------------------------------------------------
 
     @property

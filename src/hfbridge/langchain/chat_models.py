@@ -18,6 +18,7 @@ from langchain_core.language_models import (
     LanguageModelInput,
     ModelProfile,
 )
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
@@ -29,6 +30,7 @@ from typing_extensions import Self
 from hfbridge._constants import LEGACY_TOKEN_ENV, TOKEN_ENV
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
+from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.langchain._convert import (
     MODEL_PROVIDER,
     delta_to_chunk,
@@ -38,6 +40,7 @@ from hfbridge.langchain._convert import (
     to_chat_result,
     tool_params,
 )
+from hfbridge.langchain._secrets import dump_credentials
 from hfbridge.langchain._structured import structured_runnable
 from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_base_url, validate_timeout
@@ -105,8 +108,9 @@ class ChatHF(BaseChatModel):
     """Read timeout in seconds (default 120)."""
     max_retries: int | None = None
     """Retries after the first attempt, done by the transport (default 2)."""
-    default_headers: dict[str, str] | None = None
-    """Headers sent with every request."""
+    default_headers: HeadersSetting = None
+    """Headers sent with every request. Credential headers (``Authorization``, ``x-api-key``, ...)
+    are secrets: masked in ``repr`` and dumps, left out of pickles, sent where a token may go."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra body fields (provider-specific parameters)."""
     extra_body: dict[str, Any] | None = None
@@ -194,7 +198,9 @@ class ChatHF(BaseChatModel):
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         copied = super().__deepcopy__(memo)
+        # Caches, not settings: the copy builds its own services from its (copied) settings.
         copied._memo = {}  # noqa: SLF001 - as in __copy__
+        copied._services = {}  # noqa: SLF001
         return copied
 
     def _memoized(self, key: str, build: Callable[[], Any]) -> Any:
@@ -290,8 +296,18 @@ class ChatHF(BaseChatModel):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Serialised dumps name the token's env variable, never its value."""
-        return {"token": TOKEN_ENV}
+        """Serialised dumps name the token's env variable, never its value.
+
+        ``HF_TOKEN`` for Hugging Face; ``HFBRIDGE_BASE_URL_TOKEN`` for a self-hosted ``base_url``.
+        """
+        return {"token": token_secret_name(self.base_url)}
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """The ``dumpd``/``dumps`` form: credentials as references (see ``langchain/_secrets``)."""
+        dumped: SerializedConstructor | SerializedNotImplemented = dump_credentials(
+            super().to_json(), base_url=self.base_url, explicit_token=self._explicit_token
+        )
+        return dumped
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

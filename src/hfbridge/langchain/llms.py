@@ -18,6 +18,7 @@ from typing import Any, Literal
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams
 from langchain_core.language_models.llms import BaseLLM
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.utils import secret_from_env
@@ -31,7 +32,9 @@ from hfbridge._constants import (
 )
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions
+from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.inference.textgen import TextGenResult, TextGenService
+from hfbridge.langchain._secrets import dump_credentials
 from hfbridge.transport import AsyncHFClient, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_timeout
 from hfbridge.wire.fim import resolve_fim_family
@@ -103,8 +106,8 @@ class HFTextGen(BaseLLM):
     """Read timeout in seconds (default 120)."""
     max_retries: int | None = None
     """Retries after the first attempt, done by the transport (default 2)."""
-    default_headers: dict[str, str] | None = None
-    """Headers sent with every request."""
+    default_headers: HeadersSetting = None
+    """Headers sent with every request; credential headers are secrets (as for ``ChatHF``)."""
     aliases: dict[str, str] | None = None
     """Per-instance alias overrides, e.g. ``{"default": "Qwen/Qwen2.5-7B-Instruct"}``."""
 
@@ -249,8 +252,15 @@ class HFTextGen(BaseLLM):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Serialised dumps name the token's env variable, never its value."""
-        return {"token": TOKEN_ENV}
+        """Serialised dumps name the token's env variable, never its value (see ``ChatHF``)."""
+        return {"token": token_secret_name(self.base_url)}
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """The ``dumpd``/``dumps`` form: credentials as references (see ``langchain/_secrets``)."""
+        dumped: SerializedConstructor | SerializedNotImplemented = dump_credentials(
+            super().to_json(), base_url=self.base_url, explicit_token=self._explicit_token
+        )
+        return dumped
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

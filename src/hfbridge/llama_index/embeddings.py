@@ -23,6 +23,7 @@ from llama_index.core.instrumentation.events.embedding import (
 from llama_index_instrumentation import get_dispatcher  # what llama_index.core re-exports
 
 from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge.inference.credentials import HeadersSetting
 from hfbridge.inference.embeddings import EmbeddingService
 from hfbridge.transport import AsyncHFClient, HFClient
 
@@ -70,7 +71,9 @@ class HFEmbedding(BaseEmbedding):
     bill_to: str | None = Field(default=None, description="Organization to bill (X-HF-Bill-To).")
     timeout: float | None = Field(default=None, description="Read timeout in seconds.")
     max_retries: int | None = Field(default=None, description="Retries per request.")
-    default_headers: dict[str, str] | None = Field(default=None, description="Extra headers.")
+    default_headers: HeadersSetting = Field(
+        default=None, description="Extra headers; credential ones are secrets."
+    )
     aliases: dict[str, str] | None = Field(default=None, description="Alias overrides.")
     max_batch_bytes: int = Field(
         default=EMBED_MAX_BATCH_BYTES, description="Request body bytes, at most."

@@ -35,6 +35,7 @@ from pydantic import AliasChoices
 
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
+from hfbridge.inference.credentials import HeadersSetting
 from hfbridge.llama_index import _convert
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.wire.chat import json_schema_format
@@ -101,8 +102,8 @@ class HFLLM(FunctionCallingLLM):
     bill_to: str | None = Field(default=None, description="Organisation billed for router calls.")
     timeout: float | None = Field(default=None, description="Read timeout in seconds.")
     max_retries: int | None = Field(default=None, description="Retries for transient errors.")
-    default_headers: dict[str, str] | None = Field(
-        default=None, description="Headers sent on every request."
+    default_headers: HeadersSetting = Field(
+        default=None, description="Headers sent on every request; credential ones are secrets."
     )
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(

@@ -4,6 +4,11 @@ Measured on this project's 2-core machine against nginx on loopback with 64 requ
 ``httpx.AsyncClient`` on its default transport reaches about 390 req/s and aiohttp about 3,900; this
 transport keeps httpx as the interface and gets most of aiohttp's speed. aiohttp errors are mapped
 onto httpx's exception classes so that the client sees one error vocabulary.
+
+The mapped error does not chain to aiohttp's: several aiohttp exceptions hold the request (with
+its ``Authorization`` header) in ``request_info``, which traceback printers that show local
+variables or exception reprs (pytest ``--showlocals``, rich) would print. The httpx error is raised
+outside the ``except`` block, so it has neither a ``__cause__`` nor a ``__context__`` to follow.
 """
 
 from __future__ import annotations
@@ -40,11 +45,18 @@ class _Body(httpx.AsyncByteStream):
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_chunked(_CHUNK):
-                yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _map_error(exc, self._request) from exc
+        chunks = self._response.content.iter_chunked(_CHUNK)
+        while True:
+            failure: httpx.TransportError | None = None
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                failure = _map_error(exc, self._request)
+            if failure is not None:
+                raise failure  # outside the except block: no chain to aiohttp (module docstring)
+            yield chunk
 
     async def aclose(self) -> None:
         self._response.release()
@@ -80,6 +92,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_connect=timeouts.get("connect"),
             sock_read=timeouts.get("read"),
         )
+        failure: httpx.TransportError | None = None
         try:
             response = await self._session.request(
                 request.method,
@@ -91,7 +104,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
             )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _map_error(exc, request) from exc
+            failure = _map_error(exc, request)
+        if failure is not None:
+            raise failure  # outside the except block: no chain to aiohttp (module docstring)
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,

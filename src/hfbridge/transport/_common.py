@@ -7,11 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from hfbridge._constants import REQUEST_ID_HEADERS
 from hfbridge._json import loads
 from hfbridge._redact import redact, redact_url
 from hfbridge.errors import (
@@ -23,9 +21,10 @@ from hfbridge.errors import (
     HFStreamError,
     HFTimeoutError,
     error_from_response,
+    request_id_from,
 )
 from hfbridge.transport._pool import is_own_client
-from hfbridge.transport.auth import is_hf_host
+from hfbridge.transport.auth import is_hf_origin, origin_of
 from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
 
@@ -76,18 +75,8 @@ def decode_json(
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The first request-id header the server sent."""
-    for name in REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-@lru_cache(maxsize=256)
-def host_of(url: str) -> str | None:
-    """Host of an absolute URL (cached: clients send to few distinct URLs)."""
-    return urlsplit(url).hostname
+    """The first request-id header the server sent, redacted (see ``errors.request_id_from``)."""
+    return request_id_from(headers)
 
 
 @lru_cache(maxsize=256)
@@ -166,7 +155,7 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         raise HFConfigError(
             f"{redact_url(full_url)!r} is not a valid URL ({exc}): check base_url and the route."
         ) from exc
-    request_headers = config.headers_for(host_of(full_url))
+    request_headers = config.headers_for(full_url)
     if headers:
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     if not params and is_own_client(client):
@@ -215,7 +204,7 @@ def status_error(
         model=context.model,
         provider=context.provider,
         retry_after=_requested_wait(response.headers),
-        self_hosted=not is_hf_host(response.request.url.host),
+        self_hosted=not is_hf_origin(origin_of(str(response.request.url))),
     )
 
 

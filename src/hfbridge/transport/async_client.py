@@ -114,6 +114,14 @@ class AsyncHFClient:
     def __repr__(self) -> str:
         return f"AsyncHFClient({self.config!r})"
 
+    def __copy__(self) -> AsyncHFClient:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AsyncHFClient:
+        # A client is a handle on connection pools (locks, sockets): a copy of a model that holds
+        # one shares it, as it shares the process-wide pools.
+        return self
+
     async def http(self) -> httpx.AsyncClient:
         """The httpx client requests go through (the running loop's shared pool by default)."""
         return self._injected or self._owned or await shared_async_client(self.config.verify)

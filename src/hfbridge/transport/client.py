@@ -115,6 +115,14 @@ class HFClient:
     def __repr__(self) -> str:
         return f"HFClient({self.config!r})"
 
+    def __copy__(self) -> HFClient:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HFClient:
+        # A client is a handle on connection pools (locks, sockets): a copy of a model that holds
+        # one shares it, as it shares the process-wide pools.
+        return self
+
     @property
     def http(self) -> httpx.Client:
         """The httpx client requests go through."""
