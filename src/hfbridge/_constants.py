@@ -37,6 +37,16 @@ CONNECT_TIMEOUT: Final = 10.0
 READ_TIMEOUT: Final = 120.0  # long enough for a cold model's first token
 WRITE_TIMEOUT: Final = 30.0
 POOL_TIMEOUT: Final = 30.0
+STREAM_IDLE_TIMEOUT: Final = None
+"""Seconds a stream may go without an event (comments do not count); ``None``: the read timeout."""
+DRAIN_TIMEOUT: Final = 0.1
+"""Seconds granted after ``[DONE]`` for the body's end to arrive (so the connection is reused)."""
+
+# --- size caps (bytes) ----------------------------------------------------------------------------
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+"""Largest answer body kept, once decoded (gzip, deflate...): bounds a decompression bomb."""
+MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+"""Largest line of an event stream (one event's ``data``)."""
 
 # --- retries --------------------------------------------------------------------------------------
 MAX_RETRIES: Final = 2

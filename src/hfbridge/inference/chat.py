@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hfbridge.catalog.aliases import resolve_model
@@ -42,11 +42,12 @@ class ChatResult:
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
-    """Per-call transport settings."""
+    """Per-call transport settings (``None``: the client's)."""
 
     timeout: float | None = None
     max_retries: int | None = None
-    headers: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = field(default=None, repr=False)  # may carry a key
+    stream_idle_timeout: float | None = None
 
 
 def _needs(params: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -348,7 +349,7 @@ class ChatStream(_StreamBase):
             events = self.service.client.stream(
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec),
+                context=self._context(spec), idle_timeout=self.options.stream_idle_timeout,
             )  # fmt: skip
             iterator = iter(events)
             try:
@@ -378,7 +379,7 @@ class AsyncChatStream(_StreamBase):
             events = self.service.async_client.stream(
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec),
+                context=self._context(spec), idle_timeout=self.options.stream_idle_timeout,
             )  # fmt: skip
             iterator = events.__aiter__()
             try:

@@ -64,7 +64,7 @@ SAMPLING_FIELDS: tuple[str, ...] = (
 RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream"})
 """Body keys ChatHF owns; ``model_kwargs`` / ``extra_body`` may not set them."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 """Per-call keyword arguments that shape the HTTP call rather than the body."""
 
 _PROBE = ({"role": "user", "content": "."},)
@@ -105,7 +105,10 @@ class ChatHF(BaseChatModel):
     bill_to: str | None = None
     """Organisation billed for router calls (``X-HF-Bill-To``)."""
     timeout: float | None = None
-    """Read timeout in seconds (default 120)."""
+    """Seconds to wait for the answer's headers, and for any silence in a body (default 120)."""
+    stream_idle_timeout: float | None = None
+    """Seconds a stream may go without an event (keep-alive comments do not count); default:
+    ``timeout``. Per call too: ``stream(..., stream_idle_timeout=...)``."""
     max_retries: int | None = None
     """Retries after the first attempt, done by the transport (default 2)."""
     default_headers: HeadersSetting = None
@@ -172,6 +175,8 @@ class ChatHF(BaseChatModel):
         self.model_id  # noqa: B018 - resolving the model raises on a bad id or unknown alias
         if self.timeout is not None:
             validate_timeout(self.timeout)
+        if self.stream_idle_timeout is not None:
+            validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
         if self.temperature is not None and self.temperature < 0:
@@ -356,11 +361,12 @@ class ChatHF(BaseChatModel):
         if _OPTION_KEYS.isdisjoint(call):
             options = self._memoized("call_options", self._instance_call_options)
         else:
-            timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
+            timeout, max_retries, headers, idle = (call.pop(key, None) for key in CALL_OPTION_KEYS)
             options = CallOptions(
                 timeout=timeout if timeout is not None else self.timeout,
                 max_retries=max_retries if max_retries is not None else self.max_retries,
                 headers=headers,
+                stream_idle_timeout=idle if idle is not None else self.stream_idle_timeout,
             )
         include_usage = bool(call.pop("stream_usage", self.stream_usage))
         extra_body = call.pop("extra_body", None) or {}
@@ -377,7 +383,11 @@ class ChatHF(BaseChatModel):
         return service, messages_to_wire(messages), params, options, include_usage
 
     def _instance_call_options(self) -> CallOptions:
-        return CallOptions(timeout=self.timeout, max_retries=self.max_retries)
+        return CallOptions(
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            stream_idle_timeout=self.stream_idle_timeout,
+        )
 
     def _generate(
         self,

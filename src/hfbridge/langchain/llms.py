@@ -56,7 +56,7 @@ PARAM_FIELDS: tuple[str, ...] = (
 )
 """Instance fields sent as generation parameters when set (per-call keyword arguments win)."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 """Per-call keyword arguments that shape the HTTP call rather than the generation."""
 
 MODEL_PROVIDER = "huggingface"
@@ -103,7 +103,9 @@ class HFTextGen(BaseLLM):
     bill_to: str | None = None
     """Organisation billed for router calls (``X-HF-Bill-To``)."""
     timeout: float | None = None
-    """Read timeout in seconds (default 120)."""
+    """Seconds to wait for the answer's headers, and for any silence in a body (default 120)."""
+    stream_idle_timeout: float | None = None
+    """Seconds a stream may go without an event (comments do not count); default: ``timeout``."""
     max_retries: int | None = None
     """Retries after the first attempt, done by the transport (default 2)."""
     default_headers: HeadersSetting = None
@@ -163,6 +165,8 @@ class HFTextGen(BaseLLM):
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""
         if self.timeout is not None:
             validate_timeout(self.timeout)
+        if self.stream_idle_timeout is not None:
+            validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
         if isinstance(self.batch_concurrency, bool) or self.batch_concurrency < 1:
@@ -212,11 +216,12 @@ class HFTextGen(BaseLLM):
     ) -> tuple[TextGenService, GenerationParams, CallOptions]:
         """The service, validated parameters and call options of one call (before any request)."""
         call = dict(kwargs)
-        timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
+        timeout, max_retries, headers, idle = (call.pop(key, None) for key in CALL_OPTION_KEYS)
         options = CallOptions(
             timeout=timeout if timeout is not None else self.timeout,
             max_retries=max_retries if max_retries is not None else self.max_retries,
             headers=headers,
+            stream_idle_timeout=idle if idle is not None else self.stream_idle_timeout,
         )
         if "max_tokens" in call:
             call["max_new_tokens"] = call.pop("max_tokens")

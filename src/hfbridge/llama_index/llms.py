@@ -60,7 +60,7 @@ _SAMPLING_FIELDS = (
     "presence_penalty",
     "reasoning_effort",
 )
-_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 WireMessages = list[dict[str, Any]]
 
 
@@ -78,6 +78,7 @@ class HFLLM(FunctionCallingLLM):
             ``api_key`` is accepted as another name for it (as LlamaIndex's ``OpenAI`` takes).
         bill_to: an organisation to bill router calls to.
         timeout, max_retries: read timeout in seconds and retry budget (the transport retries).
+        stream_idle_timeout: seconds a stream may go without an event (default: ``timeout``).
         default_headers: extra headers on every request.
         temperature, max_tokens (or ``max_new_tokens``), top_p, seed, stop, frequency_penalty,
             presence_penalty, reasoning_effort: sampling parameters, sent when set.
@@ -87,8 +88,8 @@ class HFLLM(FunctionCallingLLM):
         client, async_client, catalog: instances to use instead of the shared ones (tests inject
             clients over ``httpx.MockTransport``).
 
-    Per call, ``timeout``, ``max_retries`` and ``extra_headers`` keyword arguments tune the
-    transport; any other keyword argument is sent in the request body.
+    Per call, ``timeout``, ``max_retries``, ``extra_headers`` and ``stream_idle_timeout`` keyword
+    arguments tune the transport; any other keyword argument is sent in the request body.
 
     ``metadata.is_function_calling_model`` comes from the catalog for router models (is there a
     live provider that calls tools?). A self-hosted endpoint is assumed to call tools: you chose
@@ -101,6 +102,9 @@ class HFLLM(FunctionCallingLLM):
     )
     bill_to: str | None = Field(default=None, description="Organisation billed for router calls.")
     timeout: float | None = Field(default=None, description="Read timeout in seconds.")
+    stream_idle_timeout: float | None = Field(
+        default=None, description="Seconds a stream may go without an event (default: timeout)."
+    )
     max_retries: int | None = Field(default=None, description="Retries for transient errors.")
     default_headers: HeadersSetting = Field(
         default=None, description="Headers sent on every request; credential ones are secrets."
@@ -232,14 +236,14 @@ class HFLLM(FunctionCallingLLM):
         params = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
         params.update(self.additional_kwargs)
         options = None
-        if kwargs:
-            if any(key in kwargs for key in _OPTION_KEYS):
-                options = CallOptions(
-                    timeout=kwargs.pop("timeout", None),
-                    max_retries=kwargs.pop("max_retries", None),
-                    headers=kwargs.pop("extra_headers", None),
-                )
-            params.update(kwargs)
+        if self.stream_idle_timeout is not None or any(key in kwargs for key in _OPTION_KEYS):
+            options = CallOptions(
+                timeout=kwargs.pop("timeout", None),
+                max_retries=kwargs.pop("max_retries", None),
+                headers=kwargs.pop("extra_headers", None),
+                stream_idle_timeout=kwargs.pop("stream_idle_timeout", self.stream_idle_timeout),
+            )
+        params.update(kwargs)
         return params, options
 
     # --- chat and completion ---

@@ -5,6 +5,12 @@ Measured on this project's 2-core machine against nginx on loopback with 64 requ
 transport keeps httpx as the interface and gets most of aiohttp's speed. aiohttp errors are mapped
 onto httpx's exception classes so that the client sees one error vocabulary.
 
+A request that fails on a reused keep-alive connection before any answer (the server closed it while
+idle, just as it was reused) is resent once on a new connection, as the sync path does
+(:mod:`hfbridge.transport._send`); aiohttp does so itself for idempotent methods only. A body larger
+than 1 MiB is handed over as a stream, which aiohttp writes in pieces (raw bytes that large make it
+warn that the loop may block: a ``ResourceWarning``, fatal under ``-W error``).
+
 The mapped error does not chain to aiohttp's: several aiohttp exceptions hold the request (with
 its ``Authorization`` header) in ``request_info``, which traceback printers that show local
 variables or exception reprs (pytest ``--showlocals``, rich) would print. The httpx error is raised
@@ -14,13 +20,30 @@ outside the ``except`` block, so it has neither a ``__cause__`` nor a ``__contex
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import io
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import httpx
 
+from hfbridge._redact import redact_url
+
+logger = logging.getLogger("hfbridge.transport")
+
 _CHUNK = 64 * 1024
+_LARGE_BODY = 1024 * 1024  # aiohttp's threshold for its "large body" ResourceWarning
+_opened: contextvars.ContextVar[bool] = contextvars.ContextVar("hfbridge_opened", default=False)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that notes, for the running task, that it opened a new connection."""
+
+    async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        _opened.set(True)  # connect() awaits this in the caller's task: the caller sees the flag
+        return await super()._create_connection(*args, **kwargs)
 
 
 def _map_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -72,7 +95,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _new_session(self) -> aiohttp.ClientSession:
         ssl_context = httpx.create_ssl_context(verify=self._verify)
-        connector = aiohttp.TCPConnector(
+        connector = _Connector(
             limit=self._limits.max_connections or 0,
             keepalive_timeout=self._limits.keepalive_expiry or 30.0,
             ssl=ssl_context,
@@ -92,19 +115,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_connect=timeouts.get("connect"),
             sock_read=timeouts.get("read"),
         )
+        content = (await request.aread()) or None  # a 307/308 re-sends a body stream
         failure: httpx.TransportError | None = None
-        try:
-            response = await self._session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=(await request.aread()) or None,  # a 307/308 re-sends a body stream
-                allow_redirects=False,
-                compress=None,
-                timeout=timeout,
-            )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            failure = _map_error(exc, request)
+        for may_resend in (True, False):
+            _opened.set(False)
+            try:
+                response = await self._session.request(
+                    request.method,
+                    str(request.url),
+                    headers=request.headers.multi_items(),
+                    data=io.BytesIO(content) if content and len(content) > _LARGE_BODY else content,
+                    allow_redirects=False,
+                    compress=None,
+                    timeout=timeout,
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                stale = not isinstance(exc, aiohttp.ClientConnectorError) and not _opened.get()
+                if may_resend and stale:
+                    _log_resend(request, exc)
+                    continue
+                failure = _map_error(exc, request)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                failure = _map_error(exc, request)
+            break
         if failure is not None:
             raise failure  # outside the except block: no chain to aiohttp (module docstring)
         return httpx.Response(
@@ -120,3 +153,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _log_resend(request: httpx.Request, exc: BaseException) -> None:
+    logger.debug(
+        "hfbridge resend: %s %s found its kept-alive connection closed by the server before any "
+        "answer (%s); resending once on a new connection",
+        request.method, redact_url(str(request.url)), type(exc).__name__,
+    )  # fmt: skip

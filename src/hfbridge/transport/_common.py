@@ -17,6 +17,7 @@ from hfbridge.errors import (
     HFConnectionError,
     HFError,
     HFResponseError,
+    HFResponseTooLargeError,
     HFStatusError,
     HFStreamError,
     HFTimeoutError,
@@ -208,19 +209,35 @@ def status_error(
     )
 
 
+_TIMEOUT_KINDS: dict[type[httpx.TimeoutException], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.PoolTimeout: "pool",
+    httpx.WriteTimeout: "write",
+    httpx.ReadTimeout: "read",
+}
+
+
 def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallContext) -> HFError:
     """Translate an httpx failure into hfbridge's vocabulary."""
     target = f" (model '{context.model}')" if context.model else ""
     where = f"{method} {redact_url(url)}{target}"
     detail = redact(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        kind = type(exc).__name__.replace("Timeout", "").lower() or "request"
+        kind = _TIMEOUT_KINDS.get(type(exc), "read")
+        sent = kind == "read"
+        advice = (
+            "The server may be overloaded or a cold model is starting: raise timeout=..., or "
+            "retry later (a read timeout is not retried automatically: the server may be "
+            "generating, and each attempt may be billed)."
+            if sent
+            else "The request never reached the server; it is retried automatically up to "
+            "max_retries. Check the URL and your network, or raise timeout=..."
+        )
         return HFTimeoutError(
-            f"{where} timed out ({kind} timeout: {detail}). The server may be overloaded or a cold "
-            "model is starting: raise timeout=..., or retry later."
+            f"{where} timed out ({kind} timeout: {detail}). {advice}", kind=kind, request_sent=sent
         )
     if isinstance(exc, httpx.TooManyRedirects):
-        return HFConnectionError(f"{where} was redirected too many times: check the URL.")
+        return HFResponseError(f"{where} was redirected too many times: check the URL.")
     return HFConnectionError(
         f"{where} failed before an answer arrived ({type(exc).__name__}: {detail}). "
         "Check the URL and your network; the request is retried automatically up to max_retries."
@@ -280,6 +297,39 @@ def json_instead_of_stream(body: bytes, response: httpx.Response, context: CallC
         f"does not stream on this route{target}. Call it without streaming.",
         body=body.decode("utf-8", "replace"),
         request_id=request_id,
+    )
+
+
+def stream_idle(url: str, received: int, seconds: float) -> HFError:
+    """The error for a stream that sent no event for ``seconds`` (``stream_idle_timeout``).
+
+    Before any event: :class:`HFTimeoutError` (not retried: the server has the request); after
+    some: :class:`HFStreamError`, the output being incomplete.
+    """
+    what = (
+        f"The stream from {redact_url(url)} sent no event for {seconds:g} s "
+        "(stream_idle_timeout; keep-alive comments do not count)"
+    )
+    if received == 0:
+        return HFTimeoutError(
+            f"{what}. The server may be overloaded: raise stream_idle_timeout=... or timeout=..., "
+            "or retry later.",
+            kind="idle",
+        )
+    return HFStreamError(
+        f"{what} after {received} event(s); the output is incomplete. Retry the call, or raise "
+        "stream_idle_timeout=..."
+    )
+
+
+def line_too_long(url: str, limit: int) -> HFResponseTooLargeError:
+    """The error for an event-stream line past ``max_line_bytes``."""
+    return HFResponseTooLargeError(
+        f"The stream from {redact_url(url)} sent a line longer than {limit:,} bytes "
+        "(max_line_bytes); the output is incomplete. If such events are expected, raise the cap: "
+        "ClientConfig.create(..., max_line_bytes=...), passed as HFClient(config).",
+        limit=limit,
+        setting="max_line_bytes",
     )
 
 

@@ -16,19 +16,22 @@ from hfbridge.transport._common import (
     build_request,
     is_json_answer,
     json_instead_of_stream,
+    line_too_long,
     missing_done,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
+    stream_idle,
     transport_error,
 )
 from hfbridge.transport._pool import new_async_client, shared_async_client
-from hfbridge.transport._send import asend_request
+from hfbridge.transport._send import aread_body, asend_request
+from hfbridge.transport._timing import AsyncWatch, DeadlineExpired
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import StreamEnd
-from hfbridge.transport.config import ClientConfig
-from hfbridge.transport.sse import EventParser, aiter_events
+from hfbridge.transport.config import ClientConfig, validate_timeout
+from hfbridge.transport.sse import EventParser, LineTooLong, aiter_events
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying
@@ -90,6 +93,7 @@ class AsyncHFClient:
         headers: Mapping[str, str] | None = None,
         use_cache: bool | None = None,
         verify: bool | str = True,
+        stream_idle_timeout: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -104,6 +108,7 @@ class AsyncHFClient:
             headers=headers,
             use_cache=use_cache,
             verify=verify,
+            stream_idle_timeout=stream_idle_timeout,
         )
         self._injected = http_client
         self._owned: httpx.AsyncClient | None = None
@@ -175,7 +180,9 @@ class AsyncHFClient:
         self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
     ) -> HFResponse:
         try:
-            response = await asend_request(http, request)
+            response = await asend_request(
+                http, request, max_body_bytes=self.config.max_body_bytes
+            )
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         if response.status_code >= 400:  # noqa: PLR2004
@@ -200,30 +207,44 @@ class AsyncHFClient:
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
         end: StreamEnd = "done",
+        idle_timeout: float | None = None,
     ) -> AsyncEventStream:
         """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rules."""
+        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
+            idle_timeout, what="stream_idle_timeout"
+        )
         stream = AsyncEventStream()
         stream._events = self._events(  # noqa: SLF001
             stream, method, url,
             json=json, headers=headers, timeout=timeout, max_retries=max_retries,
-            context=context, end=end,
+            context=context, end=end, idle=idle,
         )  # fmt: skip
         return stream
 
     async def _open(
-        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
+        self,
+        http: httpx.AsyncClient,
+        request: httpx.Request,
+        context: CallContext,
+        watch: AsyncWatch,
+        idle: float,
     ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:
+        url = str(request.url)
         try:
             response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, url, context) from exc
         try:
-            parser, payloads, first = await _start_events(response, context)
-        except httpx.HTTPError as exc:
+            parser, payloads = await _start_events(response, context, self.config, watch)
+            first = await _next_event(payloads, watch, idle)
+        except BaseException as exc:
             await response.aclose()
-            raise transport_error(exc, request.method, str(request.url), context) from exc
-        except BaseException:
-            await response.aclose()
+            if isinstance(exc, DeadlineExpired):
+                raise stream_idle(url, 0, idle) from None
+            if isinstance(exc, httpx.HTTPError):
+                raise transport_error(exc, request.method, url, context) from exc
+            if isinstance(exc, LineTooLong):
+                raise line_too_long(url, exc.limit) from None
             raise
         return response, parser, payloads, first
 
@@ -239,6 +260,7 @@ class AsyncHFClient:
         max_retries: int | None,
         context: CallContext,
         end: StreamEnd,
+        idle: float,
     ) -> AsyncIterator[Any]:
         http = await self.http()
         request = build_request(
@@ -246,22 +268,31 @@ class AsyncHFClient:
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         full_url = str(request.url)
-        response, parser, payloads, first = await self._with_retries(
-            lambda: self._open(http, request, context), max_retries
-        )
+        watch = AsyncWatch()
+        try:
+            response, parser, payloads, first = await self._with_retries(
+                lambda: self._open(http, request, context, watch, idle), max_retries
+            )
+        except BaseException:
+            watch.close()
+            raise
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
         try:
-            if first is not None:
-                received += 1
-                yield parse_event(first, full_url)
-            async for payload in payloads:
+            payload = first
+            while payload is not None:
                 received += 1
                 yield parse_event(payload, full_url)
+                payload = await _next_event(payloads, watch, idle)
+        except DeadlineExpired:
+            raise stream_idle(full_url, received, idle) from None
         except httpx.HTTPError as exc:
             raise stream_broken(exc, full_url, received) from exc
+        except LineTooLong as exc:
+            raise line_too_long(full_url, exc.limit) from None
         finally:
+            watch.close()
             await response.aclose()
         if end == "done" and not parser.done:
             raise missing_done(full_url, received)
@@ -279,13 +310,26 @@ class AsyncHFClient:
 
 
 async def _start_events(
-    response: httpx.Response, context: CallContext
-) -> tuple[EventParser, AsyncIterator[str], str | None]:
-    """Check that ``response`` is an event stream and read up to its first event."""
+    response: httpx.Response, context: CallContext, config: ClientConfig, watch: AsyncWatch
+) -> tuple[EventParser, AsyncIterator[str]]:
+    """Check that ``response`` is an event stream; return its parser and payloads."""
     if response.status_code >= 400:  # noqa: PLR2004
-        raise status_error(response, await response.aread(), context)
+        body = await aread_body(response, config.max_body_bytes)
+        raise status_error(response, body, context)
     if is_json_answer(response.headers):
-        raise json_instead_of_stream(await response.aread(), response, context)
-    parser = EventParser()
-    payloads = aiter_events(response.aiter_bytes(), parser)
-    return parser, payloads, await anext(payloads, None)
+        body = await aread_body(response, config.max_body_bytes)
+        raise json_instead_of_stream(body, response, context)
+    parser = EventParser(config.max_line_bytes)
+    return parser, aiter_events(response.aiter_bytes(), parser, watch)
+
+
+async def _next_event(payloads: AsyncIterator[str], watch: AsyncWatch, idle: float) -> str | None:
+    """The next payload (``None`` at the end), within ``idle`` seconds (:class:`AsyncWatch`)."""
+    watch.start(idle, "event")
+    try:
+        return await anext(payloads, None)
+    except asyncio.CancelledError:
+        watch.check()  # raises DeadlineExpired when the watch cancelled the wait
+        raise
+    finally:
+        watch.stop()

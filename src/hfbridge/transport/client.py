@@ -16,19 +16,22 @@ from hfbridge.transport._common import (
     build_request,
     is_json_answer,
     json_instead_of_stream,
+    line_too_long,
     missing_done,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
+    stream_idle,
     transport_error,
 )
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
-from hfbridge.transport._send import send_request
+from hfbridge.transport._send import read_body, send_request
+from hfbridge.transport._timing import Deadline, DeadlineExpired
 from hfbridge.transport.auth import Secret
-from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.config import ClientConfig, validate_timeout
 from hfbridge.transport.retry import RetryPolicy
-from hfbridge.transport.sse import EventParser, iter_events
+from hfbridge.transport.sse import EventParser, LineTooLong, iter_events
 
 if TYPE_CHECKING:
     from tenacity import Retrying
@@ -90,6 +93,7 @@ class HFClient:
         headers: Mapping[str, str] | None = None,
         use_cache: bool | None = None,
         verify: bool | str = True,
+        stream_idle_timeout: float | None = None,
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -104,6 +108,7 @@ class HFClient:
             headers=headers,
             use_cache=use_cache,
             verify=verify,
+            stream_idle_timeout=stream_idle_timeout,
         )
         self._owned: httpx.Client | None = None
         self._injected = http_client
@@ -183,7 +188,7 @@ class HFClient:
 
     def _send(self, request: httpx.Request, context: CallContext) -> HFResponse:
         try:
-            response = send_request(self.http, request)
+            response = send_request(self.http, request, max_body_bytes=self.config.max_body_bytes)
         except httpx.HTTPError as exc:
             raise transport_error(exc, request.method, str(request.url), context) from exc
         if response.status_code >= 400:  # noqa: PLR2004
@@ -208,50 +213,64 @@ class HFClient:
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
         end: StreamEnd = "done",
+        idle_timeout: float | None = None,
     ) -> EventStream:
         """Open a server-sent-event stream and iterate its JSON events.
 
         ``end="done"`` (OpenAI-style routes) requires the ``[DONE]`` marker: a body that ends
         without it raises :class:`~hfbridge.errors.HFStreamError`. ``end="eof"`` (TGI
         ``/generate_stream``) accepts the end of the body as the end of the stream. The request is
-        retried only until its first event is handed out.
+        retried only until its first event is handed out. ``idle_timeout`` (default: the config's
+        ``stream_idle_timeout``) bounds the wait for each event; keep-alive comments do not count.
         """
+        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
+            idle_timeout, what="stream_idle_timeout"
+        )
         request = build_request(
             self.http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         stream = EventStream(iter(()))
-        stream._events = self._events(stream, request, max_retries, context, end)  # noqa: SLF001
+        stream._events = self._events(  # noqa: SLF001
+            stream, request, max_retries=max_retries, context=context, end=end, idle=idle
+        )
         return stream
 
     def _open(
-        self, request: httpx.Request, context: CallContext
-    ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None]:
+        self, request: httpx.Request, context: CallContext, idle: float
+    ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None, Deadline]:
+        url = str(request.url)
         try:
             response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, url, context) from exc
+        deadline = _deadline_of(request)
         try:
-            parser, payloads, first = _start_events(response, context)
-        except httpx.HTTPError as exc:
+            parser, payloads, first = _start_events(response, context, self.config, deadline, idle)
+        except BaseException as exc:
             response.close()
-            raise transport_error(exc, request.method, str(request.url), context) from exc
-        except BaseException:
-            response.close()
+            if isinstance(exc, (DeadlineExpired, httpx.TimeoutException)) and deadline.expired():
+                raise stream_idle(url, 0, idle) from None
+            if isinstance(exc, httpx.HTTPError):
+                raise transport_error(exc, request.method, url, context) from exc
+            if isinstance(exc, LineTooLong):
+                raise line_too_long(url, exc.limit) from None
             raise
-        return response, parser, payloads, first
+        return response, parser, payloads, first, deadline
 
-    def _events(
+    def _events(  # noqa: PLR0913 - the stream's parts
         self,
         stream: EventStream,
         request: httpx.Request,
+        *,
         max_retries: int | None,
         context: CallContext,
         end: StreamEnd,
+        idle: float,
     ) -> Iterator[Any]:
         url = str(request.url)
-        response, parser, payloads, first = self._with_retries(
-            lambda: self._open(request, context), max_retries
+        response, parser, payloads, first, deadline = self._with_retries(
+            lambda: self._open(request, context, idle), max_retries
         )
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
@@ -260,12 +279,23 @@ class HFClient:
             if first is not None:
                 received += 1
                 yield parse_event(first, url)
-            for payload in payloads:
+            while True:
+                deadline.set(idle, "event")
+                payload = next(payloads, None)
+                if payload is None:
+                    break
                 received += 1
                 yield parse_event(payload, url)
+        except (DeadlineExpired, httpx.TimeoutException) as exc:
+            if not deadline.expired() and isinstance(exc, httpx.TimeoutException):
+                raise stream_broken(exc, url, received) from exc
+            raise stream_idle(url, received, idle) from None
         except httpx.HTTPError as exc:
             raise stream_broken(exc, url, received) from exc
+        except LineTooLong as exc:
+            raise line_too_long(url, exc.limit) from None
         finally:
+            deadline.clear()
             response.close()
         if end == "done" and not parser.done:
             raise missing_done(url, received)
@@ -282,14 +312,26 @@ class HFClient:
         self.close()
 
 
+def _deadline_of(request: httpx.Request) -> Deadline:
+    """The :class:`Deadline` ``send_request`` gave ``request`` (a detached one without)."""
+    read = (request.extensions.get("timeout") or {}).get("read")
+    return read if isinstance(read, Deadline) else Deadline(0.0)
+
+
 def _start_events(
-    response: httpx.Response, context: CallContext
+    response: httpx.Response,
+    context: CallContext,
+    config: ClientConfig,
+    deadline: Deadline,
+    idle: float,
 ) -> tuple[EventParser, Iterator[str], str | None]:
     """Check that ``response`` is an event stream and read up to its first event."""
     if response.status_code >= 400:  # noqa: PLR2004
-        raise status_error(response, response.read(), context)
+        raise status_error(response, read_body(response, config.max_body_bytes), context)
     if is_json_answer(response.headers):
-        raise json_instead_of_stream(response.read(), response, context)
-    parser = EventParser()
-    payloads = iter_events(response.iter_bytes(), parser)
+        body = read_body(response, config.max_body_bytes)
+        raise json_instead_of_stream(body, response, context)
+    parser = EventParser(config.max_line_bytes)
+    payloads = iter_events(response.iter_bytes(), parser, deadline)
+    deadline.set(idle, "event")
     return parser, payloads, next(payloads, None)

@@ -21,10 +21,13 @@ from hfbridge._constants import (
     HF_INFERENCE_PROVIDER,
     HUB_ENDPOINT_ENV,
     HUB_URL,
+    MAX_BODY_BYTES,
+    MAX_LINE_BYTES,
     MAX_RETRIES,
     READ_TIMEOUT,
     ROUTER_URL,
     ROUTER_V1_URL,
+    STREAM_IDLE_TIMEOUT,
     USE_CACHE_HEADER,
 )
 from hfbridge._redact import is_credential_header, redact_url, register_secret
@@ -138,8 +141,10 @@ def _user_agent() -> str:
 class ClientConfig:
     """Settings of one logical client; :meth:`create` validates them and resolves the token.
 
-    ``timeout`` is the read timeout in seconds (connect is capped at 10 s); ``base_url`` defaults to
-    the router's OpenAI-compatible root.
+    ``timeout`` bounds, per attempt, the wait for the answer's headers and every silence in a body
+    (connect is capped at 10 s); ``stream_idle_timeout`` the wait for a stream's next event
+    (``None``: ``timeout``). ``max_body_bytes`` caps a decoded answer body and ``max_line_bytes``
+    one line of an event stream. ``base_url`` defaults to the router's OpenAI-compatible root.
     """
 
     token: Secret | None = None
@@ -151,6 +156,9 @@ class ClientConfig:
     headers: tuple[tuple[str, str], ...] = ()
     use_cache: bool | None = None
     verify: bool | str = True
+    stream_idle_timeout: float | None = STREAM_IDLE_TIMEOUT
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_line_bytes: int = MAX_LINE_BYTES
 
     @classmethod
     def create(  # noqa: PLR0913 - mirrors the public constructor arguments
@@ -164,6 +172,9 @@ class ClientConfig:
         headers: Mapping[str, str] | None = None,
         use_cache: bool | None = None,
         verify: bool | str = True,
+        stream_idle_timeout: float | None = None,
+        max_body_bytes: int | None = None,
+        max_line_bytes: int | None = None,
     ) -> ClientConfig:
         """Validate the arguments and resolve the token (explicit, env, or token file)."""
         secret, source = resolve_token(token)
@@ -183,7 +194,19 @@ class ClientConfig:
             headers=checked,
             use_cache=use_cache,
             verify=verify,
+            stream_idle_timeout=(
+                validate_timeout(stream_idle_timeout, what="stream_idle_timeout")
+                if stream_idle_timeout is not None
+                else STREAM_IDLE_TIMEOUT
+            ),
+            max_body_bytes=_size(max_body_bytes, MAX_BODY_BYTES, "max_body_bytes"),
+            max_line_bytes=_size(max_line_bytes, MAX_LINE_BYTES, "max_line_bytes"),
         )
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds a stream may go without an event."""
+        return self.timeout if self.stream_idle_timeout is None else self.stream_idle_timeout
 
     @classmethod
     def resolve(cls, config: ClientConfig | None, **settings: Any) -> ClientConfig:
@@ -277,11 +300,23 @@ class ClientConfig:
         )
 
 
-def validate_timeout(timeout: float) -> float:
-    """Return ``timeout`` as a float, or raise :class:`HFConfigError` if it is not positive."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise HFConfigError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+def validate_timeout(timeout: float, *, what: str = "timeout") -> float:
+    """Return ``timeout`` as a float, or raise :class:`HFConfigError` unless positive and finite."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < float("inf")
+    ):
+        raise HFConfigError(f"{what} must be a positive number of seconds, got {timeout!r}.")
     return float(timeout)
+
+
+def _size(value: int | None, default: int, what: str) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HFConfigError(f"{what} must be a positive number of bytes, got {value!r}.")
+    return value
 
 
 def connect_timeout(read_timeout: float) -> float:
