@@ -87,6 +87,12 @@ EMBED_BATCH_SIZE: Final = 32
 EMBED_MAX_BATCH_BYTES: Final = 1_000_000
 EMBED_CONCURRENCY: Final = 4
 
+# --- rerank batching ------------------------------------------------------------------------------
+RERANK_BATCH_SIZE: Final = 32
+"""Documents per rerank request, at most: TEI's default ``--max-client-batch-size``."""
+RERANK_MAX_BATCH_BYTES: Final = 1_000_000
+"""Body bytes per rerank request, at most (TEI's default ``--payload-limit`` is 2,000,000)."""
+
 # --- text generation ------------------------------------------------------------------------------
 TEXTGEN_BATCH_CONCURRENCY: Final = 4
 """Prompts of one ``batch``/``generate`` call sent at the same time by the text-generation LLMs."""

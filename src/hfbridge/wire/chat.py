@@ -237,32 +237,48 @@ def _check_params(params: Mapping[str, Any]) -> None:
         raise HFConfigError(f"top_logprobs must be an integer from 0 to 20, got {top_logprobs!r}.")
 
 
-_TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+def is_object_list(value: Any) -> bool:
+    """Whether ``value`` is a list (any non-string sequence) of JSON objects (mappings)."""
+    return (
+        not isinstance(value, (str, bytes))
+        and isinstance(value, Sequence)
+        and all(isinstance(item, Mapping) for item in value)
+    )
+
+
+TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+"""The request fields that mean something only next to tools."""
+
+
+def drop_tool_fields_without_tools(options: dict[str, Any]) -> bool:
+    """Without tools, drop the tool fields and return True; with tools, return False.
+
+    Servers reject tool fields without tools (OpenAI answers 400), except that a ``tool_choice``
+    demanding a call (``required`` or a tool's name) cannot be met: that raises
+    :class:`HFConfigError`. The one rule for every route that sends tools.
+    """
+    if options.get("tools"):
+        return False
+    choice = options.get("tool_choice")
+    if choice is not None and normalize_tool_choice(choice, ()) not in ("auto", "none"):
+        raise HFConfigError(
+            f"tool_choice={choice!r} asks for a tool call, but no tools are sent: bind the "
+            "tools first (bind_tools(...) in LangChain, tools=[...] in LlamaIndex)."
+        )
+    for key in TOOL_FIELDS:
+        options.pop(key, None)
+    return True
 
 
 def _settle_tools(options: dict[str, Any]) -> None:
     """Check ``tools`` and ``tool_choice`` as the server would, before any request.
 
-    Without tools, the tool fields are dropped (servers reject them: OpenAI answers 400), except a
-    ``tool_choice`` that demands a call (``required`` or a tool's name): that cannot be met, so it
-    raises.
+    Without tools, see :func:`drop_tool_fields_without_tools`.
     """
-    tools = options.get("tools")
-    if not tools:
-        choice = options.get("tool_choice")
-        if choice is not None and normalize_tool_choice(choice, ()) not in ("auto", "none"):
-            raise HFConfigError(
-                f"tool_choice={choice!r} asks for a tool call, but no tools are sent: bind the "
-                "tools first (bind_tools(...) in LangChain, tools=[...] in LlamaIndex)."
-            )
-        for key in _TOOL_FIELDS:
-            options.pop(key, None)
+    if drop_tool_fields_without_tools(options):
         return
-    if (
-        isinstance(tools, (str, bytes))
-        or not isinstance(tools, Sequence)
-        or not all(isinstance(tool, Mapping) for tool in tools)
-    ):
+    tools = options["tools"]
+    if not is_object_list(tools):
         raise HFConfigError(
             "tools must be a list of {'type': 'function', 'function': {'name': ..., "
             f"'parameters': {{...}}}}}} objects, got {str(tools)[:80]!r}."

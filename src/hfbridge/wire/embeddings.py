@@ -42,6 +42,8 @@ __all__ = [
     "Instructions",
     "apply_instruction",
     "body_size",
+    "check_flags",
+    "check_truncation_direction",
     "feature_extraction_body",
     "instructions_for",
     "json_size",
@@ -54,6 +56,23 @@ __all__ = [
 
 
 # --- parameters ----------------------------------------------------------------------------------
+
+
+def check_flags(**flags: Any) -> None:
+    """Refuse any flag that is set to something other than True or False (HFConfigError)."""
+    for name, flag in flags.items():
+        if flag is not None and not isinstance(flag, bool):
+            raise HFConfigError(f"{name} must be True, False or None, got {flag!r}.")
+
+
+def check_truncation_direction(value: str | None) -> TruncationDirection | None:
+    """``"left"``/``"right"`` in any case, lower-cased; None stays None; else HFConfigError."""
+    if value is None:
+        return None
+    lowered = str(value).lower()
+    if lowered not in ("left", "right"):
+        raise HFConfigError(f"truncation_direction must be 'left' or 'right', got {value!r}.")
+    return "left" if lowered == "left" else "right"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +101,8 @@ class EmbeddingParams:
         encoding_format: str | None = None,
     ) -> EmbeddingParams:
         """Validate the values and return the parameters; :class:`HFConfigError` on a bad one."""
-        for name, flag in (("normalize", normalize), ("truncate", truncate)):
-            if flag is not None and not isinstance(flag, bool):
-                raise HFConfigError(f"{name} must be True, False or None, got {flag!r}.")
-        direction: TruncationDirection | None = None
-        if truncation_direction is not None:
-            lowered = str(truncation_direction).lower()
-            if lowered not in ("left", "right"):
-                raise HFConfigError(
-                    f"truncation_direction must be 'left' or 'right', got {truncation_direction!r}."
-                )
-            direction = "left" if lowered == "left" else "right"
+        check_flags(normalize=normalize, truncate=truncate)
+        direction = check_truncation_direction(truncation_direction)
         if prompt_name is not None and (not isinstance(prompt_name, str) or not prompt_name):
             raise HFConfigError(
                 f"prompt_name must be a non-empty string naming one of the model's "
@@ -353,12 +363,18 @@ class Batch:
 
 
 def plan_batches(
-    texts: Sequence[str], *, batch_size: int, max_batch_bytes: int, base_bytes: int = 0
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    max_batch_bytes: int,
+    base_bytes: int = 0,
+    text_overhead: int = 0,
 ) -> list[Batch]:
     """Split ``texts`` into consecutive batches within ``batch_size`` and ``max_batch_bytes``.
 
     ``base_bytes`` is the size of the body without any input; each text adds its JSON size plus a
-    separator, so a batch's body never exceeds ``max_batch_bytes``.
+    separator, plus ``text_overhead`` bytes when the body wraps every text in the same extra JSON
+    (a rerank pair repeats its query per text), so a batch's body never exceeds ``max_batch_bytes``.
 
     A text too large for ``max_batch_bytes`` on its own still gets a batch of its own: the plan
     never drops or reorders inputs. Raises :class:`HFConfigError` for a text that cannot be
@@ -369,7 +385,7 @@ def plan_batches(
     current = base_bytes
     for index, text in enumerate(texts):
         try:
-            size = json_size(text)
+            size = json_size(text) + text_overhead
         except UnicodeEncodeError as exc:
             raise HFConfigError(
                 f"text at index {index} cannot be sent: it is not valid UTF-8 ({exc.reason}). "
