@@ -57,6 +57,7 @@ __all__ = [
     "HFStreamError",
     "HFTimeoutError",
     "HFUnprocessableError",
+    "config_error_from",
     "error_from_response",
     "extract_error_message",
     "request_id_from",
@@ -381,6 +382,27 @@ def extract_error_message(parsed: Any, text: str = "") -> str:
             if parsed.get(key):
                 return str(parsed[key])
     return text[:_MAX_BODY_IN_MESSAGE]
+
+
+def config_error_from(error: ValueError, owner: str) -> HFConfigError:
+    """The :class:`HFConfigError` for a validation error of ``owner``'s settings.
+
+    pydantic's ``ValidationError`` (duck-typed: anything with ``errors()``) is rewritten field by
+    field; a rejected value is shown only when it is a number, a flag or ``None`` (a string may be
+    a key).
+    """
+    items = error.errors() if callable(getattr(error, "errors", None)) else None  # type: ignore[attr-defined]
+    if not isinstance(items, list):
+        return HFConfigError(f"{owner} got an invalid setting: {error}")
+    parts = []
+    for item in items:
+        where = ".".join(str(part) for part in item.get("loc", ())) or "a setting"
+        value = item.get("input")
+        shown = repr(value) if value is None or isinstance(value, (bool, int, float)) else (
+            f"a {type(value).__name__}"
+        )
+        parts.append(f"{where}: {item.get('msg', 'invalid')} (got {shown})")
+    return HFConfigError(f"{owner} got an invalid setting: {'; '.join(parts)}.")
 
 
 def request_id_from(headers: Mapping[str, str]) -> str | None:

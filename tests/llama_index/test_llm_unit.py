@@ -15,7 +15,7 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
 from llama_index.core.types import PydanticProgramMode
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from hfbridge.errors import HFBadRequestError, HFConfigError, HFStreamError
 from hfbridge.llama_index import HFLLM
@@ -148,7 +148,7 @@ def test_bad_settings_fail_at_construction_before_any_request():
         HFLLM(model="local", base_url=BASE, timeout=0)
     with pytest.raises(HFConfigError, match="unknown chat alias"):
         HFLLM(model="nonsense")
-    with pytest.raises(ValidationError):
+    with pytest.raises(HFConfigError, match="max_tokens must be an integer from 1"):
         HFLLM(model="local", base_url=BASE, max_tokens=0)
 
 

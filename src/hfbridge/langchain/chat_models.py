@@ -24,11 +24,11 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 from typing_extensions import Self
 
 from hfbridge._constants import LEGACY_TOKEN_ENV, TOKEN_ENV
-from hfbridge.errors import HFConfigError
+from hfbridge.errors import HFConfigError, config_error_from
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.langchain._convert import (
@@ -45,6 +45,7 @@ from hfbridge.langchain._structured import structured_runnable
 from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_base_url, validate_timeout
 from hfbridge.wire.chat import build_chat_payload
+from hfbridge.wire.params import check_params
 
 SAMPLING_FIELDS: tuple[str, ...] = (
     "temperature",
@@ -163,7 +164,11 @@ class ChatHF(BaseChatModel):
                 f"ChatHF got unknown argument(s) {unknown}: pass provider-specific body fields in "
                 "model_kwargs={...} or extra_body={...}."
             )
-        super().__init__(**kwargs)
+        check_params(kwargs)  # the values as given: pydantic would turn True into 1
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise config_error_from(exc, "ChatHF") from None
         self._check_settings()
 
     # --- settings -------------------------------------------------------------------------------
@@ -179,10 +184,6 @@ class ChatHF(BaseChatModel):
             validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
-        if self.temperature is not None and self.temperature < 0:
-            raise HFConfigError(f"temperature must be >= 0, got {self.temperature!r}.")
-        if self.top_p is not None and not 0 <= self.top_p <= 1:
-            raise HFConfigError(f"top_p must be between 0 and 1, got {self.top_p!r}.")
         for name, extra in (("model_kwargs", self.model_kwargs), ("extra_body", self.extra_body)):
             clash = sorted(RESERVED_BODY_KEYS & set(extra or {}))
             if clash:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge.errors import config_error_from
 from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.inference.embeddings import EmbeddingService
 from hfbridge.transport import AsyncHFClient, HFClient
@@ -91,7 +92,10 @@ class HFEmbeddings(BaseModel, Embeddings):
     _service: EmbeddingService = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFEmbeddings") from None
         # Built here, not in a validator, so HFConfigError reaches the caller as itself.
         self._service = self._build_service()
 

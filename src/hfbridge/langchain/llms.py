@@ -22,7 +22,7 @@ from langchain_core.load.serializable import SerializedConstructor, SerializedNo
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from hfbridge._constants import (
     DEFAULT_NUM_OUTPUT,
@@ -30,7 +30,7 @@ from hfbridge._constants import (
     TEXTGEN_BATCH_CONCURRENCY,
     TOKEN_ENV,
 )
-from hfbridge.errors import HFConfigError
+from hfbridge.errors import HFConfigError, config_error_from
 from hfbridge.inference.chat import CallOptions
 from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.inference.textgen import TextGenResult, TextGenService
@@ -38,6 +38,7 @@ from hfbridge.langchain._secrets import dump_credentials
 from hfbridge.transport import AsyncHFClient, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_timeout
 from hfbridge.wire.fim import resolve_fim_family
+from hfbridge.wire.params import check_params
 from hfbridge.wire.textgen import GenerationParams, check_supported, normalize_stop
 
 PARAM_FIELDS: tuple[str, ...] = (
@@ -156,7 +157,11 @@ class HFTextGen(BaseLLM):
                 f"HFTextGen got unknown argument(s) {unknown}: pass other server parameters in "
                 "model_kwargs={...}."
             )
-        super().__init__(**kwargs)
+        check_params(kwargs)  # the values as given: pydantic would turn True into 1
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFTextGen") from None
         self._check_settings()
 
     # --- settings -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, ValidationError
 from llama_index.core.callbacks.schema import CBEventType, EventPayload
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
@@ -23,6 +23,7 @@ from llama_index.core.instrumentation.events.embedding import (
 from llama_index_instrumentation import get_dispatcher  # what llama_index.core re-exports
 
 from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge.errors import config_error_from
 from hfbridge.inference.credentials import HeadersSetting
 from hfbridge.inference.embeddings import EmbeddingService
 from hfbridge.transport import AsyncHFClient, HFClient
@@ -101,7 +102,10 @@ class HFEmbedding(BaseEmbedding):
     def __init__(self, **data: Any) -> None:
         if "model_name" in data and "model" not in data:
             data["model"] = data.pop("model_name")
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFEmbedding") from None
         # Built here, not in a validator, so HFConfigError reaches the caller as itself.
         self._service = self._build_service()
 

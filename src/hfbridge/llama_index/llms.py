@@ -31,14 +31,16 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection, dispatcher
 from llama_index.core.types import Model, PydanticProgramMode
-from pydantic import AliasChoices
+from pydantic import AliasChoices, ValidationError
 
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
+from hfbridge.errors import config_error_from
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
 from hfbridge.inference.credentials import HeadersSetting
 from hfbridge.llama_index import _convert
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.wire.chat import json_schema_format
+from hfbridge.wire.params import check_param, check_params
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -109,11 +111,12 @@ class HFLLM(FunctionCallingLLM):
     default_headers: HeadersSetting = Field(
         default=None, description="Headers sent on every request; credential ones are secrets."
     )
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # Ranges are checked by hfbridge.wire.params (the same verdicts as ChatHF's and HFTextGen's).
+    temperature: float | None = None
     max_tokens: int | None = Field(
-        default=None, gt=0, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
+        default=None, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
     )
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_p: float | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
     frequency_penalty: float | None = None
@@ -144,7 +147,11 @@ class HFLLM(FunctionCallingLLM):
         catalog: Any = None,
         **data: Any,
     ) -> None:
-        super().__init__(**data)
+        check_params(data)  # the values as given: pydantic would turn True into 1
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFLLM") from None
         token = token if token is not None else api_key
         self._token = Secret(token) if isinstance(token, str) else token
         self._client = client
@@ -154,6 +161,8 @@ class HFLLM(FunctionCallingLLM):
         self._service = self._build_service()
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SAMPLING_FIELDS:
+            check_param(name, value)
         if name not in _METADATA_FIELDS:
             super().__setattr__(name, value)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +27,12 @@ from hfbridge.errors import (
 )
 from hfbridge.transport._pool import is_own_client
 from hfbridge.transport.auth import is_hf_origin, origin_of
-from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
+from hfbridge.transport.config import (
+    ClientConfig,
+    check_header,
+    connect_timeout,
+    validate_timeout,
+)
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
 
 JSONBody = Mapping[str, Any] | list[Any] | None
@@ -109,10 +115,91 @@ def _timeout_extension(read: float) -> tuple[tuple[str, float | None], ...]:
 
 
 def encode_body(body: JSONBody) -> bytes | None:
-    """Compact JSON, keys in insertion order (the wire layer puts ``model`` first)."""
+    r"""Compact JSON, keys in insertion order (the wire layer puts ``model`` first).
+
+    The one encoder every request body goes through, so the one place that refuses what JSON
+    cannot carry, before any request: NaN and infinities, values that are not JSON (a ``set``, a
+    ``datetime``...), integers too long to write, nesting too deep, and lone UTF-16 surrogates.
+    Each raises :class:`HFConfigError` naming the field. Two halves of a character side by side
+    (``"\ud83d\ude00"``) are joined into it.
+    """
     if body is None:
         return None
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise unsendable_body(body, exc) from None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:  # surrogate pairs written as two code points: join them
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le").encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise unsendable_body(body, exc) from None
+
+
+_MAX_DEPTH = 500
+
+
+def unsendable_body(body: Any, error: BaseException) -> HFConfigError:
+    """The error for a body JSON cannot carry, naming the first field at fault."""
+    found = _first_problem(body, "", 0)
+    where, problem = found if found is not None else ("", f"cannot be encoded ({error})")
+    field = f"field {_shorten(where)!r}" if where else "the body"
+    return HFConfigError(
+        f"The request cannot be sent: {field} {problem}. Fix or drop that value (in the "
+        "messages, the tools, or the parameters and extra body fields)."
+    )
+
+
+def _shorten(path: str, limit: int = 120) -> str:
+    return path if len(path) <= limit else f"{path[:60]}...{path[-50:]}"
+
+
+def _first_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:  # noqa: PLR0911
+    """``(path, problem)`` of the first value JSON cannot carry, else ``None``."""
+    if depth > _MAX_DEPTH:
+        return path, f"is nested more than {_MAX_DEPTH} levels deep"
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return _lone_surrogate(value, path)
+    if isinstance(value, int):
+        digits = value.bit_length() * 0.30103
+        return (path, f"is an integer of about {digits:,.0f} digits") if digits > 4000 else None  # noqa: PLR2004
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, f"is {value!r}, which JSON cannot carry")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return path, f"has a key of type {type(key).__name__}, which is not JSON"
+            found = _first_problem(key, f"{path}.{key}" if path else str(key), depth + 1) if (
+                isinstance(key, str)
+            ) else None
+            found = found or _first_problem(item, f"{path}.{key}" if path else str(key), depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            found = _first_problem(item, f"{path}[{position}]", depth + 1)
+            if found:
+                return found
+        return None
+    return path, f"is a {type(value).__name__}, which is not JSON"
+
+
+def _lone_surrogate(text: str, path: str) -> tuple[str, str] | None:
+    try:
+        text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError as exc:
+        half = text[exc.start // 2] if exc.start // 2 < len(text) else "?"
+        return path, (
+            f"holds a lone UTF-16 surrogate (U+{ord(half):04X}, half of a character), which no "
+            "encoding can carry"
+        )
+    return None
 
 
 _HEADER_CACHE_SIZE = 256
@@ -158,7 +245,8 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         ) from exc
     request_headers = config.headers_for(full_url)
     if headers:
-        request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
+        checked = (check_header(k, v, what="extra header") for k, v in headers.items())
+        request_headers = {**request_headers, **{k.lower(): v for k, v in checked}}
     if not params and is_own_client(client):
         # What client.build_request would build (the tests compare the two), for half its cost:
         # our clients have httpx's default headers, no cookies and no base URL, so the merged
