@@ -16,6 +16,9 @@ never-raising helpers adapters use are :func:`hfbridge.catalog.capability` and
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 import os
 import threading
 import time
@@ -55,7 +58,9 @@ from hfbridge.errors import (
     HFNotFoundError,
     HFResponseError,
 )
-from hfbridge.transport import AsyncHFClient, HFClient, HFResponse, hub_api_url
+from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, HFResponse, hub_api_url
+
+logger = logging.getLogger("hfbridge.catalog")
 
 _HUB_PAGE_MAX = 500  # huggingface.js's page size cap; the server's is undocumented
 _HUB_MODEL_EXPAND = ("inference", "inferenceProviderMapping", "pipeline_tag")
@@ -106,6 +111,13 @@ def _page(response: HFResponse) -> list[Any]:
     return body
 
 
+def _catalog_config(config: ClientConfig | None) -> ClientConfig:
+    """``config`` (the other client's: same token and TLS settings) with the catalog's retries."""
+    if config is None:
+        return ClientConfig.create(max_retries=CATALOG_MAX_RETRIES)
+    return dataclasses.replace(config, retry=config.retry.with_max_retries(CATALOG_MAX_RETRIES))
+
+
 def _next(response: HFResponse) -> str | None:
     # The Link URL carries the query and an opaque cursor: follow it verbatim (relative ones too).
     return urljoin(response.url, response.next_url) if response.next_url else None
@@ -152,6 +164,8 @@ class Catalog:
         self._failures: dict[str, tuple[float, HFError]] = {}
         self._warned: set[str] = set()
         self._warn_lock = threading.Lock()
+        self._prefetching: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         where = self.cache.directory or "memory only"
@@ -168,18 +182,18 @@ class Catalog:
 
     @property
     def client(self) -> HFClient:
-        """The client of the sync methods."""
+        """The client of the sync methods (from the async one's settings when only it was given)."""
         if self._client is None:
-            config = self._async_client.config if self._async_client is not None else None
-            self._client = HFClient(config, max_retries=CATALOG_MAX_RETRIES)
+            other = self._async_client.config if self._async_client is not None else None
+            self._client = HFClient(_catalog_config(other))
         return self._client
 
     @property
     def async_client(self) -> AsyncHFClient:
-        """The client of the async methods."""
+        """The client of the async methods (from the sync one's settings when only it was given)."""
         if self._async_client is None:
-            config = self._client.config if self._client is not None else None
-            self._async_client = AsyncHFClient(config, max_retries=CATALOG_MAX_RETRIES)
+            other = self._client.config if self._client is not None else None
+            self._async_client = AsyncHFClient(_catalog_config(other))
         return self._async_client
 
     # --- warnings --------------------------------------------------------------------------------
@@ -257,14 +271,55 @@ class Catalog:
     async def _aget(
         self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], Any], refresh: bool
     ) -> Any:
-        entry, value = self._lookup(key, parse, refresh)
+        # The disk cache is read and written on a worker thread: no file I/O on the event loop.
+        on_disk = self.cache.directory is not None
+        if on_disk and not self.cache.in_memory(key):
+            entry, value = await asyncio.to_thread(self._lookup, key, parse, refresh)
+        else:
+            entry, value = self._lookup(key, parse, refresh)
         if value is not _SEND:
             return value
         try:
             body = await fetch()
         except HFError as error:
             return self._failed(key, entry, error, refresh)
+        if on_disk:
+            return await asyncio.to_thread(self._store, key, body, parse)
         return self._store(key, body, parse)
+
+    def cached_router_model(self, model_id: str) -> tuple[bool, RouterModel | None]:
+        """``(True, model)`` when the in-memory cache can answer (fresh or stale), without I/O.
+
+        ``(False, None)`` when it cannot: the sync helpers ask this from a running event loop
+        instead of fetching (:func:`hfbridge.catalog.capabilities`).
+        """
+        model_id = _model_id(model_id)
+        listed = self.cache.peek(_ROUTER_LIST)
+        if listed is not None:
+            return True, listed.value.by_id.get(model_id)
+        entry = self.cache.peek(f"router/model/{model_id}")
+        if entry is not None and entry.value is not None:
+            return True, entry.value
+        return False, None
+
+    def prefetch_router_model(self, model_id: str) -> None:
+        """Start fetching ``model_id``'s entry on the running event loop (never waits for it)."""
+        loop = asyncio.get_running_loop()
+        if model_id in self._prefetching:
+            return
+        self._prefetching.add(model_id)
+
+        async def fetch() -> None:
+            try:
+                await self.arouter_model(model_id)
+            except Exception as error:  # noqa: BLE001 - a prefetch only warms the cache
+                logger.debug("hfbridge: catalog prefetch of %s failed: %r", model_id, error)
+            finally:
+                self._prefetching.discard(model_id)
+
+        task = loop.create_task(fetch())
+        self._tasks.add(task)  # a task is only weakly held by the loop
+        task.add_done_callback(self._tasks.discard)
 
     # --- requests --------------------------------------------------------------------------------
 
@@ -362,7 +417,10 @@ class Catalog:
     async def arouter_model(self, model_id: str, refresh: bool = False) -> RouterModel | None:
         """Async form of :meth:`router_model`."""
         model_id = _model_id(model_id)
-        listed, model = self._listed(model_id, refresh)
+        if self.cache.directory is None or self.cache.in_memory(_ROUTER_LIST):
+            listed, model = self._listed(model_id, refresh)
+        else:  # the disk cache is read on a worker thread, not on the event loop
+            listed, model = await asyncio.to_thread(self._listed, model_id, refresh)
         if listed:
             return model
         url = f"{self.router_url}/models/{quote(model_id, safe='/')}"

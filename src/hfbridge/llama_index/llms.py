@@ -417,6 +417,13 @@ class HFLLM(FunctionCallingLLM):
             and self.service.structured_output_method() == "json_schema"
         )
 
+    async def _auses_json_schema(self) -> bool:
+        """Async form of ``_uses_json_schema``: the catalog is asked without blocking the loop."""
+        return (
+            self.pydantic_program_mode == PydanticProgramMode.DEFAULT
+            and await self.service.astructured_output_method() == "json_schema"
+        )
+
     def _schema_call(
         self, output_cls: type[Model], prompt: PromptTemplate,
         llm_kwargs: dict[str, Any] | None, prompt_args: dict[str, Any],
@@ -460,7 +467,7 @@ class HFLLM(FunctionCallingLLM):
         **prompt_args: Any,
     ) -> Model:
         """Async form of :meth:`structured_predict`."""
-        if not self._uses_json_schema():
+        if not await self._auses_json_schema():
             predicted: Model = await super().astructured_predict(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
@@ -507,7 +514,7 @@ class HFLLM(FunctionCallingLLM):
         llm_kwargs: dict[str, Any] | None = None,
         **prompt_args: Any,
     ) -> AsyncGenerator[Model | list[Model] | FlexibleModel | list[FlexibleModel], None]:
-        if not self._uses_json_schema():
+        if not await self._auses_json_schema():
             return await super()._structured_astream_call(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
