@@ -38,6 +38,7 @@ from hfbridge._constants import (
     HUB_OFFLINE_ENV,
     ROUTER_V1_URL,
 )
+from hfbridge._redact import redact_url
 from hfbridge.catalog.cache import Entry, TTLCache, default_cache_dir
 from hfbridge.catalog.models import (
     HubModel,
@@ -58,11 +59,20 @@ from hfbridge.errors import (
     HFNotFoundError,
     HFResponseError,
 )
-from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, HFResponse, hub_api_url
+from hfbridge.transport import (
+    AsyncHFClient,
+    ClientConfig,
+    HFClient,
+    HFResponse,
+    hub_api_url,
+    validate_base_url,
+)
 
 logger = logging.getLogger("hfbridge.catalog")
 
 _HUB_PAGE_MAX = 500  # huggingface.js's page size cap; the server's is undocumented
+HUB_MAX_PAGES = 200
+"""Most pages of one Hub listing (100,000 models at 500 a page, the size hfbridge asks for)."""
 _HUB_MODEL_EXPAND = ("inference", "inferenceProviderMapping", "pipeline_tag")
 _ROUTER_LIST = "router/models"
 _SEND = object()
@@ -109,6 +119,49 @@ def _page(response: HFResponse) -> list[Any]:
             request_id=response.request_id,
         )
     return body
+
+
+class _Pages:
+    """A Hub listing followed through its ``Link: next`` pages, which must make progress.
+
+    A next page already read (a listing pointing at itself), a page without models that still
+    points further, or more than :data:`HUB_MAX_PAGES` pages raise :class:`HFResponseError`:
+    never a loop of requests, never a partial list passed off as whole.
+    """
+
+    def __init__(self, url: str, limit: int | None) -> None:
+        self.url = url
+        self.limit = limit
+        self._items: list[Any] = []
+        self._seen: set[str] = set()
+
+    def add(self, response: HFResponse) -> str | None:
+        """Take one page; return the next page's URL, or ``None`` when the listing is complete."""
+        page = _page(response)
+        self._items.extend(page)
+        self._seen.add(response.url)
+        next_url = _next(response)
+        if next_url is None or (self.limit is not None and len(self._items) >= self.limit):
+            return None
+        problem = ""
+        if next_url in self._seen:
+            problem = "points its next page at a page already read"
+        elif not page:
+            problem = "sent a page without models that still points to a next one"
+        elif len(self._seen) >= HUB_MAX_PAGES:
+            problem = f"did not end within {HUB_MAX_PAGES} pages ({len(self._items)} models)"
+        if problem:
+            raise HFResponseError(
+                f"The Hub's model listing at {redact_url(self.url)} {problem}: the listing does "
+                "not progress, so nothing is returned. Narrow the filters or pass limit=...; "
+                "check HF_ENDPOINT if it points at a mirror.",
+                request_id=response.request_id,
+            )
+        return next_url
+
+    def items(self) -> list[Any]:
+        """The models read, at most ``limit``."""
+        return self._items[: self.limit] if self.limit is not None else self._items
 
 
 def _catalog_config(config: ClientConfig | None) -> ClientConfig:
@@ -159,8 +212,10 @@ class Catalog:
         self.cache = TTLCache(ttl=ttl, directory=directory, clock=clock)
         self.offline = _env_offline() if offline is None else offline
         self.failure_ttl = failure_ttl
-        self.router_url = router_url.rstrip("/")
-        self.hub_url = (hub_url or hub_api_url()).rstrip("/")
+        self.router_url = validate_base_url(router_url, what="router_url")
+        self.hub_url = (
+            validate_base_url(hub_url, what="hub_url") if hub_url is not None else hub_api_url()
+        )
         self._failures: dict[str, tuple[float, HFError]] = {}
         self._warned: set[str] = set()
         self._warn_lock = threading.Lock()
@@ -347,25 +402,19 @@ class Catalog:
         return response.json()
 
     def _pages(self, url: str, params: dict[str, Any], limit: int | None) -> list[Any]:
-        items: list[Any] = []
+        pages = _Pages(url, limit)
         response = self.client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT)
-        while True:
-            items.extend(_page(response))
-            next_url = _next(response)
-            if next_url is None or (limit is not None and len(items) >= limit):
-                return items[:limit] if limit is not None else items
+        while (next_url := pages.add(response)) is not None:
             response = self.client.request("GET", next_url, timeout=CATALOG_TIMEOUT)
+        return pages.items()
 
     async def _apages(self, url: str, params: dict[str, Any], limit: int | None) -> list[Any]:
-        items: list[Any] = []
+        pages = _Pages(url, limit)
         client = self.async_client
         response = await client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT)
-        while True:
-            items.extend(_page(response))
-            next_url = _next(response)
-            if next_url is None or (limit is not None and len(items) >= limit):
-                return items[:limit] if limit is not None else items
+        while (next_url := pages.add(response)) is not None:
             response = await client.request("GET", next_url, timeout=CATALOG_TIMEOUT)
+        return pages.items()
 
     # --- router ----------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hfbridge.catalog.aliases import resolve_model
-from hfbridge.catalog.spec import ModelSpec
+from hfbridge.catalog.spec import ModelSpec, is_provider_slug
 from hfbridge.errors import HFError
 from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
 from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
@@ -179,7 +179,10 @@ class ChatService:
     def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
         if self.custom_endpoint:
             return None
-        return spec.provider or next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+        if spec.provider:
+            return spec.provider
+        named = next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+        return named if is_provider_slug(named) else None  # a server's header, checked
 
     def _result(  # noqa: PLR0913 - a result's parts
         self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
