@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVERS := $(PYTHON) scripts/realserver.py
 
-.PHONY: demo test unit integration lint type notebooks bench bench-smoke servers stop-servers clean upgrade
+.PHONY: demo test unit integration lint type notebooks bench bench-smoke servers stop-servers clean upgrade record test-live
 
 # constraints.txt pins every tool and framework version CI last passed with (Python 3.11, CI's), so
 # a new upstream release cannot fail a landing unannounced; `make upgrade` moves the pins on
@@ -62,6 +62,19 @@ notebooks: $(STAMP)
 		if [ $$running = no ]; then $(SERVERS) stop; fi; \
 		exit $$status; \
 	fi
+
+## record: with HF_TOKEN, record live router exchanges into the replay corpus (tests/replay); not in CI
+record: $(STAMP)
+	@test -n "$$HF_TOKEN" || { echo "make record needs HF_TOKEN (a token allowed to call Inference Providers)"; exit 2; }
+	$(BIN)/python scripts/record.py
+
+## test-live: with HF_TOKEN, the integration suites against the live router instead of the local servers; not in CI
+test-live: $(STAMP)
+	@test -n "$$HF_TOKEN" || { echo "make test-live needs HF_TOKEN (a token allowed to call Inference Providers)"; exit 2; }
+	@exports=$$($(BIN)/python scripts/live.py env) || exit 1; eval "$$exports"; \
+	echo "[hfbridge] chat: $$HFBRIDGE_TEST_CHAT_MODEL at $$HFBRIDGE_TEST_CHAT_URL; embeddings: $$HFBRIDGE_TEST_EMBED_MODEL at $$HFBRIDGE_TEST_EMBED_URL"; \
+	$(BIN)/pytest integration_tests -p no:cacheprovider --ignore=integration_tests/faults \
+		--ignore=integration_tests/test_realserver_smoke.py --ignore=integration_tests/test_rerank_loopback.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[bench]'

@@ -1,7 +1,7 @@
 """The Responses API wire modules against the real llama-server's ``/v1/responses``.
 
 Requests are built by ``hfbridge.wire.responses``, sent by hfbridge's own transport (streams with
-``end="eof"``: no server sends ``[DONE]`` after a Responses stream), and read by
+``end=STREAM_END``, the route's end rule: no server sends ``[DONE]`` after it), and read by
 ``responses_result``/``responses_stream``. ChatHF and HFLLM reach this route through the route
 seam in a later change; these tests pin what the wire layer alone promises on a real server.
 Assertions are on structure, not exact text (a 0.5B model).

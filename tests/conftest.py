@@ -17,6 +17,14 @@ _HF_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
+def forget_server_kinds() -> None:
+    """Each test meets its self-hosted servers afresh (hfbridge learns them once per process)."""
+    from hfbridge.inference.server_kinds import forget
+
+    forget()
+
+
+@pytest.fixture(autouse=True)
 def clear_hf_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Hide the developer's tokens and Hugging Face settings from every unit test.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import operator
+from typing import Any
 
 import pytest
 from faultserver import SSE, Respond, chat_body, json_reply, tgi_events, vector_for
@@ -174,12 +175,19 @@ def test_llama_index_rate_limit_past_the_budget(fault_server, mode):
 # --- fault 5: a stream cut mid-way raises from the framework's iterator --------------------------
 
 
+def unfinished_chunks() -> list[dict[str, Any]]:
+    """The chat chunks of PIECES cut before their finish chunk (an end at EOF is then a cut)."""
+    from faultserver import chat_chunks
+
+    chunks = chat_chunks(*PIECES)
+    chunks[-1]["choices"][0]["finish_reason"] = None
+    return chunks
+
+
 @pytest.mark.parametrize("mode", ["stream", "astream"])
 @pytest.mark.parametrize("end", ["reset", "cut", "eof"])
 def test_langchain_stream_cut_mid_way_raises(fault_server, mode, end):
-    from faultserver import chat_chunks
-
-    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end=end, fault=end))
+    fault_server.route(CHAT_PATH, lambda _: SSE(unfinished_chunks(), end=end, fault=end))
 
     received, error = langchain_call(chat_hf(fault_server), mode)
 
@@ -190,9 +198,7 @@ def test_langchain_stream_cut_mid_way_raises(fault_server, mode, end):
 @pytest.mark.parametrize("mode", LI_STREAMS)
 @pytest.mark.parametrize("end", ["reset", "cut", "eof"])
 def test_llama_index_stream_cut_mid_way_raises(fault_server, mode, end):
-    from faultserver import chat_chunks
-
-    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end=end, fault=end))
+    fault_server.route(CHAT_PATH, lambda _: SSE(unfinished_chunks(), end=end, fault=end))
 
     received, error = llama_call(hf_llm(fault_server), mode)
 

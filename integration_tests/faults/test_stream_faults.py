@@ -48,14 +48,27 @@ def test_stream_broken_mid_way_raises_after_the_events_received(fault_server, mo
 
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])
-def test_stream_ending_without_done_on_a_chat_route_raises(fault_server, mode):
-    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end="eof", fault="no-done"))
+def test_chat_stream_ending_before_its_finish_reason_raises(fault_server, mode):
+    unfinished = chat_chunks(*PIECES)
+    unfinished[-1]["choices"][0]["finish_reason"] = None  # the finish chunk never comes
+    fault_server.route(CHAT_PATH, lambda _: SSE(unfinished, end="eof", fault="no-done"))
 
     received, error = collect(chat_service(fault_server.url + "/v1"), mode)
 
     assert "".join(received) == "".join(PIECES)
     assert isinstance(error, HFStreamError)
-    assert "without [DONE]" in str(error)
+    assert "without [DONE] and before a finish_reason" in str(error)
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_chat_stream_ending_at_eof_right_after_its_finish_chunk_is_complete(fault_server, mode):
+    # What cerebras did through the router and TGI 1.x/2.x do: no [DONE] after the finish.
+    fault_server.route(CHAT_PATH, lambda _: SSE(chat_chunks(*PIECES), end="eof", fault="no-done"))
+
+    received, error = collect(chat_service(fault_server.url + "/v1"), mode)
+
+    assert error is None
+    assert "".join(received) == "".join(PIECES)
 
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])

@@ -13,6 +13,10 @@ ROUTER_URL: Final = "https://router.huggingface.co"
 """Inference Providers router. ``/v1`` is the OpenAI-compatible auto-router; ``/{provider}`` the
 provider-scoped proxy; ``/hf-inference/models/{id}`` the hf-inference task routes."""
 ROUTER_V1_URL: Final = f"{ROUTER_URL}/v1"
+ROUTER_URL_ENV: Final = "HFBRIDGE_ROUTER_URL"
+"""Moves the router (every route above, and its ``/v1/models`` catalog) to a gateway or a mirror
+that speaks its API. When set, its origin is trusted like a Hugging Face host: a discovered token is
+sent to it. Read when a client is created."""
 HUB_URL: Final = "https://huggingface.co"
 HUB_ENDPOINT_ENV: Final = "HF_ENDPOINT"  # moves the Hub API only, never the router
 HF_INFERENCE_PROVIDER: Final = "hf-inference"

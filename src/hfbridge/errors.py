@@ -16,7 +16,8 @@ Every error says what failed, why, and what to do. None ever contains the token.
     └── HFStatusError            a non-2xx answer (status, body, request_id, model, provider, url)
         ├── HFBadRequestError        400
         ├── HFAuthenticationError    401
-        ├── HFPaymentRequiredError   402
+        ├── HFPaymentRequiredError   402 (credits exhausted)
+        │   └── HFQuotaExceededError 429 insufficient_quota: a billing limit, never retried
         ├── HFPermissionError        403 (gated model, token lacks a permission)
         ├── HFNotFoundError          404
         ├── HFPayloadTooLargeError   413
@@ -49,6 +50,7 @@ __all__ = [
     "HFPayloadTooLargeError",
     "HFPaymentRequiredError",
     "HFPermissionError",
+    "HFQuotaExceededError",
     "HFRateLimitError",
     "HFResponseError",
     "HFResponseTooLargeError",
@@ -253,8 +255,8 @@ class HFAuthenticationError(HFStatusError):
         "'Make calls to Inference Providers' permission)."
     )
     hint_self_hosted = (
-        "The server refused the credentials: pass the key it expects as token=... "
-        "(sent as a Bearer token) or in default_headers."
+        "The server refused the credentials: pass the key it expects as token=... (hfbridge "
+        "sends it in the Authorization header) or in default_headers."
     )
 
 
@@ -266,6 +268,23 @@ class HFPaymentRequiredError(HFStatusError):
         "or bill an organization with bill_to=..."
     )
     hint_self_hosted = "Payment required by the server: check the account behind its key."
+
+
+class HFQuotaExceededError(HFPaymentRequiredError):
+    """429 with ``insufficient_quota`` (OpenAI-style): a billing limit, not a rate limit.
+
+    A 429 like any other in status, but waiting does not refill an account: it is never retried,
+    and it stops a batch like a 402. ``status_code`` stays 429, as the server sent it.
+    """
+
+    hint = (
+        "Quota or credits exhausted (a billing limit, not a rate limit: retrying will not help): "
+        "add credits at https://hf.co/settings/billing, or bill an organization with bill_to=..."
+    )
+    hint_self_hosted = (
+        "The account behind the key is out of quota (a billing limit, not a rate limit: retrying "
+        "will not help): check its plan and billing."
+    )
 
 
 class HFPermissionError(HFStatusError):
@@ -367,17 +386,13 @@ def extract_error_message(parsed: Any, text: str = "") -> str:
         error = parsed.get("error")
         if isinstance(error, dict):
             return str(error.get("message") or error.get("msg") or json.dumps(error)[:200])
-        if isinstance(error, list):
-            return "; ".join(str(item) for item in error)
         if isinstance(error, str):
             description = parsed.get("error_description")
             return f"{error}: {description}" if description else error
-        errors = parsed.get("errors")
-        if isinstance(errors, list) and errors:
-            return "; ".join(
-                str(item.get("message", item)) if isinstance(item, dict) else str(item)
-                for item in errors
-            )
+        for key in ("error", "errors", "detail", "message"):
+            value = parsed.get(key)
+            if isinstance(value, list) and value:  # lists of problems (FastAPI's "detail")
+                return "; ".join(_validation_problem(item) for item in value)
         for key in ("message", "detail"):
             if parsed.get(key):
                 return str(parsed[key])
@@ -415,6 +430,28 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
         if value:
             return redact(value)
     return None
+
+
+def _validation_problem(item: Any) -> str:
+    """One listed problem; a FastAPI one as ``body.messages: Field required`` (input left out)."""
+    if not isinstance(item, dict):
+        return str(item)
+    location = item.get("loc")
+    where = ".".join(map(str, location)) if isinstance(location, list) else ""
+    message = item.get("msg") or item.get("message") or json.dumps(item)[:200]
+    return f"{where}: {message}" if where else str(message)
+
+
+_QUOTA_CODES = frozenset({"insufficient_quota"})
+
+
+def _is_quota_exhausted(parsed: Any) -> bool:
+    """Whether a body says "insufficient_quota" (OpenAI's code for an exhausted billing quota)."""
+    if not isinstance(parsed, dict):
+        return False
+    error = parsed.get("error")
+    fields = error if isinstance(error, dict) else parsed
+    return fields.get("code") in _QUOTA_CODES or fields.get("type") in _QUOTA_CODES
 
 
 def _redact_json(value: Any) -> Any:
@@ -492,6 +529,8 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
     loading = estimated_time is not None or "loading" in server_message.lower()
     if status_code == 503 and loading:  # noqa: PLR2004 - the one status that means "loading"
         cls = HFModelLoadingError
+    elif status_code == 429 and _is_quota_exhausted(parsed):  # noqa: PLR2004 - see the class
+        cls = HFQuotaExceededError
     elif status_code in _BY_STATUS:
         cls = _BY_STATUS[status_code]
     elif status_code >= 500:  # noqa: PLR2004

@@ -78,9 +78,28 @@ def test_result_before_the_end_is_refused():
 
 
 def test_a_stream_cut_short_raises_instead_of_ending_quietly():
-    cut = STREAM.replace(b"data: [DONE]\n\n", b"")
-    with pytest.raises(HFStreamError, match="without \\[DONE\\]"):
+    cut = STREAM.split(b"\n\n")[0] + b"\n\n"  # the first chunk only: no finish_reason yet
+    with pytest.raises(HFStreamError, match="without \\[DONE\\] and before a finish_reason"):
         list(service(Recorder(cut)).stream(USER, {}))
+
+
+def test_a_stream_ending_at_eof_after_its_finish_chunk_is_complete():
+    # cerebras through the router, TGI 1.x/2.x: no [DONE]; the finish (and usage) came, so the
+    # answer is whole.
+    stream = service(Recorder(STREAM.replace(b"data: [DONE]\n\n", b""))).stream(USER, {})
+    assert "".join(delta.content for delta in stream) == "hello"
+    result = stream.result()
+    assert (result.completion.first.finish_reason, result.completion.usage.total_tokens) == (
+        "stop", 5
+    )
+
+
+def test_eof_after_the_finish_chunk_but_before_usage_is_complete_without_usage():
+    body = b"\n\n".join(STREAM.split(b"\n\n")[:2]) + b"\n\n"  # finish chunk, then EOF
+    stream = service(Recorder(body)).stream(USER, {})
+    assert "".join(delta.content for delta in stream) == "hello"
+    assert stream.result().completion.usage is None
+    assert stream.result().completion.first.finish_reason == "stop"
 
 
 def test_async_complete_and_stream_work_across_event_loops():

@@ -131,7 +131,8 @@ def test_tgi_leaves_the_stop_sequence_in_the_text_and_it_is_trimmed():
     server = Server({"/generate": httpx.Response(200, json=answer)})
     result = service(server, base_url=TGI, api="tgi").complete("x", params(stop=["\n\n"]))
     assert server.bodies[0]["parameters"]["stop"] == ["\n\n"]
-    assert (result.text, result.finish_reason) == ("Hello", "stop_sequence")
+    assert (result.text, result.finish_reason) == ("Hello", "stop")
+    assert result.native_finish_reason == "stop_sequence"  # TGI's own word, kept
 
 
 def test_tgi_stream_skips_special_tokens_and_ends_without_done():
@@ -143,7 +144,8 @@ def test_tgi_stream_skips_special_tokens_and_ends_without_done():
     assert server.bodies[0] == {"inputs": "Is it open?", "parameters": {"seed": 1, "details": True}}
     result = stream.result()
     assert result.text == "100% open source."
-    assert (result.finish_reason, result.request_id) == ("eos_token", "s1")
+    assert (result.finish_reason, result.request_id) == ("stop", "s1")
+    assert result.native_finish_reason == "eos_token"
     assert result.usage is not None
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (5, 6)
 
@@ -258,12 +260,20 @@ def test_completions_stream_reads_usage_from_the_usage_only_chunk():
     assert result.usage.total_tokens == 10
 
 
-def test_completions_stream_cut_before_done_is_an_error():
-    body = fixture_bytes("completions_stream.txt").replace(b"data: [DONE]\n\n", b"")
+def test_completions_stream_cut_before_its_finish_reason_is_an_error():
+    body = b"\n\n".join(fixture_bytes("completions_stream.txt").split(b"\n\n")[:2]) + b"\n\n"
     answer = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
     server = Server({"/v1/completions": answer})
-    with pytest.raises(HFStreamError, match="DONE"):
+    with pytest.raises(HFStreamError, match="without \\[DONE\\] and before a finish_reason"):
         list(service(server, base_url=OPENAI).stream("x", params()))
+
+
+def test_completions_stream_ending_at_eof_after_its_finish_reason_is_complete():
+    body = fixture_bytes("completions_stream.txt").replace(b"data: [DONE]\n\n", b"")
+    answer = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    stream = service(Server({"/v1/completions": answer}), base_url=OPENAI).stream("x", params())
+    assert "".join(stream) == " Paris."
+    assert (stream.result().finish_reason, stream.result().usage.total_tokens) == ("stop", 10)
 
 
 def test_completions_without_base_url_use_hf_inference_v1_completions():

@@ -81,6 +81,8 @@ class Server:
         return self.bodies[-1]
 
     def __call__(self, request):
+        if request.method == "GET":  # what the server is (asked once per base_url): it won't say
+            return httpx.Response(404, json={"error": "not found"})
         self.requests.append(request)
         if json.loads(request.content).get("stream"):
             headers = {"content-type": "text/event-stream", **self.headers}

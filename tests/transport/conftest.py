@@ -14,6 +14,26 @@ import httpx
 import pytest
 
 from hfbridge.transport import AsyncHFClient, HFClient
+from hfbridge.transport.sse import REQUIRE_DONE
+
+
+class AcceptEOF:
+    """A stream end rule for transport tests: the end of the body always completes the stream."""
+
+    name = "accept-eof"
+    expects = ""
+    start = None
+
+    @staticmethod
+    def step(state: Any, _event: Any) -> Any:
+        return state
+
+    @staticmethod
+    def finished(_state: Any) -> bool:
+        return True
+
+
+ACCEPT_EOF = AcceptEOF()
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sse"
 SSE_HEADERS = {"content-type": "text/event-stream"}
@@ -140,6 +160,8 @@ class Harness:
         """Collect the events into ``into`` (so a test still sees them when the stream raises)."""
         events = [] if into is None else into
         hf = self.client(handler, **(client or {}))
+        if isinstance(call.get("end"), str):  # the tests' shorthand for the two plain rules
+            call["end"] = {"done": REQUIRE_DONE, "eof": ACCEPT_EOF}[call["end"]]
         call.setdefault("json", {"model": "m", "stream": True})
         if self.mode == "sync":
             with hf, hf.stream("POST", url, **call) as stream:

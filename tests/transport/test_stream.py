@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from tests.transport.conftest import (
@@ -267,3 +269,39 @@ async def test_async_server_error_before_the_stream():
         stream = client.stream("POST", "x", json={})
         with pytest.raises(HFServerError, match="boom"):
             await stream.__anext__()
+
+
+# --- the routes' end rules, asked by the transport -------------------------------------------------
+
+FINISH = b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+USAGE = b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}\n\n'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [EVENT_1 + EVENT_2 + FINISH, EVENT_1 + FINISH + USAGE, EVENT_1 + EVENT_2 + FINISH + USAGE + DONE],
+)
+def test_a_chat_stream_is_complete_at_eof_once_it_finished(harness, body):
+    from hfbridge.wire.stream_end import CHOICES_FINISHED
+
+    events = harness.stream(Script(chunked(split_every(body, 29))), end=CHOICES_FINISHED)
+    assert events[-1] == json.loads((USAGE if USAGE in body else FINISH)[6:])
+
+
+def test_a_chat_stream_that_stops_before_its_finish_is_cut(harness):
+    from hfbridge.wire.stream_end import CHOICES_FINISHED
+
+    events = []
+    with pytest.raises(HFStreamError, match=r"2 event\(s\) without \[DONE\] and before a finish"):
+        harness.stream(Script(sse_reply(EVENT_1 + EVENT_2)), into=events, end=CHOICES_FINISHED)
+    assert len(events) == 2
+
+
+def test_a_generate_stream_is_judged_by_its_final_event(harness):
+    from hfbridge.wire.stream_end import FINAL_EVENT
+
+    body = fixture_bytes("tgi_generate_stream.sse")
+    assert len(harness.stream(Script(sse_reply(body)), "generate_stream", end=FINAL_EVENT)) == 6
+    cut = b"\n\n".join(body.split(b"\n\n")[:3]) + b"\n\n"
+    with pytest.raises(HFStreamError, match="before its final event"):
+        harness.stream(Script(sse_reply(cut)), "generate_stream", end=FINAL_EVENT)

@@ -36,7 +36,6 @@ from hfbridge._constants import (
     CATALOG_TIMEOUT,
     CATALOG_TTL,
     HUB_OFFLINE_ENV,
-    ROUTER_V1_URL,
 )
 from hfbridge._redact import redact_url
 from hfbridge.catalog.cache import Entry, TTLCache, default_cache_dir
@@ -65,6 +64,7 @@ from hfbridge.transport import (
     HFClient,
     HFResponse,
     hub_api_url,
+    router_v1_url,
     validate_base_url,
 )
 
@@ -188,7 +188,8 @@ class Catalog:
         offline: answer from the cache only (default: ``HF_HUB_OFFLINE``).
         clock: wall-clock seconds (injectable for tests).
         failure_ttl: seconds a failed fetch is remembered before the network is tried again.
-        router_url, hub_url: roots of the router (``.../v1``) and of the Hub API (``.../api``).
+        router_url, hub_url: roots of the router (``.../v1``; default ``HFBRIDGE_ROUTER_URL``'s or
+            Hugging Face's) and of the Hub API (``.../api``; default ``HF_ENDPOINT``'s).
     """
 
     def __init__(  # noqa: PLR0913 - the catalog's settings
@@ -201,7 +202,7 @@ class Catalog:
         offline: bool | None = None,
         clock: Callable[[], float] = time.time,
         failure_ttl: float = CATALOG_FAILURE_TTL,
-        router_url: str = ROUTER_V1_URL,
+        router_url: str | None = None,
         hub_url: str | None = None,
     ) -> None:
         self._client = client
@@ -212,7 +213,7 @@ class Catalog:
         self.cache = TTLCache(ttl=ttl, directory=directory, clock=clock)
         self.offline = _env_offline() if offline is None else offline
         self.failure_ttl = failure_ttl
-        self.router_url = validate_base_url(router_url, what="router_url")
+        self.router_url = validate_base_url(router_url or router_v1_url(), what="router_url")
         self.hub_url = (
             validate_base_url(hub_url, what="hub_url") if hub_url is not None else hub_api_url()
         )

@@ -5,6 +5,12 @@ route when the request needs a capability (tools, a JSON schema), sends through 
 transport, fails over once to the next capable provider on a provider error, and returns typed
 results with the metadata adapters report (provider that served, request id, cost estimate).
 Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent verbatim.
+
+A named ``tool_choice`` goes to a self-hosted server that ignores it (llama.cpp: learnt once per
+``base_url``, see :mod:`hfbridge.inference.server_kinds`) as that tool alone with ``"required"``.
+
+Models known to write their reasoning inline (``<think>...</think>``, the DeepSeek-R1 family; see
+:mod:`hfbridge.wire.reasoning`) have it moved from the content to the reasoning, in streams too.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from typing import Any
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec, is_provider_slug
 from hfbridge.errors import HFError
+from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
 from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
 from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
+from hfbridge.wire.reasoning import ThinkSplitter, split_completion, thinks_inline
 from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+from hfbridge.wire.stream_end import CHOICES_FINISHED
+from hfbridge.wire.tool_choice import IGNORES_NAMED_CHOICE, force_named_tool, named_tool
 
 logger = logging.getLogger("hfbridge.inference")
 
@@ -176,6 +186,20 @@ class ChatService:
         logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
         return True
 
+    # --- what the server honours ---
+
+    def for_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` as this server honours it (see :mod:`hfbridge.wire.tool_choice`)."""
+        if not self.custom_endpoint or named_tool(payload) is None:
+            return payload
+        return _forced(payload, server_kind(self.client))
+
+    async def afor_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Async form of :meth:`for_server`."""
+        if not self.custom_endpoint or named_tool(payload) is None:
+            return payload
+        return _forced(payload, await aserver_kind(self.async_client))
+
     def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
         if self.custom_endpoint:
             return None
@@ -189,6 +213,8 @@ class ChatService:
         request_id: str | None, route: str, *, cost: Any = _UNPRICED,
     ) -> ChatResult:  # fmt: skip
         """The result; ``cost`` when already known (async paths price it beforehand)."""
+        if self.custom_endpoint:
+            note_answer(self.client.config.base_url, headers)
         provider = self._provider(spec, headers)
         if cost is _UNPRICED:
             cost = self._cost(spec, provider, completion.usage)
@@ -269,6 +295,7 @@ class ChatService:
         """One non-streamed completion (with failover across the route's providers)."""
         options = options or CallOptions()
         payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
+        payload = self.for_server(payload)
         candidates, route = self.candidates(params)
         for position, spec in enumerate(candidates):
             payload["model"] = self._wire_model(spec)
@@ -282,7 +309,7 @@ class ChatService:
                 if self.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
-            completion = parse_chat_completion(response.json())
+            completion = _inline_reasoning(payload["model"], parse_chat_completion(response.json()))
             return self._result(spec, completion, response.headers, response.request_id, route)
         raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
 
@@ -295,6 +322,7 @@ class ChatService:
         """Async form of :meth:`complete`."""
         options = options or CallOptions()
         payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
+        payload = await self.afor_server(payload)
         candidates, route = await self.acandidates(params)
         for position, spec in enumerate(candidates):
             payload["model"] = self._wire_model(spec)
@@ -308,7 +336,7 @@ class ChatService:
                 if self.fail_over(exc, spec, len(candidates) - position - 1):
                     continue
                 raise
-            completion = parse_chat_completion(response.json())
+            completion = _inline_reasoning(payload["model"], parse_chat_completion(response.json()))
             return await self._aresult(
                 spec, completion, response.headers, response.request_id, route
             )
@@ -359,6 +387,18 @@ def _structured_method(caps: Any) -> str:
     return "json_schema"
 
 
+def _forced(payload: dict[str, Any], kind: str | None) -> dict[str, Any]:
+    if kind not in IGNORES_NAMED_CHOICE:
+        return payload
+    logger.debug("hfbridge: %s ignores a named tool_choice: sending that tool, 'required'", kind)
+    return force_named_tool(payload)
+
+
+def _inline_reasoning(model: str | None, completion: ChatCompletion) -> ChatCompletion:
+    """``completion`` with ``<think>`` reasoning split out, for a model known to write it inline."""
+    return split_completion(completion) if thinks_inline(model, completion.model) else completion
+
+
 class _StreamBase:
     """State shared by the sync and async streams: the accumulator and the serving route."""
 
@@ -377,6 +417,30 @@ class _StreamBase:
         self.headers: Mapping[str, str] = {}
         self.finished = False
         self.cost: Any = _UNPRICED  # known once an async stream has ended
+        self._thinks: bool | None = None  # decided at the first chunk (its model name counts)
+        self._splitters: dict[int, ThinkSplitter] = {}
+
+    def _split(self, deltas: list[StreamDelta]) -> list[StreamDelta]:
+        """``deltas`` with inline reasoning moved out of the content (decided at the first)."""
+        thinks = self._thinks
+        if thinks is None:
+            thinks = self._thinks = thinks_inline(self.payload.get("model"), self.accumulator.model)
+        if thinks:
+            for delta in deltas:
+                if delta.content:
+                    splitter = self._splitters.setdefault(delta.choice_index, ThinkSplitter())
+                    reasoning, delta.content = splitter.feed(delta.content)
+                    delta.reasoning += reasoning
+        return deltas
+
+    def _held_back(self) -> list[StreamDelta]:
+        """At the end of the stream: text the reasoning splitters still held."""
+        deltas = []
+        for index, splitter in sorted(self._splitters.items()):
+            reasoning, content = splitter.flush()
+            if reasoning or content:
+                deltas.append(StreamDelta(choice_index=index, content=content, reasoning=reasoning))
+        return deltas
 
     def _context(self, spec: ModelSpec) -> CallContext:
         self.payload["model"] = self.service._wire_model(spec)  # noqa: SLF001 - same module family
@@ -388,22 +452,26 @@ class _StreamBase:
             raise HFError(
                 "The stream has not finished: consume it fully before asking for the result."
             )
+        completion = self.accumulator.completion()
+        if self._thinks:
+            completion = split_completion(completion)
         return self.service._result(  # noqa: SLF001 - same module family
-            self.spec, self.accumulator.completion(), self.headers, self.request_id, self.route,
-            cost=self.cost,
-        )  # fmt: skip
+            self.spec, completion, self.headers, self.request_id, self.route, cost=self.cost
+        )
 
 
 class ChatStream(_StreamBase):
     """Iterator of :class:`StreamDelta`; :meth:`result` gives the assembled :class:`ChatResult`."""
 
     def __iter__(self) -> Iterator[StreamDelta]:
+        self.payload = self.service.for_server(self.payload)
         candidates, self.route = self.service.candidates(self.params)
         for position, spec in enumerate(candidates):
             events = self.service.client.stream(
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec), idle_timeout=self.options.stream_idle_timeout,
+                context=self._context(spec), end=CHOICES_FINISHED,
+                idle_timeout=self.options.stream_idle_timeout,
             )  # fmt: skip
             iterator = iter(events)
             try:
@@ -413,13 +481,16 @@ class ChatStream(_StreamBase):
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
+            add = self.accumulator.add
             try:
                 if first is not _NO_EVENT:
-                    yield from self.accumulator.add(first)
+                    yield from self._split(add(first))
                 for event in iterator:
-                    yield from self.accumulator.add(event)
+                    deltas = add(event)
+                    yield from deltas if self._thinks is False else self._split(deltas)
             finally:
                 events.close()
+            yield from self._held_back()
             self.finished = True
             return
 
@@ -428,12 +499,14 @@ class AsyncChatStream(_StreamBase):
     """Async iterator of :class:`StreamDelta`; :meth:`result` once consumed."""
 
     async def __aiter__(self) -> AsyncIterator[StreamDelta]:
+        self.payload = await self.service.afor_server(self.payload)
         candidates, self.route = await self.service.acandidates(self.params)
         for position, spec in enumerate(candidates):
             events = self.service.async_client.stream(
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec), idle_timeout=self.options.stream_idle_timeout,
+                context=self._context(spec), end=CHOICES_FINISHED,
+                idle_timeout=self.options.stream_idle_timeout,
             )  # fmt: skip
             iterator = events.__aiter__()
             try:
@@ -443,15 +516,19 @@ class AsyncChatStream(_StreamBase):
                     continue
                 raise
             self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
+            add = self.accumulator.add
             try:
                 if first is not _NO_EVENT:
-                    for delta in self.accumulator.add(first):
+                    for delta in self._split(add(first)):
                         yield delta
                 async for event in iterator:
-                    for delta in self.accumulator.add(event):
+                    deltas = add(event)
+                    for delta in deltas if self._thinks is False else self._split(deltas):
                         yield delta
             finally:
                 await events.aclose()
+            for delta in self._held_back():
+                yield delta
             # Priced here, asynchronously: result() is sync and must not ask the catalog.
             service = self.service
             self.cost = await service._acost(  # noqa: SLF001 - same module family

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from hfbridge._constants import HF_INFERENCE_PROVIDER
-from hfbridge._redact import redact_url
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
-from hfbridge.errors import HFConfigError, HFError, HFStreamError
+from hfbridge.errors import HFConfigError, HFError
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
 from hfbridge.transport import (
     AsyncHFClient,
@@ -46,8 +45,10 @@ from hfbridge.transport import (
     provider_url,
     validate_base_url,
 )
-from hfbridge.wire.chat import Usage
+from hfbridge.transport.sse import StreamEndRule
+from hfbridge.wire.chat import Usage, normalize_finish_reason
 from hfbridge.wire.stream import StreamDelta
+from hfbridge.wire.stream_end import CHOICES_FINISHED, FINAL_EVENT
 from hfbridge.wire.textgen import (
     APIS,
     Generated,
@@ -89,6 +90,8 @@ class TextGenResult:
     model: str | None = None
     provider: str | None = None
     details: Mapping[str, Any] | None = None
+    native_finish_reason: str | None = None
+    """The server's own word for the finish when it differs from ``finish_reason``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,7 @@ class RequestPlan:
 
     url: str
     body: dict[str, Any]
-    stream_end: Literal["done", "eof"]
+    stream_end: StreamEndRule
 
 
 class TextGenService:
@@ -223,14 +226,14 @@ class TextGenService:
         check_supported(self.api, params)
         url = self._stream_url if stream else self._url
         if self.api == "tgi":
-            return RequestPlan(url, build_tgi_body(prompt, params), "eof")
+            return RequestPlan(url, build_tgi_body(prompt, params), FINAL_EVENT)
         if self.api == "hf-inference":
-            return RequestPlan(url, build_hf_inference_body(prompt, params, stream=stream), "eof")
+            body = build_hf_inference_body(prompt, params, stream=stream)
+            return RequestPlan(url, body, FINAL_EVENT)
         if self.api == "completions":
             model = self.spec.model_id if self.spec is not None else None
-            return RequestPlan(
-                url, build_completions_body(model, prompt, params, stream=stream), "done"
-            )
+            body = build_completions_body(model, prompt, params, stream=stream)
+            return RequestPlan(url, body, CHOICES_FINISHED)
         raise AssertionError("the chat route has no plan")  # pragma: no cover
 
     def _parse(self, body: Any, headers: Mapping[str, str]) -> Generated:
@@ -261,6 +264,7 @@ class TextGenService:
             model=self.model,
             provider=provider or self._context().provider,
             details=generated.details,
+            native_finish_reason=generated.native_finish_reason,
         )
 
     # --- calls ---
@@ -324,9 +328,11 @@ def _as_messages(prompt: str) -> list[dict[str, Any]]:
 
 
 def _from_chat(content: str | None, completion: Any) -> Generated:
+    first = completion.first
     return Generated(
-        text=content or "", finish_reason=completion.first.finish_reason, usage=completion.usage
-    )
+        text=content or "", finish_reason=first.finish_reason, usage=completion.usage,
+        native_finish_reason=first.native_finish_reason,
+    )  # fmt: skip
 
 
 class _Fold:
@@ -339,10 +345,9 @@ class _Fold:
         self.echo = prompt if params.return_full_text else ""
         self.parts: list[str] = []
         self.finish_reason: str | None = None
+        self.native_finish_reason: str | None = None
         self.usage: Usage | None = None
         self.details: Mapping[str, Any] | None = None
-        self.events = 0
-        self.final_seen = False
 
     def _emit(self, text: str) -> str:
         out = self.echo + self.trimmer.feed(text)
@@ -353,41 +358,36 @@ class _Fold:
 
     def event(self, event: Any) -> str:
         """Take one parsed event of the route; return the text to emit (possibly empty)."""
-        self.events += 1
         if self.api in _TGI_STYLE:
             token = parse_tgi_stream_event(event)
-            self.final_seen = self.final_seen or token.generated_text is not None
             if token.details is not None:
                 self.details = token.details
-                self.finish_reason = token.details.get("finish_reason")
+                self._finish(*normalize_finish_reason(token.details.get("finish_reason")))
             return self._emit("" if token.special else token.text)
         delta = parse_completion_chunk(event)
-        self.finish_reason = delta.finish_reason or self.finish_reason
+        self._finish(delta.finish_reason, delta.native_finish_reason)
         self.usage = delta.usage or self.usage
         return self._emit(delta.text)
+
+    def _finish(self, finish_reason: str | None, native: str | None) -> None:
+        if finish_reason:
+            self.finish_reason, self.native_finish_reason = finish_reason, native
 
     def chat_delta(self, delta: StreamDelta) -> str:
         """Take one chat-stream delta (first choice only)."""
         if delta.choice_index != 0:
             return ""
-        self.finish_reason = delta.finish_reason or self.finish_reason
+        self._finish(delta.finish_reason, delta.native_finish_reason)
         self.usage = delta.usage or self.usage
         return self._emit(delta.content)
 
-    def end(self, headers: Mapping[str, str], url: str = "") -> str:
-        """Flush the held-back tail at the end of the stream.
+    def end(self, headers: Mapping[str, str]) -> str:
+        """Flush the held-back tail at the end of a complete stream.
 
-        A TGI stream has no ``[DONE]``: its last event is the one carrying ``generated_text``. A
-        body that ends before it was cut (e.g. a proxy closing a close-delimited body between two
-        events), so it raises :class:`HFStreamError` instead of passing for complete.
+        Whether the stream is complete (a TGI stream ends after its event carrying
+        ``generated_text``; there is no ``[DONE]``) was decided by the transport with the route's
+        end rule (:mod:`hfbridge.wire.stream_end`) before this is called.
         """
-        if self.api in _TGI_STYLE and not self.final_seen:
-            raise HFStreamError(
-                f"The text-generation stream from {redact_url(url) or 'the server'} ended after "
-                f"{self.events} event(s) without its final event (the one carrying "
-                "'generated_text'): the connection was probably cut and the output is incomplete. "
-                "Retry the call."
-            )
         out = self.echo + self.trimmer.flush()
         self.echo = ""
         if out:
@@ -399,7 +399,8 @@ class _Fold:
     def generated(self) -> Generated:
         """What the stream produced, as one generation."""
         finish = self.finish_reason or ("stop" if self.trimmer.stopped else None)
-        return Generated("".join(self.parts), finish, self.usage, self.details)
+        native = self.native_finish_reason if self.finish_reason else None
+        return Generated("".join(self.parts), finish, self.usage, self.details, native)
 
 
 class _StreamBase:
@@ -457,7 +458,7 @@ class TextGenStream(_StreamBase):
         finally:
             events.close()
         self.request_id = events.request_id
-        out = self._fold.end(events.headers, plan.url)
+        out = self._fold.end(events.headers)
         if out:
             yield out
         self._finish()
@@ -502,7 +503,7 @@ class AsyncTextGenStream(_StreamBase):
         finally:
             await events.aclose()
         self.request_id = events.request_id
-        out = self._fold.end(events.headers, plan.url)
+        out = self._fold.end(events.headers)
         if out:
             yield out
         self._finish()

@@ -152,6 +152,7 @@ def response_metadata(
     completion = result.completion
     metadata: dict[str, Any] = {
         "finish_reason": choice.finish_reason if choice else None,
+        "native_finish_reason": choice.native_finish_reason if choice else None,
         "model_name": completion.model or result.model,
         "model_provider": MODEL_PROVIDER,
         "provider": result.provider,

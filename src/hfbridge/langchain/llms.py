@@ -145,6 +145,8 @@ class HFTextGen(BaseLLM):
     """An ``HFClient`` to send through (e.g. with an ``httpx.MockTransport``); not serialised."""
     async_client: AsyncHFClient | None = Field(default=None, exclude=True)
     """An ``AsyncHFClient`` to send through; not serialised."""
+    catalog: Any = Field(default=None, exclude=True)
+    """The catalog used by ``api="chat"`` (default: the process-wide one); not serialised."""
 
     _services: dict[tuple[Any, ...], TextGenService] = PrivateAttr(default_factory=dict)
 
@@ -203,6 +205,7 @@ class HFTextGen(BaseLLM):
             self.model, self.base_url, self.api, self.token, self._explicit_token, self.bill_to,
             self.timeout, self.max_retries, tuple(sorted((self.default_headers or {}).items())),
             tuple(sorted((self.aliases or {}).items())), id(self.client), id(self.async_client),
+            id(self.catalog),
         )  # fmt: skip
         cached = self._services.get(key)
         if cached is None:
@@ -211,7 +214,7 @@ class HFTextGen(BaseLLM):
                 model=self.model, base_url=self.base_url, api=self.api, token=token,
                 bill_to=self.bill_to, timeout=self.timeout, max_retries=self.max_retries,
                 headers=self.default_headers, aliases=self.aliases, client=self.client,
-                async_client=self.async_client,
+                async_client=self.async_client, catalog=self.catalog,
             )  # fmt: skip
             self._services[key] = cached
         return cached
@@ -432,6 +435,7 @@ def generation_info(result: TextGenResult) -> dict[str, Any]:
     """What LangChain keeps next to a generation: finish reason, usage, where it ran."""
     info: dict[str, Any] = {
         "finish_reason": result.finish_reason,
+        "native_finish_reason": result.native_finish_reason,
         "model": result.model,
         "api": result.api,
         "provider": result.provider,

@@ -331,6 +331,8 @@ def result_kwargs(result: ChatResult) -> dict[str, Any]:
     choice: ChatChoice = result.completion.first
     if choice.finish_reason is not None:
         extra["finish_reason"] = choice.finish_reason
+    if choice.native_finish_reason is not None:
+        extra["native_finish_reason"] = choice.native_finish_reason
     return extra
 
 
@@ -352,6 +354,17 @@ def completion_response(response: ChatResponse) -> CompletionResponse:
         raw=response.raw,
         additional_kwargs=response.additional_kwargs,
     )
+
+
+def final_response(result: ChatResult) -> ChatResponse:
+    """The last response of a stream: the whole answer, with where and how the call ran.
+
+    Like :func:`chat_response` (usage, finish reason, request id, provider, cost in
+    ``additional_kwargs``), with an empty ``delta``: a consumer joining deltas is unaffected.
+    """
+    response = chat_response(result)
+    response.delta = ""
+    return response
 
 
 class StreamAssembler:
@@ -388,6 +401,8 @@ class StreamAssembler:
             extra["thinking_delta"] = delta.reasoning
         if delta.finish_reason:
             extra["finish_reason"] = delta.finish_reason
+        if delta.native_finish_reason:
+            extra["native_finish_reason"] = delta.native_finish_reason
         return ChatResponse(
             message=assistant_message(self.content, self.reasoning, calls),
             delta=delta.content,

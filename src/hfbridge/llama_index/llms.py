@@ -41,6 +41,7 @@ from hfbridge.llama_index import _convert
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.wire.chat import json_schema_format
 from hfbridge.wire.params import check_param, check_params
+from hfbridge.wire.stream import StreamDelta
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -538,17 +539,42 @@ def _user(prompt: str) -> WireMessages:
     return [{"role": "user", "content": prompt}]
 
 
+class _Responses:
+    """Stream deltas in, the framework's responses out; the last carries the call's result.
+
+    The final response (request id, provider, cost, usage, as ``chat()`` reports them) takes the
+    place of a closing response (a finish reason or usage, nothing new to show), which is held
+    back for that: no text ever waits.
+    """
+
+    def __init__(self) -> None:
+        self._assembler = _convert.StreamAssembler()
+        self._held: ChatResponse | None = None
+
+    def take(self, delta: StreamDelta) -> list[ChatResponse]:
+        response = self._assembler.add(delta)
+        if response is None:
+            return []
+        out = [] if self._held is None else [self._held]
+        closing = not (delta.content or delta.reasoning or delta.tool_calls)
+        self._held = response if closing else None
+        return out if closing else [*out, response]
+
+    @staticmethod
+    def end(stream: ChatStream | AsyncChatStream) -> ChatResponse:
+        return _convert.final_response(stream.result())
+
+
 def _responses(stream: ChatStream) -> ChatResponseGen:
-    assembler = _convert.StreamAssembler()
+    responses = _Responses()
     for delta in stream:
-        response = assembler.add(delta)
-        if response is not None:
-            yield response
+        yield from responses.take(delta)
+    yield responses.end(stream)
 
 
 async def _aresponses(stream: AsyncChatStream) -> ChatResponseAsyncGen:
-    assembler = _convert.StreamAssembler()
+    responses = _Responses()
     async for delta in stream:
-        response = assembler.add(delta)
-        if response is not None:
+        for response in responses.take(delta):
             yield response
+    yield responses.end(stream)

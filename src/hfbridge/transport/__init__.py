@@ -12,6 +12,8 @@ from hfbridge.transport.config import (
     hf_inference_url,
     hub_api_url,
     provider_url,
+    router_url,
+    router_v1_url,
     validate_base_url,
 )
 from hfbridge.transport.retry import RetryPolicy, compute_wait, parse_retry_after
@@ -33,5 +35,7 @@ __all__ = [
     "parse_retry_after",
     "provider_url",
     "resolve_token",
+    "router_url",
+    "router_v1_url",
     "validate_base_url",
 ]

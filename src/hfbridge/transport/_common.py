@@ -31,6 +31,7 @@ from hfbridge.transport.config import (
     ClientConfig,
     check_header,
     connect_timeout,
+    moved_router_origin,
     validate_timeout,
 )
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
@@ -293,8 +294,14 @@ def status_error(
         model=context.model,
         provider=context.provider,
         retry_after=_requested_wait(response.headers),
-        self_hosted=not is_hf_origin(origin_of(str(response.request.url))),
+        self_hosted=not is_router_or_hub(str(response.request.url)),
     )
+
+
+def is_router_or_hub(url: str) -> bool:
+    """Whether ``url`` is Hugging Face's (a Hub origin, the router's, or the moved router's)."""
+    origin = origin_of(url)
+    return is_hf_origin(origin) or (origin is not None and origin == moved_router_origin())
 
 
 _TIMEOUT_KINDS: dict[type[httpx.TimeoutException], str] = {
@@ -349,8 +356,9 @@ def parse_event(payload: str, url: str) -> Any:
             f"The stream from {redact_url(url)} sent an event that is not JSON: "
             f"{redact(payload)[:200]!r}."
         ) from None
-    if isinstance(event, dict) and event.get("error"):
-        error = event["error"]
+    if isinstance(event, dict) and (event.get("error") or event.get("object") == "error"):
+        # {"error": ...} (TGI, OpenAI), or vLLM's {"object": "error", "message", "type", "code"}
+        error = event.get("error") or event
         error_type = event.get("error_type")
         status: Any = None
         if isinstance(error, dict):
@@ -359,10 +367,11 @@ def parse_event(payload: str, url: str) -> Any:
             status = error.get("http_status_code") or error.get("code")
         else:
             message = str(error)
+        http_status = isinstance(status, int) and 100 <= status <= 599  # noqa: PLR2004 - not 40301
         raise HFStreamError(
             f"The server reported an error inside the stream from {redact_url(url)}: {message}",
             error_type=str(error_type) if error_type else None,
-            status_code=status if isinstance(status, int) else None,
+            status_code=status if http_status else None,
         )
     return event
 
@@ -421,9 +430,13 @@ def line_too_long(url: str, limit: int) -> HFResponseTooLargeError:
     )
 
 
-def missing_done(url: str, received: int) -> HFStreamError:
-    """The error for a stream that ended without its ``[DONE]`` marker."""
+def stream_cut(url: str, received: int, expects: str = "") -> HFStreamError:
+    """The error for a stream whose body ended without ``[DONE]`` before it was complete.
+
+    ``expects`` is what the stream's end rule waited for (``transport.sse.StreamEndRule``).
+    """
+    before = f" and before {expects}" if expects else ""
     return HFStreamError(
-        f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]: the "
-        "connection was probably cut and the output is incomplete. Retry the call."
+        f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]"
+        f"{before}: the connection was probably cut and the output is incomplete. Retry the call."
     )

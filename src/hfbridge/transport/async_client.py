@@ -17,11 +17,11 @@ from hfbridge.transport._common import (
     is_json_answer,
     json_instead_of_stream,
     line_too_long,
-    missing_done,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
+    stream_cut,
     stream_idle,
     transport_error,
 )
@@ -29,9 +29,14 @@ from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport._send import aread_body, asend_request
 from hfbridge.transport._timing import AsyncWatch, DeadlineExpired
 from hfbridge.transport.auth import Secret
-from hfbridge.transport.client import StreamEnd
 from hfbridge.transport.config import ClientConfig, validate_timeout
-from hfbridge.transport.sse import EventParser, LineTooLong, aiter_events
+from hfbridge.transport.sse import (
+    REQUIRE_DONE,
+    EventParser,
+    LineTooLong,
+    StreamEndRule,
+    aiter_events,
+)
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying
@@ -206,10 +211,10 @@ class AsyncHFClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
-        end: StreamEnd = "done",
+        end: StreamEndRule = REQUIRE_DONE,
         idle_timeout: float | None = None,
     ) -> AsyncEventStream:
-        """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rules."""
+        """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rule."""
         idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
             idle_timeout, what="stream_idle_timeout"
         )
@@ -259,7 +264,7 @@ class AsyncHFClient:
         timeout: float | None,
         max_retries: int | None,
         context: CallContext,
-        end: StreamEnd,
+        end: StreamEndRule,
         idle: float,
     ) -> AsyncIterator[Any]:
         http = await self.http()
@@ -279,11 +284,14 @@ class AsyncHFClient:
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
+        state, step = end.start, end.step
         try:
             payload = first
             while payload is not None:
                 received += 1
-                yield parse_event(payload, full_url)
+                event = parse_event(payload, full_url)
+                state = step(state, event)
+                yield event
                 payload = await _next_event(payloads, watch, idle)
         except DeadlineExpired:
             raise stream_idle(full_url, received, idle) from None
@@ -294,8 +302,8 @@ class AsyncHFClient:
         finally:
             watch.close()
             await response.aclose()
-        if end == "done" and not parser.done:
-            raise missing_done(full_url, received)
+        if not parser.done and not end.finished(state):
+            raise stream_cut(full_url, received, end.expects)
 
     async def aclose(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -17,11 +17,11 @@ from hfbridge.transport._common import (
     is_json_answer,
     json_instead_of_stream,
     line_too_long,
-    missing_done,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
+    stream_cut,
     stream_idle,
     transport_error,
 )
@@ -31,12 +31,17 @@ from hfbridge.transport._timing import Deadline, DeadlineExpired
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.config import ClientConfig, validate_timeout
 from hfbridge.transport.retry import RetryPolicy
-from hfbridge.transport.sse import EventParser, LineTooLong, iter_events
+from hfbridge.transport.sse import (
+    REQUIRE_DONE,
+    EventParser,
+    LineTooLong,
+    StreamEndRule,
+    iter_events,
+)
 
 if TYPE_CHECKING:
     from tenacity import Retrying
 
-StreamEnd = Literal["done", "eof"]
 _NO_CONTEXT = CallContext()
 _T = TypeVar("_T")
 
@@ -212,16 +217,17 @@ class HFClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
-        end: StreamEnd = "done",
+        end: StreamEndRule = REQUIRE_DONE,
         idle_timeout: float | None = None,
     ) -> EventStream:
         """Open a server-sent-event stream and iterate its JSON events.
 
-        ``end="done"`` (OpenAI-style routes) requires the ``[DONE]`` marker: a body that ends
-        without it raises :class:`~hfbridge.errors.HFStreamError`. ``end="eof"`` (TGI
-        ``/generate_stream``) accepts the end of the body as the end of the stream. The request is
-        retried only until its first event is handed out. ``idle_timeout`` (default: the config's
-        ``stream_idle_timeout``) bounds the wait for each event; keep-alive comments do not count.
+        ``[DONE]`` ends the stream. A body that ends without it is judged by ``end``, the route's
+        :class:`~hfbridge.transport.sse.StreamEndRule` (by default only ``[DONE]`` completes a
+        stream); an incomplete one raises :class:`~hfbridge.errors.HFStreamError` after its last
+        event. The request is retried only until its first event is handed out. ``idle_timeout``
+        (default: the config's ``stream_idle_timeout``) bounds the wait for each event; keep-alive
+        comments do not count.
         """
         idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
             idle_timeout, what="stream_idle_timeout"
@@ -265,7 +271,7 @@ class HFClient:
         *,
         max_retries: int | None,
         context: CallContext,
-        end: StreamEnd,
+        end: StreamEndRule,
         idle: float,
     ) -> Iterator[Any]:
         url = str(request.url)
@@ -275,17 +281,22 @@ class HFClient:
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
+        state, step = end.start, end.step
         try:
             if first is not None:
                 received += 1
-                yield parse_event(first, url)
+                event = parse_event(first, url)
+                state = step(state, event)
+                yield event
             while True:
                 deadline.set(idle, "event")
                 payload = next(payloads, None)
                 if payload is None:
                     break
                 received += 1
-                yield parse_event(payload, url)
+                event = parse_event(payload, url)
+                state = step(state, event)
+                yield event
         except (DeadlineExpired, httpx.TimeoutException) as exc:
             if not deadline.expired() and isinstance(exc, httpx.TimeoutException):
                 raise stream_broken(exc, url, received) from exc
@@ -297,8 +308,8 @@ class HFClient:
         finally:
             deadline.clear()
             response.close()
-        if end == "done" and not parser.done:
-            raise missing_done(url, received)
+        if not parser.done and not end.finished(state):
+            raise stream_cut(url, received, end.expects)
 
     def close(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""

@@ -26,6 +26,7 @@ from hfbridge._constants import (
     MAX_RETRIES,
     READ_TIMEOUT,
     ROUTER_URL,
+    ROUTER_URL_ENV,
     ROUTER_V1_URL,
     STREAM_IDLE_TIMEOUT,
     USE_CACHE_HEADER,
@@ -118,11 +119,32 @@ def hub_api_url() -> str:
     return validate_base_url(endpoint, what=HUB_ENDPOINT_ENV) + "/api"
 
 
+def router_url() -> str:
+    """The router's root: ``$HFBRIDGE_ROUTER_URL`` (a gateway or a mirror), else Hugging Face's."""
+    moved = os.environ.get(ROUTER_URL_ENV)
+    return validate_base_url(moved, what=ROUTER_URL_ENV) if moved else ROUTER_URL
+
+
+def router_v1_url() -> str:
+    """The router's OpenAI-compatible root (``{router_url()}/v1``)."""
+    return f"{router_url()}/v1"
+
+
+def moved_router_origin() -> Origin | None:
+    """The origin of ``$HFBRIDGE_ROUTER_URL`` when the user moved the router, else ``None``.
+
+    That origin is trusted like a Hugging Face host (a discovered token goes to it): the user named
+    it as the router. Only the exact origin: another port or scheme of the same host is not it.
+    """
+    moved = os.environ.get(ROUTER_URL_ENV)
+    return origin_of(validate_base_url(moved, what=ROUTER_URL_ENV)) if moved else None
+
+
 def provider_url(provider: str, route: str = "") -> str:
-    """A provider-scoped router URL: ``https://router.huggingface.co/{provider}{route}``."""
+    """A provider-scoped router URL: ``{router_url()}/{provider}{route}``."""
     if not provider or "/" in provider:
         raise HFConfigError(f"provider must be a slug like 'together', got {provider!r}.")
-    return f"{ROUTER_URL}/{provider}{route}"
+    return f"{router_url()}/{provider}{route}"
 
 
 def hf_inference_url(model: str, task: str | None = None) -> str:
@@ -145,6 +167,8 @@ class ClientConfig:
     (connect is capped at 10 s); ``stream_idle_timeout`` the wait for a stream's next event
     (``None``: ``timeout``). ``max_body_bytes`` caps a decoded answer body and ``max_line_bytes``
     one line of an event stream. ``base_url`` defaults to the router's OpenAI-compatible root.
+    ``router_origin`` is the origin of ``HFBRIDGE_ROUTER_URL`` when it moved the router (read by
+    :meth:`create`): it receives the token like a Hugging Face host.
     """
 
     token: Secret | None = None
@@ -159,6 +183,7 @@ class ClientConfig:
     stream_idle_timeout: float | None = STREAM_IDLE_TIMEOUT
     max_body_bytes: int = MAX_BODY_BYTES
     max_line_bytes: int = MAX_LINE_BYTES
+    router_origin: Origin | None = None
 
     @classmethod
     def create(  # noqa: PLR0913 - mirrors the public constructor arguments
@@ -187,7 +212,7 @@ class ClientConfig:
         return cls(
             token=secret,
             token_source=source,
-            base_url=validate_base_url(base_url) if base_url is not None else ROUTER_V1_URL,
+            base_url=validate_base_url(base_url) if base_url is not None else router_v1_url(),
             bill_to=bill_to or None,
             timeout=validate_timeout(timeout) if timeout is not None else READ_TIMEOUT,
             retry=RetryPolicy(max_retries=MAX_RETRIES if max_retries is None else max_retries),
@@ -201,6 +226,7 @@ class ClientConfig:
             ),
             max_body_bytes=_size(max_body_bytes, MAX_BODY_BYTES, "max_body_bytes"),
             max_line_bytes=_size(max_line_bytes, MAX_LINE_BYTES, "max_line_bytes"),
+            router_origin=moved_router_origin(),
         )
 
     @property
@@ -258,9 +284,15 @@ class ClientConfig:
         return {**self.static_headers, **self._credential_headers}
 
     def may_receive_token(self, url: str | None) -> bool:
-        """HF origins always; the base URL's origin only when the token was passed explicitly."""
+        """Whether a request to ``url`` may carry the token (trust is per origin).
+
+        HF origins and the moved router's origin always; the base URL's origin only when the token
+        was passed explicitly.
+        """
         origin = origin_of(url)
         if is_hf_origin(origin):
+            return True
+        if self.router_origin is not None and origin == self.router_origin:
             return True
         explicit = self.token_source == "explicit"  # noqa: S105 - a source label, not a token
         return explicit and origin is not None and origin == self._base_origin

@@ -1,9 +1,10 @@
 """What to retry and how long to wait: small pure functions, driven by tenacity in the client.
 
 Retried: connection errors (refused, reset, closed before an answer), the statuses in
-``RETRYABLE_STATUSES`` (408, 429, 500, 502, 503 including "model is loading", 504), and the
-timeouts of a request the server cannot have acted on: connect, pool (no free connection) and
-write timeouts.
+``RETRYABLE_STATUSES`` (408, 429, 500, 502, 503 including "model is loading", 504), except billing
+problems (a 429 saying ``insufficient_quota``, ``HFQuotaExceededError``, does not refill by
+waiting), and the timeouts of a request the server cannot have acted on: connect, pool (no free
+connection) and write timeouts.
 
 What a timeout means. ``timeout`` (120 s by default) bounds, for each attempt, the wait for the
 answer's headers from the moment the attempt starts, however slowly a server trickles them, and
@@ -44,6 +45,7 @@ from hfbridge.errors import (
     HFConfigError,
     HFConnectionError,
     HFModelLoadingError,
+    HFPaymentRequiredError,
     HFStatusError,
     HFTimeoutError,
 )
@@ -140,6 +142,8 @@ def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> boo
         return not error.request_sent or policy.retry_read_timeouts
     if isinstance(error, HFConnectionError):
         return True
+    if isinstance(error, HFPaymentRequiredError):  # billing: waiting does not help
+        return False
     if not isinstance(error, HFStatusError) or error.status_code not in RETRYABLE_STATUSES:
         return False
     requested = server_requested_wait(error)

@@ -3,8 +3,9 @@
 Rules (PROTOCOL.md section 1.5): lines end at CR, LF or CRLF only; blank lines end an event;
 comment lines (``:``) and ``event:``, ``id:``, ``retry:`` fields are ignored; ``data:`` loses its
 prefix and at most one following space; several ``data:`` lines of one event are joined with
-newlines; the payload ``[DONE]`` ends the stream. The caller decides whether an end of body
-without ``[DONE]`` is an error (chat routes) or the normal end (TGI ``/generate_stream``).
+newlines; the payload ``[DONE]`` ends the stream. Whether a body that ends without ``[DONE]`` is
+complete is the stream's :class:`StreamEndRule` to say (the routes' rules live in
+``hfbridge.wire.stream_end``); the clients ask it, so every stream is judged in one place.
 
 A line is buffered in pieces and joined once, when it ends (linear in its length, however small
 the reads), and may not grow past ``max_line`` bytes (:class:`LineTooLong`): a server cannot make
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any, Final, Protocol
 
 from hfbridge._constants import DRAIN_TIMEOUT, MAX_LINE_BYTES
 from hfbridge.transport._timing import AsyncWatch, Deadline, DeadlineExpired
@@ -23,6 +25,56 @@ from hfbridge.transport._timing import AsyncWatch, Deadline, DeadlineExpired
 DONE = "[DONE]"
 _DONE_BYTES = DONE.encode()
 _LINE_ENDS = (b"\n", b"\r")
+
+
+class StreamEndRule(Protocol):
+    """When a body that ends without ``[DONE]`` is still a complete stream (``[DONE]`` always is).
+
+    The client folds every parsed event into a state, ``state = rule.step(state, event)`` from
+    ``rule.start``, and at the end of the body raises ``HFStreamError`` unless
+    ``rule.finished(state)``. Both functions are pure. ``expects`` names what a complete stream
+    ends with, for the error message.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short name, for logs and tests."""
+
+    @property
+    def expects(self) -> str:
+        """What a complete stream has received by its end (``""``: only ``[DONE]`` will do)."""
+
+    @property
+    def start(self) -> Any:
+        """The state before the first event."""
+
+    def step(self, state: Any, event: Any, /) -> Any:
+        """The state after ``event``."""
+
+    def finished(self, state: Any, /) -> bool:
+        """Whether a stream in ``state`` is complete when its body ends."""
+
+
+class RequireDone:
+    """The strict rule: only ``[DONE]`` completes a stream (routes without a rule of their own)."""
+
+    __slots__ = ()
+    name: Final = "require-done"
+    expects: Final = ""
+    start: Final = None
+
+    @staticmethod
+    def step(state: Any, event: Any) -> Any:  # noqa: ARG004 - the rule's signature
+        """Events change nothing."""
+        return state
+
+    @staticmethod
+    def finished(state: Any) -> bool:  # noqa: ARG004 - the rule's signature
+        """Never complete without ``[DONE]``."""
+        return False
+
+
+REQUIRE_DONE: Final = RequireDone()
 
 
 class LineTooLong(ValueError):  # noqa: N818 - translated by the clients into a typed error

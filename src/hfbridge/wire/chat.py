@@ -34,6 +34,16 @@ SAMPLING_PARAMS: tuple[str, ...] = (
 """OpenAI sampling parameters hfbridge sends when set (``max_new_tokens`` is an alias of
 ``max_tokens``)."""
 
+FINISH_REASON_SYNONYMS: dict[str, str] = {
+    "eos": "stop",  # together
+    "eos_token": "stop",  # TGI 1.x/2.x chat, TGI /generate details
+    "stop_sequence": "stop",  # TGI /generate details
+    "end_turn": "stop",  # Anthropic-style servers
+    "max_tokens": "length",
+    "model_length": "length",  # vLLM when the context is full
+}
+"""Servers' own words for a finish, and OpenAI's (which adapters report); others pass through."""
+
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -71,7 +81,11 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class ChatChoice:
-    """One choice of a completion."""
+    """One choice of a completion.
+
+    ``finish_reason`` is OpenAI's word (``stop``, ``length``, ``tool_calls``, ...);
+    ``native_finish_reason`` is the server's own when it said it differently (``eos_token``).
+    """
 
     index: int = 0
     content: str | None = None
@@ -80,6 +94,7 @@ class ChatChoice:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     logprobs: Any = None
+    native_finish_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +364,18 @@ def arguments_text(arguments: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False)
 
 
+def normalize_finish_reason(raw: Any) -> tuple[str | None, str | None]:
+    """``(finish_reason, native_finish_reason)``: OpenAI's word, and the server's if it differs.
+
+    ``"eos"`` and ``"eos_token"`` become ``"stop"`` (see :data:`FINISH_REASON_SYNONYMS`); unknown
+    words pass through unchanged; anything but a non-empty string is no finish reason.
+    """
+    if not isinstance(raw, str) or not raw:
+        return None, None
+    common = FINISH_REASON_SYNONYMS.get(raw)
+    return (raw, None) if common is None else (common, raw)
+
+
 def as_mapping(value: Any) -> Mapping[str, Any]:
     """``value`` if it is a mapping, else an empty one (lenient parsing of optional objects)."""
     return value if isinstance(value, Mapping) else {}
@@ -369,13 +396,22 @@ def parse_usage(raw: Any) -> Usage | None:
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=_int(raw.get("total_tokens"), prompt + completion),
-        cached_tokens=_int(prompt_details.get("cached_tokens"), 0)
-        if isinstance(prompt_details, Mapping) and "cached_tokens" in prompt_details
-        else None,
-        reasoning_tokens=_int(completion_details.get("reasoning_tokens"), 0)
-        if isinstance(completion_details, Mapping) and "reasoning_tokens" in completion_details
-        else None,
+        cached_tokens=_count(prompt_details, "cached_tokens"),
+        reasoning_tokens=_count(completion_details, "reasoning_tokens"),
     )
+
+
+def _count(details: Any, key: str) -> int | None:
+    """A count from a ``*_tokens_details`` object; ``None`` when the object or the count is null."""
+    value = details.get(key) if isinstance(details, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def tool_call_id(raw: Any) -> str | None:
+    """A tool call's id as text; TGI 2.x numbers its calls (``"id": 0``), which is an id too."""
+    if raw is None or raw == "" or isinstance(raw, bool):
+        return None
+    return raw if isinstance(raw, str) else str(raw)
 
 
 def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
@@ -388,7 +424,7 @@ def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
         function = as_mapping(item.get("function"))
         calls.append(
             ToolCall(
-                id=str(item.get("id") or f"call_{position}"),
+                id=tool_call_id(item.get("id")) or f"call_{position}",
                 name=str(function.get("name") or ""),
                 arguments=arguments_text(function.get("arguments")),
                 index=_int(item.get("index"), position),
@@ -418,6 +454,7 @@ def parse_chat_completion(body: Any) -> ChatCompletion:
     for position, raw in enumerate(choices_raw):
         raw_choice = as_mapping(raw)
         message = as_mapping(raw_choice.get("message"))
+        finish_reason, native = normalize_finish_reason(raw_choice.get("finish_reason"))
         choices.append(
             ChatChoice(
                 index=_int(raw_choice.get("index"), position),
@@ -425,8 +462,9 @@ def parse_chat_completion(body: Any) -> ChatCompletion:
                 reasoning=_text(message.get("reasoning") or message.get("reasoning_content")),
                 refusal=_text(message.get("refusal")),
                 tool_calls=_parse_tool_calls(message.get("tool_calls")),
-                finish_reason=raw_choice.get("finish_reason"),
+                finish_reason=finish_reason,
                 logprobs=raw_choice.get("logprobs"),
+                native_finish_reason=native,
             )
         )
     known = {"id", "model", "created", "choices", "usage", "system_fingerprint", "object"}

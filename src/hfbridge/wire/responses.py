@@ -31,15 +31,15 @@ from hfbridge.wire.chat import (
     validate_tool,
 )
 from hfbridge.wire.params import check_param, check_params
+from hfbridge.wire.stream_end import TERMINAL_EVENT
 
 RESPONSES_PATH = "responses"
 """The route, relative to the OpenAI-style base URL (``.../v1``)."""
 
-STREAM_END = "eof"
-"""The transport's end rule for this route: read to the end of the body (no ``[DONE]`` is
-promised); whether the stream was complete is the fold's verdict
-(:meth:`~hfbridge.wire.responses_stream.ResponsesStreamFold.end`).
-"""
+STREAM_END = TERMINAL_EVENT
+"""The transport's end rule for this route (no ``[DONE]`` is promised): a body is complete once
+``response.completed`` or ``response.incomplete`` came, the moment the fold's ``finished`` turns
+true (:mod:`hfbridge.wire.stream_end`)."""
 
 CHAT_ONLY_PARAMS: tuple[str, ...] = (
     "stop",

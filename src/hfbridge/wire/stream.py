@@ -28,7 +28,9 @@ from hfbridge.wire.chat import (
     Usage,
     arguments_text,
     as_mapping,
+    normalize_finish_reason,
     parse_usage,
+    tool_call_id,
 )
 
 
@@ -57,6 +59,8 @@ class StreamDelta:
     finish_reason: str | None = None
     usage: Usage | None = None
     logprobs: Any = None
+    native_finish_reason: str | None = None
+    """The server's own word for the finish, when it differs from ``finish_reason``."""
 
 
 @dataclass
@@ -76,6 +80,7 @@ class _ChoiceState:
     refusal: io.StringIO = field(default_factory=io.StringIO)
     tools: dict[int, _ToolState] = field(default_factory=dict)
     finish_reason: str | None = None
+    native_finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
     held: str = ""  # a high surrogate of the content waiting for its low half
 
@@ -166,14 +171,16 @@ class ChunkAccumulator:
         if content:
             state.content.write(content)
         finish_reason = raw.get("finish_reason")
+        native = None
         if finish_reason:
-            state.finish_reason = finish_reason
+            finish_reason, native = normalize_finish_reason(finish_reason)
+            state.finish_reason, state.native_finish_reason = finish_reason, native
         logprobs = raw.get("logprobs")
         if logprobs is not None:
             state.logprobs.append(logprobs)
         # The hot path: most chunks carry content only; anything else takes the full reading.
         if _RARE_DELTA_KEYS.isdisjoint(delta):
-            return StreamDelta(index, content, "", (), finish_reason, None, logprobs)
+            return StreamDelta(index, content, "", (), finish_reason, None, logprobs, native)
         reasoning = _fragment(delta.get("reasoning") or delta.get("reasoning_content"))
         if reasoning:
             state.reasoning.write(reasoning)
@@ -181,14 +188,16 @@ class ChunkAccumulator:
         if refusal:
             state.refusal.write(refusal)
         tool_deltas = tuple(self._add_tool(state, item) for item in _tool_items(delta))
-        return StreamDelta(index, content, reasoning, tool_deltas, finish_reason, None, logprobs)
+        return StreamDelta(
+            index, content, reasoning, tool_deltas, finish_reason, None, logprobs, native
+        )
 
     @staticmethod
     def _add_tool(state: _ChoiceState, item: Mapping[str, Any]) -> ToolCallDelta:
         index = _tool_index(state, item)
         tool = state.tools.setdefault(index, _ToolState())
         function = as_mapping(item.get("function"))
-        new_id = item.get("id") if item.get("id") and tool.id is None else None
+        new_id = tool_call_id(item.get("id")) if tool.id is None else None
         new_name = function.get("name") if function.get("name") and tool.name is None else None
         tool.id = tool.id or new_id
         tool.name = tool.name or new_name
@@ -228,6 +237,7 @@ class ChunkAccumulator:
                     tool_calls=calls,
                     finish_reason=state.finish_reason,
                     logprobs=state.logprobs or None,
+                    native_finish_reason=state.native_finish_reason,
                 )
             )
         return ChatCompletion(
@@ -288,4 +298,6 @@ def whole_characters(text: str) -> tuple[str, str]:
 
 def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     items = delta.get("tool_calls")
+    if isinstance(items, Mapping):  # TGI 2.0 streamed its one call as an object, not a list
+        return [items]
     return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
 from hfbridge.errors import HFConfigError, HFResponseError
-from hfbridge.wire.chat import Usage, as_mapping, parse_usage
+from hfbridge.wire.chat import Usage, as_mapping, normalize_finish_reason, parse_usage
 from hfbridge.wire.params import check_params
 
 TextGenAPI = Literal["tgi", "hf-inference", "completions", "chat"]
@@ -255,12 +255,17 @@ def chat_parameters(params: GenerationParams) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Generated:
-    """A finished generation as the server described it (before stop trimming)."""
+    """A finished generation as the server described it (before stop trimming).
+
+    ``finish_reason`` is OpenAI's word; ``native_finish_reason`` the server's when it differs
+    (TGI's ``eos_token``, ``stop_sequence``).
+    """
 
     text: str
     finish_reason: str | None = None
     usage: Usage | None = None
     details: Mapping[str, Any] | None = None
+    native_finish_reason: str | None = None
 
 
 def _shape(body: Any) -> str:
@@ -307,11 +312,13 @@ def parse_tgi_response(body: Any, headers: Mapping[str, str] | None = None) -> G
         )
     details = item.get("details")
     details = details if isinstance(details, Mapping) else None
+    finish_reason, native = normalize_finish_reason((details or {}).get("finish_reason"))
     return Generated(
         text=item["generated_text"],
-        finish_reason=details.get("finish_reason") if details else None,
+        finish_reason=finish_reason,
         usage=tgi_usage(details, headers or {}),
         details=details,
+        native_finish_reason=native,
     )
 
 
@@ -354,10 +361,12 @@ def parse_completion(body: Any) -> Generated:
             "/v1/completions (check base_url, which should end in /v1).",
             body=_shape(body),
         )
+    finish_reason, native = normalize_finish_reason(first.get("finish_reason"))
     return Generated(
         text=first["text"],
-        finish_reason=first.get("finish_reason"),
+        finish_reason=finish_reason,
         usage=parse_usage(body.get("usage")),
+        native_finish_reason=native,
     )
 
 
@@ -368,6 +377,7 @@ class CompletionDelta:
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    native_finish_reason: str | None = None
 
 
 def parse_completion_chunk(chunk: Any) -> CompletionDelta:
@@ -377,10 +387,12 @@ def parse_completion_chunk(chunk: Any) -> CompletionDelta:
     choices = chunk.get("choices")
     first = as_mapping(choices[0]) if isinstance(choices, list) and choices else {}
     text = first.get("text")
+    finish_reason, native = normalize_finish_reason(first.get("finish_reason"))
     return CompletionDelta(
         text=text if isinstance(text, str) else "",
-        finish_reason=first.get("finish_reason"),
+        finish_reason=finish_reason,
         usage=parse_usage(chunk.get("usage")),
+        native_finish_reason=native,
     )
 
 
