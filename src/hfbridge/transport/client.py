@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -288,8 +289,9 @@ class HFClient:
                 event = parse_event(first, url)
                 state = step(state, event)
                 yield event
+            deadline.set(idle, "event")  # then moved per event (the attributes, not a call)
             while True:
-                deadline.set(idle, "event")
+                deadline.at = monotonic() + idle
                 payload = next(payloads, None)
                 if payload is None:
                     break

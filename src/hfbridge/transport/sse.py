@@ -340,8 +340,9 @@ def iter_events(
     ``DRAIN_TIMEOUT`` seconds.
     """
     iterator = iter(chunks)
+    monotonic = time.monotonic
     for chunk in iterator:
-        if deadline is not None and deadline.at is not None and time.monotonic() >= deadline.at:
+        if deadline is not None and deadline.at is not None and monotonic() >= deadline.at:
             raise DeadlineExpired(deadline.what, deadline.span)
         yield from parser.feed(chunk)
         if parser.done:
