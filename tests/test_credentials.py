@@ -259,6 +259,15 @@ def test_a_deep_copied_hftextgen_keeps_the_token():
     assert headers["authorization"] == f"Bearer {HF_TOKEN}"
 
 
+@pytest.mark.parametrize("cls", [HFEmbeddings, HFEmbedding])
+def test_deep_copied_embeddings_keep_the_token(cls):
+    model = cls(model="m", base_url=BASE, token=LOCAL_KEY)
+    copied = copy.deepcopy(model)  # used to raise TypeError (a lock in the service)
+    assert copied.token.get_secret_value() == LOCAL_KEY
+    headers = copied.service.client.config.headers_for(BASE + "/embeddings")
+    assert headers["authorization"] == f"Bearer {LOCAL_KEY}"
+
+
 @pytest.fixture
 def shared_pool(monkeypatch) -> Recorder:
     """Requests through the process-wide sync pool go to a recorder instead."""
