@@ -34,26 +34,6 @@ USER = [{"role": "user", "content": "hi"}]
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
 
 
-class Forbidden:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        pytest.fail(f"a request was sent for bad input: {request.method} {request.url}")
-
-
-@pytest.fixture
-def forbidden() -> Forbidden:
-    return Forbidden()
-
-
-@pytest.fixture
-def clients(forbidden):
-    transport = httpx.MockTransport(forbidden)
-    config = ClientConfig.create(token="hf_badInputToken0123456789", base_url=BASE)
-    yield HFClient(config, transport=transport), AsyncHFClient(config, transport=transport)
-    assert forbidden.calls == 0
 
 
 def config_error(call: Callable[..., Any], *args: Any, match: str = "", **kwargs: Any) -> str:
@@ -67,9 +47,9 @@ def config_error(call: Callable[..., Any], *args: Any, match: str = "", **kwargs
 
 
 @pytest.fixture
-def every_chat_path(clients):
+def every_chat_path(forbidden_clients):
     """Run one chat call with extra ``params`` through every chat entry point, sync and async."""
-    client, async_client = clients
+    client, async_client = forbidden_clients
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     chat = ChatHF(model="m", base_url=BASE, client=client, async_client=async_client)
     llm = HFLLM(model="m", base_url=BASE, client=client, async_client=async_client)
@@ -99,8 +79,8 @@ def test_nan_and_infinity_in_extra_body_fields(every_chat_path, bad):
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
-def test_nan_and_infinity_in_a_tool_schema(clients, bad):
-    client, async_client = clients
+def test_nan_and_infinity_in_a_tool_schema(forbidden_clients, bad):
+    client, async_client = forbidden_clients
     tool = {"type": "function", "function": {"name": "f", "parameters": {
         "type": "object", "properties": {"x": {"type": "number", "maximum": bad}}}}}  # fmt: skip
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
@@ -119,8 +99,8 @@ def test_values_that_are_not_json(every_chat_path, value, kind):
         assert f"field 'knob' is a {kind}, which is not JSON" in message
 
 
-def test_lone_surrogates_in_messages_and_prompts(clients):
-    client, async_client = clients
+def test_lone_surrogates_in_messages_and_prompts(forbidden_clients):
+    client, async_client = forbidden_clients
     lone = [{"role": "user", "content": "half of a smile: \ud83d"}]
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     message = config_error(service.complete, lone, {})
@@ -148,10 +128,10 @@ def test_a_surrogate_pair_written_as_two_code_points_is_sent_as_one_character():
     assert "smile \U0001f600".encode() in seen[0]
 
 
-def test_absurd_integers(every_chat_path, clients):
+def test_absurd_integers(every_chat_path, forbidden_clients):
     for message in every_chat_path({"knob": 10**5000}):
         assert "field 'knob' is an integer of about 5,000 digits" in message
-    client, async_client = clients
+    client, async_client = forbidden_clients
     chat = ChatHF(model="m", base_url=BASE, client=client, async_client=async_client)
     config_error(chat.invoke, "hi", seed=2**64, match="seed must be an integer from 0")
     config_error(ChatHF, model="m", base_url=BASE, max_tokens=10**40, match="max_tokens")
@@ -192,8 +172,8 @@ def test_bad_bill_to_is_refused(bill_to):
 
 
 @pytest.mark.parametrize(("headers", "problem"), BAD_HEADERS)
-def test_bad_per_call_headers_are_refused_sync_and_async(clients, headers, problem):
-    client, async_client = clients
+def test_bad_per_call_headers_are_refused_sync_and_async(forbidden_clients, headers, problem):
+    client, async_client = forbidden_clients
     config_error(client.request, "GET", "models", headers=headers, match=problem)
     config_error(asyncio.run, async_client.request("GET", "models", headers=headers))
     chat = ChatHF(model="m", base_url=BASE, client=client, async_client=async_client)
@@ -224,8 +204,8 @@ def test_base_url_with_a_query_or_fragment(url):
 # --- tools and messages ----------------------------------------------------------------------------
 
 
-def test_duplicate_tool_names(clients):
-    client, async_client = clients
+def test_duplicate_tool_names(forbidden_clients):
+    client, async_client = forbidden_clients
     twice = [TOOL, TOOL]
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     config_error(service.complete, USER, {"tools": twice}, match="two tools are named 'lookup'")
@@ -241,8 +221,8 @@ def test_duplicate_tool_names(clients):
 
 
 @pytest.mark.parametrize("role", [MessageRole.USER, MessageRole.SYSTEM])
-def test_a_llama_index_message_without_content_is_not_sent_as_empty_text(clients, role):
-    client, async_client = clients
+def test_a_llama_index_message_without_content_is_not_sent_as_empty_text(forbidden_clients, role):
+    client, async_client = forbidden_clients
     llm = HFLLM(model="m", base_url=BASE, client=client, async_client=async_client)
     history = [ChatMessage(role=role, content=None)]
     config_error(llm.chat, history, match="has no content")
@@ -271,9 +251,9 @@ VERDICTS: list[tuple[str, Any, bool]] = [
 ]
 
 
-def _verdicts(clients: tuple[HFClient, AsyncHFClient], name: str, value: Any) -> dict[str, bool]:
+def _verdicts(pair: tuple[HFClient, AsyncHFClient], name: str, value: Any) -> dict[str, bool]:
     """Whether each entry point accepts ``name=value`` (a refusal must be an HFConfigError)."""
-    client, async_client = clients
+    client, async_client = pair
     textgen_name = "max_new_tokens" if name == "max_tokens" else name
     attempts: dict[str, Callable[[], Any]] = {
         "wire.params": lambda: check_params({name: value}),
@@ -325,8 +305,8 @@ def test_one_value_one_verdict_everywhere(name, value, accepted):
 
     transport = httpx.MockTransport(sent)
     config = ClientConfig.create(base_url=BASE, max_retries=0)
-    clients = (HFClient(config, transport=transport), AsyncHFClient(config, transport=transport))
-    verdicts = _verdicts(clients, name, value)
+    pair = (HFClient(config, transport=transport), AsyncHFClient(config, transport=transport))
+    verdicts = _verdicts(pair, name, value)
     if name == "seed":
         verdicts.pop("responses")  # seed is not part of the Responses API: refused for that
     assert verdicts == dict.fromkeys(verdicts, accepted), verdicts

@@ -22,16 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import io
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import httpx
 
-from hfbridge._redact import redact_url
-
-logger = logging.getLogger("hfbridge.transport")
+from hfbridge.transport._send import log_resend
 
 _CHUNK = 64 * 1024
 _LARGE_BODY = 1024 * 1024  # aiohttp's threshold for its "large body" ResourceWarning
@@ -132,7 +129,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 stale = not isinstance(exc, aiohttp.ClientConnectorError) and not _opened.get()
                 if may_resend and stale:
-                    _log_resend(request, exc)
+                    log_resend(request, exc)
                     continue
                 failure = _map_error(exc, request)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -154,10 +151,3 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             session, self._session = self._session, None
             await session.close()
 
-
-def _log_resend(request: httpx.Request, exc: BaseException) -> None:
-    logger.debug(
-        "hfbridge resend: %s %s found its kept-alive connection closed by the server before any "
-        "answer (%s); resending once on a new connection",
-        request.method, redact_url(str(request.url)), type(exc).__name__,
-    )  # fmt: skip

@@ -106,7 +106,7 @@ def _send_once(
     except _STALE_SIGNS as exc:
         if not may_resend or _network.opened_connection():
             raise
-        _log_resend(request, exc)  # a reused connection, closed before any answer: resend once
+        log_resend(request, exc)  # a reused connection, closed before any answer: resend once
         return _send_once(transport, request, deadline, may_resend=False)
     except httpx.TimeoutException as exc:
         if deadline.expired():
@@ -305,7 +305,8 @@ def _log(request: httpx.Request, response: httpx.Response) -> None:
         )  # fmt: skip
 
 
-def _log_resend(request: httpx.Request, exc: BaseException) -> None:
+def log_resend(request: httpx.Request, exc: BaseException) -> None:
+    """Note at DEBUG that ``request`` is resent (the sync and async transports say it alike)."""
     logger.debug(
         "hfbridge resend: %s %s found its kept-alive connection closed by the server before any "
         "answer (%s); resending once on a new connection",
@@ -318,6 +319,7 @@ __all__ = [
     "aread_body",
     "asend_request",
     "attempt_deadline",
+    "log_resend",
     "read_body",
     "redirected",
     "send_request",
