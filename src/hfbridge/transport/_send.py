@@ -17,21 +17,24 @@ directly, which saved about 30 us per call (BENCHMARKS.md). What hfbridge adds o
 - a body is read up to ``max_body_bytes`` once decoded (a gzip bomb cannot exhaust memory);
 - httpx's ``HTTP Request`` INFO log line is written by hfbridge's transport logger at DEBUG.
 
-A URL carrying ``user:password@`` and any injected client go through ``client.send``.
+A URL carrying ``user:password@`` and any injected client go through ``client.send`` (the
+injected client's own redirect rules apply). With a proxy set in the environment, hfbridge's own
+clients go through ``client.send`` (httpx routes by URL) one hop at a time, redirects followed here.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 
 from hfbridge._redact import is_credential_header, redact_url
 from hfbridge.errors import HFResponseError, HFResponseTooLargeError
 from hfbridge.transport import _network
-from hfbridge.transport._pool import direct_transport
+from hfbridge.transport._pool import direct_transport, is_own_client
 from hfbridge.transport._timing import Deadline, DeadlineExpired, within
 
 logger = logging.getLogger("hfbridge.transport")
@@ -74,22 +77,28 @@ def send_request(
     """``client.send(request, stream=stream)``, with the additions of the module docstring."""
     transport = direct_transport(client)
     deadline = attempt_deadline(request)
-    if not isinstance(transport, httpx.BaseTransport) or request.url.userinfo:
-        response = client.send(request, stream=True)
-    else:
-        response = _follow(transport, request, deadline)
+    if request.url.userinfo or not is_own_client(client):
+        response = client.send(request, stream=True)  # the injected client's own rules
+    elif isinstance(transport, httpx.BaseTransport):
+        may_resend = _network.tracks(transport)  # only our network layer tells a reused connection
+        response = _follow(transport.handle_request, request, deadline, may_resend=may_resend)
+    else:  # a proxy from the environment: httpx routes by URL, hfbridge follows the redirects
+        send = functools.partial(client.send, stream=True, follow_redirects=False)
+        response = _follow(send, request, deadline, may_resend=False)
     deadline.clear()  # the headers are in: from here, per-read timeouts (and a stream's idle)
     if not stream:
         read_body(response, max_body_bytes)
     return response
 
 
+Send = Callable[[httpx.Request], httpx.Response]
+
+
 def _follow(
-    transport: httpx.BaseTransport, request: httpx.Request, deadline: Deadline
+    send: Send, request: httpx.Request, deadline: Deadline, *, may_resend: bool
 ) -> httpx.Response:
-    may_resend = _network.tracks(transport)  # only our network layer can tell a reused connection
     for _ in range(MAX_REDIRECTS + 1):
-        response = _send_once(transport, request, deadline, may_resend=may_resend)
+        response = _send_once(send, request, deadline, may_resend=may_resend)
         if not response.has_redirect_location:
             return response
         response.close()
@@ -98,16 +107,16 @@ def _follow(
 
 
 def _send_once(
-    transport: httpx.BaseTransport, request: httpx.Request, deadline: Deadline, *, may_resend: bool
+    send: Send, request: httpx.Request, deadline: Deadline, *, may_resend: bool
 ) -> httpx.Response:
     _network.begin_attempt()
     try:
-        response = transport.handle_request(request)
+        response = send(request)
     except _STALE_SIGNS as exc:
         if not may_resend or _network.opened_connection():
             raise
         log_resend(request, exc)  # a reused connection, closed before any answer: resend once
-        return _send_once(transport, request, deadline, may_resend=False)
+        return _send_once(send, request, deadline, may_resend=False)
     except httpx.TimeoutException as exc:
         if deadline.expired():
             raise headers_timeout(deadline, request) from exc
@@ -142,10 +151,14 @@ async def asend_request(
 
 async def _asend_headers(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
     transport = direct_transport(client)
-    if not isinstance(transport, httpx.AsyncBaseTransport) or request.url.userinfo:
-        return await client.send(request, stream=True)
+    if request.url.userinfo or not is_own_client(client):
+        return await client.send(request, stream=True)  # the injected client's own rules
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]] = transport.handle_async_request
+    else:  # a proxy from the environment: httpx routes by URL, hfbridge follows the redirects
+        send = functools.partial(client.send, stream=True, follow_redirects=False)
     for _ in range(MAX_REDIRECTS + 1):
-        response = await transport.handle_async_request(request)
+        response = await send(request)
         response.request = request
         _log(request, response)
         if not response.has_redirect_location:
