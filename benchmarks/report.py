@@ -23,6 +23,7 @@ CHARTS = {
     "embed": "fig5_embed.png",
     "import": "fig6_import.png",
     "memory": "fig7_memory.png",
+    "bulk": "fig8_bulk.png",
 }
 STYLES = {"floor": ":", "raw": "-.", "hfbridge": "-", "anchor": "--"}
 COLOURS = {"floor": "#9e9e9e", "raw": "#5c6bc0", "hfbridge": "#ef6c00", "anchor": "#26a69a"}
@@ -139,6 +140,20 @@ def _flat(limit: float) -> Callable[..., tuple[float | None, str, bool | None]]:
     return check
 
 
+def _share(limit: float) -> Callable[..., tuple[float | None, str, bool | None]]:
+    def check(
+        _figure: dict[str, Any], row: dict[str, Any]
+    ) -> tuple[float | None, str, bool | None]:
+        share, lost = row["values"].get("share"), row["values"].get("lost")
+        if share is None:
+            return None, "not measured", None
+        return share, f"{fmt(share)} of the allowed rate, {fmt(lost)} lost", (
+            share >= limit and lost == 0
+        )
+
+    return check
+
+
 TARGETS = [
     Target(
         "HFClient sync round trip <= 1.1x raw httpx + json.loads",
@@ -219,6 +234,27 @@ TARGETS = [
         "streaming memory flat (LlamaIndex)", "memory", "hfbridge HFLLM.stream_chat", _flat(16.0)
     ),
     Target("streaming memory flat (transport)", "memory", "hfbridge HFClient.stream", _flat(16.0)),
+    *(
+        Target(
+            f"bulk at a {rate} req/s limit >= 0.9 of it, 0 lost",
+            "bulk",
+            f"hfbridge HFEmbeddings, {rate} req/s limit",
+            _share(0.9),
+        )
+        for rate in ("10", "100", "1,000")
+    ),
+    Target(
+        "4 processes on one limit >= 0.85, 0 lost",
+        "bulk",
+        "hfbridge, 4 processes sharing a 100 req/s limit",
+        _share(0.85),
+    ),
+    Target(
+        "Ray Data, 4 actors on one limit >= 0.85, 0 lost",
+        "bulk",
+        "Ray Data, 4 actors sharing a 100 req/s limit",
+        _share(0.85),
+    ),
 ]
 
 
@@ -433,6 +469,7 @@ def render_chart(figure: dict[str, Any], path: Path) -> None:
         keys = {
             "stream": ["us_chunk_200", "us_chunk_5000"],
             "embed": ["wall_s", "peak_mb"],
+            "bulk": ["share", "texts_s"],
         }.get(key, [figure["primary"]])
         fig, axes = plt.subplots(
             1, len(keys), figsize=(7 * len(keys), 0.35 * len(figure["rows"]) + 1.5)

@@ -39,6 +39,7 @@ FIGURES = {  # key -> module, in the order they run
     "embed": "fig_embed",
     "import": "fig_import",
     "memory": "fig_memory",
+    "bulk": "fig_bulk",
 }
 PACKAGES = [
     "hfbridge", "httpx", "aiohttp", "httpx-aiohttp", "langchain-core", "llama-index-core",
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="one short iteration of everything")
     parser.add_argument(
-        "--only", help="figures to run: sync,async,stream,tools,embed,import,memory or 1-7"
+        "--only", help="figures to run: sync,async,stream,tools,embed,import,memory,bulk or 1-8"
     )
     args = parser.parse_args(argv)
     chosen = parse_only(args.only)

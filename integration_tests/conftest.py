@@ -149,3 +149,11 @@ def embed_url(real_servers: RealServers) -> str:
 def embed_model(real_servers: RealServers) -> str:
     """Model name of the embeddings server."""
     return real_servers.embed_model
+
+
+@pytest.fixture(autouse=True)
+def fresh_limiters() -> None:
+    """Every test starts with no key's window or pause (the limiters are process-wide)."""
+    from hfbridge.transport.limiter import reset_limiters
+
+    reset_limiters()

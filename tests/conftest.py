@@ -73,3 +73,11 @@ def forbidden_clients(forbidden: Forbidden) -> Iterator[tuple[HFClient, AsyncHFC
     config = ClientConfig.create(token="hf_badInputToken0123456789", base_url=BAD_INPUT_BASE)
     yield HFClient(config, transport=transport), AsyncHFClient(config, transport=transport)
     assert forbidden.calls == 0
+
+
+@pytest.fixture(autouse=True)
+def fresh_limiters() -> None:
+    """Every test starts with no key's window or pause (the limiters are process-wide)."""
+    from hfbridge.transport.limiter import reset_limiters
+
+    reset_limiters()

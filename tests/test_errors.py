@@ -177,3 +177,11 @@ def test_tree():
 def test_message_property():
     assert HFError("boom").message == "boom"
     assert HFError("token hf_abcdefghijklmnop leaked").message == "token *** leaked"
+
+
+def test_an_error_code_that_is_not_a_string_is_no_quota_code():
+    # found by tests/test_properties.py: {"code": []} raised TypeError (unhashable list)
+    for body in (b'{"code": []}', b'{"error": {"type": {"a": 1}}}'):
+        error = error_from_response(status_code=429, headers={}, body=body, method="POST",
+                                    url="http://h/v1/x")  # fmt: skip
+        assert type(error).__name__ == "HFRateLimitError"

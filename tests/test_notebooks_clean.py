@@ -12,6 +12,7 @@ EXPECTED = {
     "02_rag_llamaindex.ipynb",
     "03_agent_tools.ipynb",
     "04_providers.ipynb",
+    "05_bulk_ingestion.ipynb",
 }
 
 

@@ -71,7 +71,7 @@ def fault_report() -> Callable[..., None]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print what the fault suite injected and how the clients coped."""
-    if not _TOTALS:
+    if not _TOTALS and not _ROWS:
         return
     write = terminalreporter.write_line
     terminalreporter.section("fault suite counts")

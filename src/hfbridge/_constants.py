@@ -86,10 +86,30 @@ ALIASES_FILE: Final = "hfbridge.toml"
 DEFAULT_CONTEXT_WINDOW: Final = 4096
 DEFAULT_NUM_OUTPUT: Final = 512
 
+# --- adaptive concurrency and bulk jobs -----------------------------------------------------------
+LIMITER_INITIAL_WINDOW: Final = 4
+"""Requests in flight per (host, model, provider) before any answer has come back."""
+LIMITER_CEILING: Final = 256
+"""The in-flight window of one key never grows past this (the pool's connection limit)."""
+LIMITER_DECREASE: Final = (0.5, 0.7)
+"""A 429/503 cuts the window to a random share in this range (jitter desynchronises processes)."""
+JOB_TIMEOUT: Final = 1800.0
+"""Seconds a bulk call (embed_documents, batch, generate) may take; 429s and loading 503s are
+retried until then instead of counting against ``max_retries``."""
+PROGRESS_MIN_BATCHES: Final = 8
+"""A job of at least this many requests shows a progress bar when a terminal or notebook is
+attached (``show_progress=None``)."""
+
 # --- embeddings batching --------------------------------------------------------------------------
 EMBED_BATCH_SIZE: Final = 32
 EMBED_MAX_BATCH_BYTES: Final = 1_000_000
-EMBED_CONCURRENCY: Final = 4
+EMBED_LOOP_MIN_BATCHES: Final = 64
+"""A sync embeddings job of at least this many requests runs on the async engine in a private
+event loop (about twice the requests per second of a thread pool on the same CPU). Smaller jobs
+keep the thread pool: a new loop, pool and connections per call cost more than they gain (a Ray
+batch of 8 requests ran at about half the speed)."""
+EMBED_CONCURRENCY: Final = 64
+"""The most requests of one embeddings job in flight; the limiter finds the actual number."""
 
 # --- rerank batching ------------------------------------------------------------------------------
 RERANK_BATCH_SIZE: Final = 32
@@ -98,5 +118,5 @@ RERANK_MAX_BATCH_BYTES: Final = 1_000_000
 """Body bytes per rerank request, at most (TEI's default ``--payload-limit`` is 2,000,000)."""
 
 # --- text generation ------------------------------------------------------------------------------
-TEXTGEN_BATCH_CONCURRENCY: Final = 4
-"""Prompts of one ``batch``/``generate`` call sent at the same time by the text-generation LLMs."""
+TEXTGEN_BATCH_CONCURRENCY: Final = 64
+"""The most prompts of one ``batch``/``generate`` call in flight (the limiter finds the number)."""

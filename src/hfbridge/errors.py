@@ -451,7 +451,10 @@ def _is_quota_exhausted(parsed: Any) -> bool:
         return False
     error = parsed.get("error")
     fields = error if isinstance(error, dict) else parsed
-    return fields.get("code") in _QUOTA_CODES or fields.get("type") in _QUOTA_CODES
+    # ``in`` on a frozenset hashes its operand: a list or an object as the code is no quota code
+    return any(
+        isinstance(fields.get(key), str) and fields[key] in _QUOTA_CODES for key in ("code", "type")
+    )
 
 
 def _redact_json(value: Any) -> Any:

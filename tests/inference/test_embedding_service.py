@@ -652,3 +652,121 @@ def test_repr_names_the_route_without_secrets():
     service = EmbeddingService(model="BAAI/bge-m3", token="hf_secretsecretsecret")
     assert "hf-inference" in repr(service)
     assert "secret" not in repr(service)
+
+
+# --- bulk semantics (issue 15) ---
+
+
+class RateLimited(Server):
+    """Every batch gets ``failures`` answers of 429 (then 503 loading, alternately) first."""
+
+    def __init__(self, failures):
+        super().__init__(openai=True)
+        self.failures = failures
+        self.seen = {}
+
+    def answer(self, request):
+        key = texts_of(request)[0]
+        with self.lock:
+            count = self.seen[key] = self.seen.get(key, 0) + 1
+        if count <= self.failures:
+            if count % 2:
+                return httpx.Response(429, json={"error": "slow down"}, headers={"retry-after": "0"})
+            return httpx.Response(503, json={"error": "Model is currently loading", "estimated_time": 0})
+        return super().answer(request)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_rate_limits_are_backpressure_not_failure(mode):
+    server = RateLimited(failures=6)  # far past max_retries=1
+    service = make(server, base_url=BASE, model="m", batch_size=2, max_retries=1)
+    vectors = await embed(service, mode, TEXTS)
+    assert vectors == [vec(text) for text in TEXTS]
+    assert len(server.requests) == 5 * 7
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_429_forever_ends_at_the_deadline_naming_every_position(mode):
+    def always_429(request):
+        return httpx.Response(429, json={"error": "quota"}, headers={"retry-after": "0"})
+
+    async def async_429(request):
+        await asyncio.sleep(0.001)
+        return always_429(request)
+
+    client = HFClient(base_url=BASE, transport=httpx.MockTransport(always_429),
+                      sleep=lambda _s: time.sleep(0.001))  # fmt: skip
+    async_client = AsyncHFClient(base_url=BASE, transport=httpx.MockTransport(async_429))
+    service = EmbeddingService(base_url=BASE, model="m", batch_size=2, job_timeout=0.3,
+                               client=client, async_client=async_client)  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(HFBatchError) as caught:
+        await embed(service, mode, TEXTS)
+    assert 0.25 < time.monotonic() - started < 3
+    assert caught.value.failed_indices == list(range(10))
+    assert "deadline (job_timeout=0.3 s)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"job_timeout": 0}, {"job_timeout": -5}, {"job_timeout": float("nan")},
+     {"job_timeout": "60"}, {"max_concurrency": 0}, {"max_concurrency": -1}],
+)  # fmt: skip
+def test_bad_bulk_settings_fail_before_any_request(kwargs):
+    with pytest.raises(HFConfigError):
+        make(fail_if_called, base_url=BASE, model="m", **kwargs)
+
+
+def test_sync_job_threads_belong_to_the_bulk_job():
+    from hfbridge.transport.jobs import current_job
+
+    jobs = []
+
+    def handler(request):
+        jobs.append(current_job())
+        return Server(openai=True).answer(request)
+
+    service = make(handler, base_url=BASE, model="m", batch_size=1, job_timeout=99)
+    service.embed_documents(TEXTS)
+    assert len(jobs) == 10 and all(job is jobs[0] and job.job_timeout == 99 for job in jobs)
+
+
+def test_the_bar_is_quiet_by_default_when_nobody_watches(capsys):
+    service = make(Server(openai=True), base_url=BASE, model="m", batch_size=1)
+    service.embed_documents(TEXTS * 3)
+    assert "Embedding" not in capsys.readouterr().err
+
+
+def test_a_large_sync_job_runs_on_the_async_engine_in_a_private_loop():
+    threads = set()
+
+    def handler(request):
+        threads.add(threading.current_thread().name)
+        return Server(openai=True).answer(request)
+
+    service = make(handler, base_url=BASE, model="m", batch_size=1)
+    many = TEXTS * 7  # 70 batches
+    assert service.embed_documents(many) == [vec(text) for text in many]
+    assert threads == {"hfbridge-embed-loop"}
+    threads.clear()
+    service.embed_documents(TEXTS)  # 10 batches: the thread pool
+    assert "hfbridge-embed-loop" not in threads
+
+
+def test_a_sync_client_given_alone_carries_a_large_sync_job():
+    server = Server(openai=True)
+    client = HFClient(base_url=BASE, transport=httpx.MockTransport(server), sleep=lambda _s: None)
+    service = EmbeddingService(base_url=BASE, model="m", batch_size=1, client=client)
+    many = TEXTS * 7
+    assert service.embed_documents(many) == [vec(text) for text in many]
+    assert len(server.requests) == 70
+
+
+async def test_a_large_sync_job_inside_a_running_loop_and_its_errors():
+    many = TEXTS * 7
+    service = make(RateLimited(failures=0), base_url=BASE, model="m", batch_size=1)
+    assert service.embed_documents(many) == [vec(text) for text in many]  # a loop runs here
+    failing = make(lambda _request: httpx.Response(422, json={"error": "no"}), base_url=BASE,
+                   model="m", batch_size=1)  # fmt: skip
+    with pytest.raises(HFBatchError):
+        failing.embed_documents(many)

@@ -2,28 +2,38 @@
 
 :class:`EmbeddingService` turns its settings into a route (:func:`select_route`), prefixes the
 model family's instructions, splits the input into batches by item count *and* request bytes
-(:func:`~hfbridge.wire.embeddings.plan_batches`), sends them with bounded concurrency (threads for
-the sync API, so it also works inside a running event loop; tasks under a semaphore for the async
-API) and puts every vector back at its input position.
+(:func:`~hfbridge.wire.embeddings.plan_batches`), sends them concurrently (tasks for the async
+API; for the sync API, a large job runs the async engine on a private event loop in a thread of its
+own, a small one uses a thread pool, so both work inside a running event loop) and puts every
+vector back at its input position. How many requests are in flight is the transport limiter's call
+(:mod:`hfbridge.transport.limiter`: it grows while answers are fine and shrinks on 429/503, shared
+by every job on the same model and host); ``max_concurrency`` is only its ceiling for this service.
 
-Failure rules: each request is retried by the transport only. A 413 splits its batch in half and
-sends the halves, down to one text. Any other failure after retries marks that batch's texts as
-failed; the job then raises :class:`~hfbridge.errors.HFBatchError` naming them. A job never
-returns a list with holes, duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
+Failure rules: a call is a bulk job (:func:`~hfbridge.transport.jobs.bulk_job`): 429s and loading
+503s are backpressure, retried until ``job_timeout``; other errors are retried by the transport up
+to ``max_retries``. A 413 splits its batch in half and sends the halves, down to one text. Any
+other failure marks that batch's texts as failed; the job then raises
+:class:`~hfbridge.errors.HFBatchError` naming them. A job never returns a list with holes,
+duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import contextvars
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
+from typing import Any, TypeVar
 
-from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge._constants import (
+    EMBED_BATCH_SIZE,
+    EMBED_CONCURRENCY,
+    EMBED_LOOP_MIN_BATCHES,
+    EMBED_MAX_BATCH_BYTES,
+)
 from hfbridge._redact import redact_url
 from hfbridge.errors import (
     HFAuthenticationError,
@@ -36,12 +46,14 @@ from hfbridge.errors import (
     HFPermissionError,
     HFResponseError,
 )
+from hfbridge.inference.bulk import ranges
 from hfbridge.inference.embedding_routes import (
     OPENAI_EMBEDDING_PROVIDERS,
     EmbeddingRoute,
     check_params,
     select_route,
 )
+from hfbridge.inference.progress import Progress, ProgressCallback, check_show_progress
 from hfbridge.transport import (
     AsyncHFClient,
     CallContext,
@@ -50,6 +62,7 @@ from hfbridge.transport import (
     HFResponse,
     Secret,
 )
+from hfbridge.transport.jobs import BulkJob, bulk_job, validate_job_timeout
 from hfbridge.wire.embeddings import (
     Batch,
     EmbeddingParams,
@@ -66,6 +79,7 @@ from hfbridge.wire.embeddings import (
 )
 
 logger = logging.getLogger("hfbridge.inference")
+_Result = TypeVar("_Result")
 
 __all__ = [
     "OPENAI_EMBEDDING_PROVIDERS",
@@ -74,9 +88,6 @@ __all__ = [
     "ProgressCallback",
     "select_route",
 ]
-
-ProgressCallback = Callable[[int, int], None]
-"""Called after each batch with ``(texts done, texts in the job)``."""
 
 # Errors that would fail every request of the job: stop sending new batches after one.
 _FATAL = (HFAuthenticationError, HFPaymentRequiredError, HFPermissionError, HFNotFoundError)
@@ -96,25 +107,30 @@ def _instruction(name: str, value: str | None, default: str) -> str:
     return value
 
 
-def _has_tqdm() -> bool:
-    try:
-        return importlib.util.find_spec("tqdm") is not None
-    except (ImportError, ValueError):  # a broken or blocked install counts as missing
-        return False
+def _in_private_loop(job: Coroutine[Any, Any, _Result]) -> _Result:
+    """Run ``job`` to its end on a new event loop in a thread of its own; its result or error.
 
+    A large sync job runs on the async engine this way: one thread of aiohttp requests costs
+    about half the CPU of a pool of httpx threads (BENCHMARKS.md figure 8), and a thread of its
+    own works whether or not the caller's thread runs an event loop. The thread runs in a copy of
+    the caller's context, so an enclosing bulk job holds.
+    """
+    outcome: list[Any] = []
 
-def _ranges(indices: Sequence[int], limit: int = 8) -> str:
-    """``[1, 2, 3, 7]`` -> ``'1-3, 7'`` (at most ``limit`` ranges, then an ellipsis)."""
-    spans: list[str] = []
-    start = previous = indices[0]
-    for index in [*indices[1:], None]:
-        if index is not None and index == previous + 1:
-            previous = index
-            continue
-        spans.append(str(start) if start == previous else f"{start}-{previous}")
-        if index is not None:
-            start = previous = index
-    return ", ".join(spans[:limit]) + (", ..." if len(spans) > limit else "")
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(job))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            outcome.append(exc)
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(run,), name="hfbridge-embed-loop")
+    thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    result: _Result = outcome[0]
+    return result
 
 
 _Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None: not sent
@@ -123,12 +139,13 @@ _Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None:
 class _Job:
     """Bookkeeping of one call: vectors by input position, errors, progress, early stop."""
 
-    def __init__(self, total: int, report: Callable[[int], None] | None) -> None:
+    def __init__(self, total: int, progress: Progress, bulk: BulkJob) -> None:
         self.vectors: list[Vector | None] = [None] * total
         self.errors: dict[int, HFError] = {}
         self.first_error: HFError | None = None
         self.stopped = False
-        self._report = report
+        self.bulk = bulk
+        self._progress = progress
         self._lock = threading.Lock()
 
     def note(self, error: HFError) -> None:
@@ -150,8 +167,7 @@ class _Job:
             else:
                 for index, vector in zip(batch.indices, outcome, strict=True):
                     self.vectors[index] = vector
-            if self._report is not None:
-                self._report(len(batch))
+            self._progress.advance(len(batch))
 
     def result(self) -> list[Vector]:
         """Every vector in input order, or :class:`HFBatchError` naming the missing positions."""
@@ -170,9 +186,15 @@ class _Job:
         cause = self.first_error
         message = (
             f"Embedding failed for {len(missing)} of {total} text(s) (input positions "
-            f"{_ranges(missing)}); no partial result is returned."
+            f"{ranges(missing)}); no partial result is returned."
         )
-        if unsent:
+        if self.bulk.remaining() <= 0:
+            message += (
+                f" The job reached its deadline (job_timeout={self.bulk.job_timeout:g} s) after "
+                f"{self.bulk.backpressure} rate-limit answer(s): raise job_timeout, or send fewer "
+                "texts per call."
+            )
+        elif unsent:
             message += f" {unsent} text(s) were not sent after an error that fails every request."
         if cause is not None:
             message += f" First error: {cause.message}"
@@ -195,11 +217,15 @@ class EmbeddingService:
         dimensions: output size, on OpenAI-style routes and custom feature-extraction servers.
         encoding_format: ``'float'`` or ``'base64'`` on OpenAI-style routes (decoded either way).
         batch_size, max_batch_bytes: limits of one request (items, body bytes).
-        max_concurrency: requests in flight at once for this service (sync and async alike).
+        max_concurrency: the most requests of this service in flight at once (sync and async
+            alike); the transport's limiter decides how many below that ceiling.
+        job_timeout: seconds one call may take (default 1800); 429s and loading 503s are
+            retried until then. :class:`HFBatchError` names the texts not done at the deadline.
         query_instruction, document_instruction: prefixes for queries and documents; ``None``
             uses the known family's (E5 ``query: ``/``passage: ``, BGE, nomic, ...) unless
             ``prompt_name`` asks the server to apply its own; ``''`` turns them off.
-        show_progress: show a tqdm bar for jobs of more than one batch (``hfbridge[progress]``).
+        show_progress: a tqdm bar (texts, rate, 429s met): ``None`` shows it for long jobs when a
+            terminal or notebook is attached and tqdm is installed (``hfbridge[progress]``).
         progress: called after each batch with ``(texts done, texts in the job)``.
         client, async_client: clients to use instead of ones built from the settings.
     """
@@ -226,9 +252,10 @@ class EmbeddingService:
         batch_size: int = EMBED_BATCH_SIZE,
         max_batch_bytes: int = EMBED_MAX_BATCH_BYTES,
         max_concurrency: int = EMBED_CONCURRENCY,
+        job_timeout: float | None = None,
         query_instruction: str | None = None,
         document_instruction: str | None = None,
-        show_progress: bool = False,
+        show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
         client: HFClient | None = None,
         async_client: AsyncHFClient | None = None,
@@ -236,6 +263,7 @@ class EmbeddingService:
         self.batch_size = _positive_int("batch_size", batch_size)
         self.max_batch_bytes = _positive_int("max_batch_bytes", max_batch_bytes)
         self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.job_timeout = None if job_timeout is None else validate_job_timeout(job_timeout)
         self.params = EmbeddingParams.create(
             normalize=normalize,
             truncate=truncate,
@@ -256,9 +284,7 @@ class EmbeddingService:
         self.document_instruction = _instruction(
             "document_instruction", document_instruction, family.document if family else ""
         )
-        if show_progress and not _has_tqdm():
-            raise HFConfigError("show_progress=True needs tqdm: pip install 'hfbridge[progress]'.")
-        self.show_progress = bool(show_progress)
+        self.show_progress = check_show_progress(show_progress)
         self.progress = progress
         config = (client.config if client is not None else None) or ClientConfig.create(
             token=token, base_url=base_url, bill_to=bill_to, timeout=timeout,
@@ -266,6 +292,8 @@ class EmbeddingService:
         )  # fmt: skip
         self.client = client or HFClient(config)
         self.async_client = async_client or AsyncHFClient(config)
+        # A sync client given alone (its own transport, say) must carry every sync request.
+        self._sync_only = client is not None and async_client is None
         self._context = CallContext(model=self.route.model_id, provider=self.route.provider)
         self._base_bytes = body_size(self._body(Batch((), ())))
         self._thread_slots = threading.BoundedSemaphore(self.max_concurrency)
@@ -340,30 +368,11 @@ class EmbeddingService:
             base_bytes=self._base_bytes,
         )
 
-    def _reporter(
-        self, total: int, batches: int, show_progress: bool | None
-    ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
-        """The per-batch progress hook and its closer (a tqdm bar only for multi-batch jobs)."""
-        show = self.show_progress if show_progress is None else show_progress
-        bar: Any = None
-        if show and batches > 1:
-            from tqdm import tqdm  # noqa: PLC0415 - optional extra, imported only when asked
-
-            bar = tqdm(total=total, desc="Embedding", unit="text")
-        callback = self.progress
-        if bar is None and callback is None:
-            return None, lambda: None
-        done = 0
-
-        def report(count: int) -> None:
-            nonlocal done
-            done += count
-            if bar is not None:
-                bar.update(count)
-            if callback is not None:
-                callback(done, total)
-
-        return report, (bar.close if bar is not None else lambda: None)
+    def _progress(self, total: int, batches: int, show: bool | None, bulk: BulkJob) -> Progress:
+        return Progress(
+            total, requests=batches, show=self.show_progress if show is None else show,
+            job=bulk, callback=self.progress,
+        )  # fmt: skip
 
     # --- wire ---
 
@@ -408,23 +417,30 @@ class EmbeddingService:
         plan = self._plan(texts)
         if not plan:
             return []
-        report, close = self._reporter(len(texts), len(plan), show_progress)
-        job = _Job(len(texts), report)
-        try:
-            if len(plan) == 1 or self.max_concurrency == 1:
-                for batch in plan:
-                    job.record(self._send(batch, job))
-            else:
-                self._run_threads(plan, job)
-        finally:
-            close()
+        if len(plan) >= EMBED_LOOP_MIN_BATCHES and not self._sync_only:
+            return _in_private_loop(self._arun(texts, show_progress))
+        with bulk_job(self.job_timeout) as bulk:
+            progress = self._progress(len(texts), len(plan), show_progress, bulk)
+            job = _Job(len(texts), progress, bulk)
+            try:
+                if len(plan) == 1 or self.max_concurrency == 1:
+                    for batch in plan:
+                        job.record(self._send(batch, job))
+                else:
+                    self._run_threads(plan, job)
+            finally:
+                progress.close()
         return job.result()
 
     def _run_threads(self, plan: list[Batch], job: _Job) -> None:
         workers = min(self.max_concurrency, len(plan))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfbridge-embed")
         try:
-            futures = [pool.submit(self._send, batch, job) for batch in plan]
+            # Each thread runs in a copy of this context: its requests belong to the bulk job.
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._send, batch, job)
+                for batch in plan
+            ]
             for future in as_completed(futures):
                 job.record(future.result())
         except BaseException:
@@ -469,24 +485,25 @@ class EmbeddingService:
         plan = self._plan(texts)
         if not plan:
             return []
-        report, close = self._reporter(len(texts), len(plan), show_progress)
-        job = _Job(len(texts), report)
         slots = self._slots()
+        with bulk_job(self.job_timeout) as bulk:
+            progress = self._progress(len(texts), len(plan), show_progress, bulk)
+            job = _Job(len(texts), progress, bulk)
 
-        async def run(batch: Batch) -> None:
-            job.record(await self._asend(batch, job, slots))
+            async def run(batch: Batch) -> None:
+                job.record(await self._asend(batch, job, slots))
 
-        tasks = [asyncio.ensure_future(run(batch)) for batch in plan]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            job.stopped = True
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        finally:
-            close()
+            tasks = [asyncio.ensure_future(run(batch)) for batch in plan]  # inherit the job
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                job.stopped = True
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            finally:
+                progress.close()
         return job.result()
 
     async def _asend(

@@ -21,13 +21,13 @@ from langchain_core.language_models import (
 from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 from typing_extensions import Self
 
-from hfbridge._constants import LEGACY_TOKEN_ENV, TOKEN_ENV
+from hfbridge._constants import LEGACY_TOKEN_ENV, TEXTGEN_BATCH_CONCURRENCY, TOKEN_ENV
 from hfbridge.errors import HFConfigError, config_error_from
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.credentials import HeadersSetting, token_secret_name
@@ -44,6 +44,7 @@ from hfbridge.langchain._secrets import dump_credentials
 from hfbridge.langchain._structured import structured_runnable
 from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_base_url, validate_timeout
+from hfbridge.transport.jobs import bulk_job, validate_job_timeout
 from hfbridge.wire.chat import build_chat_payload
 from hfbridge.wire.params import check_params
 
@@ -140,6 +141,8 @@ class ChatHF(BaseChatModel):
     """Stream under ``invoke`` too (callbacks then see every token)."""
     stream_usage: bool = True
     """Ask for usage in streams (``stream_options.include_usage``)."""
+    job_timeout: float | None = None
+    """Seconds one ``batch``/``abatch`` call may take; 429s are retried until then (1800)."""
 
     client: HFClient | None = Field(default=None, exclude=True)
     """An ``HFClient`` to send through, with its own settings (token, headers); not serialised."""
@@ -184,6 +187,8 @@ class ChatHF(BaseChatModel):
             validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
+        if self.job_timeout is not None:
+            validate_job_timeout(self.job_timeout)
         for name, extra in (("model_kwargs", self.model_kwargs), ("extra_body", self.extra_body)):
             clash = sorted(RESERVED_BODY_KEYS & set(extra or {}))
             if clash:
@@ -390,6 +395,41 @@ class ChatHF(BaseChatModel):
             stream_idle_timeout=self.stream_idle_timeout,
         )
 
+    # --- bulk ---------------------------------------------------------------------------------
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """LangChain's ``batch`` as one bulk job: 429s retried until ``job_timeout``.
+
+        Every request waits its turn in the transport's limiter, which finds how many may be in
+        flight; ``max_concurrency`` in the config (default 64, not LangChain's thread-pool
+        default) is the ceiling.
+        """
+        with bulk_job(self.job_timeout):
+            return super().batch(
+                inputs, _with_ceiling(config), return_exceptions=return_exceptions, **kwargs
+            )
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """Async :meth:`batch`."""
+        with bulk_job(self.job_timeout):
+            return await super().abatch(
+                inputs, _with_ceiling(config), return_exceptions=return_exceptions, **kwargs
+            )
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -510,3 +550,14 @@ def _field_names() -> frozenset[str]:
 def _accepted_arguments() -> frozenset[str]:
     fields = ChatHF.model_fields
     return frozenset(fields) | {field.alias for field in fields.values() if field.alias}
+
+
+def _with_ceiling(
+    config: RunnableConfig | list[RunnableConfig] | None,
+) -> RunnableConfig | list[RunnableConfig]:
+    """``config`` with hfbridge's ``max_concurrency`` ceiling where the caller set none."""
+    if isinstance(config, list):
+        return [_with_ceiling(item) for item in config]  # type: ignore[misc]
+    chosen: RunnableConfig = {**(config or {})}
+    chosen.setdefault("max_concurrency", TEXTGEN_BATCH_CONCURRENCY)
+    return chosen

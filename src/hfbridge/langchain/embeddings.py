@@ -30,8 +30,10 @@ class HFEmbeddings(BaseModel, Embeddings):
     ``api="feature-extraction"`` (e.g. TEI ``http://host:8080/embed``).
 
     Texts are sent in batches of at most ``batch_size`` texts and ``max_batch_bytes`` body bytes,
-    up to ``max_concurrency`` at a time; the result has one vector per text, in order, or the call
-    raises (:class:`~hfbridge.errors.HFBatchError` names the texts that failed). Options a route
+    as many at a time as the server's rate limit allows (found by the transport's limiter, at most
+    ``max_concurrency``); 429s are retried until ``job_timeout``. The result has one vector per
+    text, in order, or the call raises (:class:`~hfbridge.errors.HFBatchError` names the texts
+    that failed). Options a route
     does not support raise :class:`~hfbridge.errors.HFConfigError` at construction.
 
     Example:
@@ -70,7 +72,13 @@ class HFEmbeddings(BaseModel, Embeddings):
     max_batch_bytes: int = Field(
         default=EMBED_MAX_BATCH_BYTES, description="Request body bytes, at most."
     )
-    max_concurrency: int = Field(default=EMBED_CONCURRENCY, description="Requests in flight.")
+    max_concurrency: int = Field(
+        default=EMBED_CONCURRENCY,
+        description="Most requests in flight (a ceiling: the limiter adapts below it).",
+    )
+    job_timeout: float | None = Field(
+        default=None, description="Seconds one call may take, 429s retried until then (1800)."
+    )
     normalize: bool | None = Field(default=None, description="L2-normalise (feature-extraction).")
     truncate: bool | None = Field(default=None, description="Truncate long inputs.")
     truncation_direction: Literal["left", "right"] | None = Field(default=None)
@@ -85,7 +93,9 @@ class HFEmbeddings(BaseModel, Embeddings):
     document_instruction: str | None = Field(
         default=None, description="Prefix for documents; None: the model family's; '': none."
     )
-    show_progress: bool = Field(default=False, description="tqdm bar for multi-batch jobs.")
+    show_progress: bool | None = Field(
+        default=None, description="tqdm bar; None: for long jobs with a terminal or notebook."
+    )
     client: HFClient | None = Field(default=None, exclude=True, repr=False)
     async_client: AsyncHFClient | None = Field(default=None, exclude=True, repr=False)
 
@@ -120,6 +130,7 @@ class HFEmbeddings(BaseModel, Embeddings):
             batch_size=self.batch_size,
             max_batch_bytes=self.max_batch_bytes,
             max_concurrency=self.max_concurrency,
+            job_timeout=self.job_timeout,
             query_instruction=self.query_instruction,
             document_instruction=self.document_instruction,
             show_progress=self.show_progress,

@@ -9,10 +9,8 @@ models (Code Llama, StarCoder, SantaCoder, CodeQwen, Qwen-Coder, DeepSeek-Coder,
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -31,12 +29,14 @@ from hfbridge._constants import (
     TOKEN_ENV,
 )
 from hfbridge.errors import HFConfigError, config_error_from
+from hfbridge.inference.bulk import arun_bulk, check_concurrency, run_bulk
 from hfbridge.inference.chat import CallOptions
 from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.inference.textgen import TextGenResult, TextGenService
 from hfbridge.langchain._secrets import dump_credentials
 from hfbridge.transport import AsyncHFClient, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_timeout
+from hfbridge.transport.jobs import bulk_job, validate_job_timeout
 from hfbridge.wire.fim import resolve_fim_family
 from hfbridge.wire.params import check_params
 from hfbridge.wire.textgen import GenerationParams, check_supported, normalize_stop
@@ -86,8 +86,11 @@ class HFTextGen(BaseLLM):
     Every parameter is sent for real or refused: one the route cannot honour raises
     :class:`~hfbridge.errors.HFConfigError` before any request (at construction for instance
     fields). Stop sequences the server leaves in its output are trimmed, in streams too.
-    ``batch`` / ``generate`` send up to ``batch_concurrency`` prompts at once (sequentially when
-    ``streaming``, so callbacks see one prompt's tokens at a time); results keep their order.
+    ``batch`` / ``generate`` are bulk jobs: as many prompts in flight as the server's rate limit
+    allows (found by the transport's limiter, at most ``batch_concurrency``; sequentially when
+    ``streaming``, so callbacks see one prompt's tokens at a time), 429s retried until
+    ``job_timeout``; results keep their order, and a failure raises
+    :class:`~hfbridge.errors.HFBatchError` naming the prompts without a result.
     """
 
     model: str | None = Field(default=None, alias="model_name")
@@ -139,7 +142,9 @@ class HFTextGen(BaseLLM):
     fim_family: str | None = None
     """FIM format for :meth:`infill` when the model name does not tell (e.g. ``"qwen-coder"``)."""
     batch_concurrency: int = TEXTGEN_BATCH_CONCURRENCY
-    """How many prompts of one ``batch``/``generate`` call are sent at the same time."""
+    """The most prompts of one ``batch``/``generate`` call in flight (the limiter adapts below)."""
+    job_timeout: float | None = None
+    """Seconds one ``batch``/``generate`` call may take; 429s are retried until then (1800)."""
 
     client: HFClient | None = Field(default=None, exclude=True)
     """An ``HFClient`` to send through (e.g. with an ``httpx.MockTransport``); not serialised."""
@@ -176,10 +181,9 @@ class HFTextGen(BaseLLM):
             validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
-        if isinstance(self.batch_concurrency, bool) or self.batch_concurrency < 1:
-            raise HFConfigError(
-                f"batch_concurrency must be a positive integer, got {self.batch_concurrency!r}."
-            )
+        check_concurrency("batch_concurrency", self.batch_concurrency)
+        if self.job_timeout is not None:
+            validate_job_timeout(self.job_timeout)
         clash = sorted(set(PARAM_FIELDS) & set(self.model_kwargs))
         if clash:
             raise HFConfigError(
@@ -308,15 +312,16 @@ class HFTextGen(BaseLLM):
     ) -> LLMResult:
         service, params, options = self._call(stop, kwargs)
         if self.streaming:
-            results = [
-                _collect(service.stream(prompt, params, options), run_manager) for prompt in prompts
-            ]
-        elif len(prompts) == 1:
+            with bulk_job(self.job_timeout):
+                results = [_collect(service.stream(prompt, params, options), run_manager)
+                           for prompt in prompts]  # fmt: skip
+        elif len(prompts) == 1:  # invoke: one call, not a bulk job (max_retries holds)
             results = [service.complete(prompts[0], params, options)]
         else:
-            workers = min(self.batch_concurrency, len(prompts))
-            with ThreadPoolExecutor(workers, thread_name_prefix="hfbridge-textgen") as pool:
-                results = list(pool.map(lambda p: service.complete(p, params, options), prompts))
+            results = run_bulk(
+                prompts, lambda prompt: service.complete(prompt, params, options),
+                max_concurrency=self.batch_concurrency, job_timeout=self.job_timeout,
+            )  # fmt: skip
         return _llm_result(results)
 
     async def _agenerate(
@@ -328,18 +333,17 @@ class HFTextGen(BaseLLM):
     ) -> LLMResult:
         service, params, options = self._call(stop, kwargs)
         if self.streaming:
-            results = [
-                await _acollect(service.astream(prompt, params, options), run_manager)
-                for prompt in prompts
-            ]
+            with bulk_job(self.job_timeout):
+                results = [await _acollect(service.astream(prompt, params, options), run_manager)
+                           for prompt in prompts]  # fmt: skip
             return _llm_result(results)
-        gate = asyncio.Semaphore(self.batch_concurrency)
-
-        async def one(prompt: str) -> TextGenResult:
-            async with gate:
-                return await service.acomplete(prompt, params, options)
-
-        return _llm_result(list(await asyncio.gather(*(one(p) for p in prompts))))
+        if len(prompts) == 1:
+            return _llm_result([await service.acomplete(prompts[0], params, options)])
+        results = await arun_bulk(
+            prompts, lambda prompt: service.acomplete(prompt, params, options),
+            max_concurrency=self.batch_concurrency, job_timeout=self.job_timeout,
+        )  # fmt: skip
+        return _llm_result(results)
 
     def _stream(
         self,

@@ -4,8 +4,9 @@ The same engine as the LangChain adapter (:class:`hfbridge.inference.embeddings.
 LlamaIndex's own batch loop cuts the input into ``embed_batch_size`` chunks and embeds them one
 chunk at a time (sync) or all at once (async). Here ``get_text_embedding_batch`` and its async twin
 hand the whole list to the engine instead, which batches by ``embed_batch_size`` *and*
-``max_batch_bytes``, runs ``max_concurrency`` requests at once, and reports failures by position in
-the whole list. With an ``embeddings_cache`` or a ``rate_limiter`` set, LlamaIndex's loop is kept
+``max_batch_bytes``, runs as many requests at once as the rate limit allows (at most
+``max_concurrency``), retries 429s until ``job_timeout``, and reports failures by position in the
+whole list. With an ``embeddings_cache`` or a ``rate_limiter`` set, LlamaIndex's loop is kept
 (it owns those features) and each chunk still goes through the engine.
 """
 
@@ -79,7 +80,13 @@ class HFEmbedding(BaseEmbedding):
     max_batch_bytes: int = Field(
         default=EMBED_MAX_BATCH_BYTES, description="Request body bytes, at most."
     )
-    max_concurrency: int = Field(default=EMBED_CONCURRENCY, description="Requests in flight.")
+    max_concurrency: int = Field(
+        default=EMBED_CONCURRENCY,
+        description="Most requests in flight (a ceiling: the limiter adapts below it).",
+    )
+    job_timeout: float | None = Field(
+        default=None, description="Seconds one call may take, 429s retried until then (1800)."
+    )
     normalize: bool | None = Field(default=None, description="L2-normalise (feature-extraction).")
     truncate: bool | None = Field(default=None, description="Truncate long inputs.")
     truncation_direction: Literal["left", "right"] | None = Field(default=None)
@@ -130,6 +137,7 @@ class HFEmbedding(BaseEmbedding):
             batch_size=self.embed_batch_size,
             max_batch_bytes=self.max_batch_bytes,
             max_concurrency=self.max_concurrency,
+            job_timeout=self.job_timeout,
             query_instruction=self.query_instruction,
             document_instruction=self.text_instruction,
             client=self.client,
@@ -210,7 +218,7 @@ class HFEmbedding(BaseEmbedding):
         with self.callback_manager.event(
             CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
         ) as event:
-            embeddings = self._service.embed_documents(texts, show_progress=show_progress)
+            embeddings = self._service.embed_documents(texts, show_progress=show_progress or None)
             event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: embeddings})
         dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=embeddings))
         return embeddings
@@ -229,7 +237,9 @@ class HFEmbedding(BaseEmbedding):
         with self.callback_manager.event(
             CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
         ) as event:
-            embeddings = await self._service.aembed_documents(texts, show_progress=show_progress)
+            embeddings = await self._service.aembed_documents(
+                texts, show_progress=show_progress or None
+            )
             event.on_end(payload={EventPayload.CHUNKS: texts, EventPayload.EMBEDDINGS: embeddings})
         dispatcher.event(EmbeddingEndEvent(chunks=texts, embeddings=embeddings))
         return embeddings

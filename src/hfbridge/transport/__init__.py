@@ -16,11 +16,13 @@ from hfbridge.transport.config import (
     router_v1_url,
     validate_base_url,
 )
+from hfbridge.transport.jobs import BulkJob, bulk_job
 from hfbridge.transport.retry import RetryPolicy, compute_wait, parse_retry_after
 
 __all__ = [
     "AsyncEventStream",
     "AsyncHFClient",
+    "BulkJob",
     "CallContext",
     "ClientConfig",
     "EventStream",
@@ -29,6 +31,7 @@ __all__ = [
     "RetryPolicy",
     "Secret",
     "SecretHeaders",
+    "bulk_job",
     "compute_wait",
     "hf_inference_url",
     "hub_api_url",

@@ -48,3 +48,16 @@ def install_redacting_filter() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+_transport_logger = logging.getLogger("hfbridge.transport")
+
+
+def log_retry(attempt: int, error: BaseException, delay: float) -> None:
+    """The DEBUG record of one scheduled retry (the same words as tenacity's loop writes)."""
+    _transport_logger.debug(
+        "hfbridge retry: attempt %d failed (%s); retrying in %.2f s",
+        attempt,
+        type(error).__name__,
+        delay,
+    )

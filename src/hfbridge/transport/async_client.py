@@ -13,6 +13,7 @@ from hfbridge.transport._common import (
     CallContext,
     HFResponse,
     JSONBody,
+    absolute_url,
     build_request,
     is_json_answer,
     json_instead_of_stream,
@@ -25,11 +26,16 @@ from hfbridge.transport._common import (
     stream_idle,
     transport_error,
 )
+from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport._send import aread_body, asend_request
 from hfbridge.transport._timing import AsyncWatch, DeadlineExpired
 from hfbridge.transport.auth import Secret
+from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait
 from hfbridge.transport.config import ClientConfig, validate_timeout
+from hfbridge.transport.jobs import BulkJob, current_job
+from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
+from hfbridge.transport.retry import RetryPolicy, is_backpressure
 from hfbridge.transport.sse import (
     REQUIRE_DONE,
     EventParser,
@@ -162,36 +168,53 @@ class AsyncHFClient:
             http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return await self._with_retries(lambda: self._send(http, request, context), max_retries)
+        limiter = limiter_for(absolute_url(self.config, url), context.model, context.provider)
+        return await self._with_retries(
+            lambda retry: self._send(http, request, context, limiter, retry), max_retries
+        )
 
     async def _with_retries(
-        self, send: Callable[[], Awaitable[_T]], max_retries: int | None
+        self, send: Callable[[bool], Awaitable[_T]], max_retries: int | None
     ) -> _T:
-        """``await send()``, retried per the policy (see ``HFClient._with_retries``)."""
-        self.config.retry.with_max_retries(max_retries)  # a bad count fails before any request
+        """``await send(retry)``, retried per the policy (see ``HFClient._with_retries``)."""
+        policy = self.config.retry.with_max_retries(max_retries)  # a bad count fails here
         try:
-            return await send()
+            return await send(FIRST_TRY)
         except HFError as first_failure:
-            pending: HFError | None = first_failure
+            failed: HFError = first_failure
+        pending: HFError | None = failed
+        job = current_job()
+        if job is not None:
+            return await _abulk_retries(send, policy, job, failed, self._sleep)
         async for attempt in self._retrying(max_retries):
             with attempt:
                 if pending is not None:
                     replayed, pending = pending, None
                     raise replayed
-                return await send()
+                return await send(RETRY)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send(
-        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext
-    ) -> HFResponse:
+        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext,
+        limiter: Limiter, retry: bool,
+    ) -> HFResponse:  # fmt: skip
+        job = current_job()
+        ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = await asend_request(
                 http, request, max_body_bytes=self.config.max_body_bytes
             )
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise transport_error(exc, request.method, str(request.url), context) from exc
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
         if response.status_code >= 400:  # noqa: PLR2004
-            raise status_error(response, response.content, context)
+            error = status_error(response, response.content, context)
+            limiter.release(ticket, *outcome_of(error))
+            raise error
+        limiter.release(ticket, "ok")
         return HFResponse(
             status_code=response.status_code,
             headers=response.headers,
@@ -226,31 +249,33 @@ class AsyncHFClient:
         )  # fmt: skip
         return stream
 
-    async def _open(
-        self,
-        http: httpx.AsyncClient,
-        request: httpx.Request,
-        context: CallContext,
-        watch: AsyncWatch,
-        idle: float,
-    ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:
+    async def _open(  # noqa: PLR0913 - the attempt's parts
+        self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext,
+        limiter: Limiter, retry: bool, *, watch: AsyncWatch, idle: float,
+    ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:  # fmt: skip
+        # A stream holds its slot until its first event (or its error) has arrived.
         url = str(request.url)
+        job = current_job()
+        ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise transport_error(exc, request.method, url, context) from exc
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
         try:
             parser, payloads = await _start_events(response, context, self.config, watch)
             first = await _next_event(payloads, watch, idle)
         except BaseException as exc:
             await response.aclose()
-            if isinstance(exc, DeadlineExpired):
-                raise stream_idle(url, 0, idle) from None
-            if isinstance(exc, httpx.HTTPError):
-                raise transport_error(exc, request.method, url, context) from exc
-            if isinstance(exc, LineTooLong):
-                raise line_too_long(url, exc.limit) from None
-            raise
+            error = _opening_error(exc, request, context, idle)
+            limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
+            if error is None:
+                raise
+            raise error from (exc if isinstance(exc, httpx.HTTPError) else None)
+        limiter.release(ticket, "ok")
         return response, parser, payloads, first
 
     async def _events(  # noqa: PLR0913 - the stream's parts
@@ -273,10 +298,14 @@ class AsyncHFClient:
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         full_url = str(request.url)
+        limiter = limiter_for(full_url, context.model, context.provider)
         watch = AsyncWatch()
         try:
             response, parser, payloads, first = await self._with_retries(
-                lambda: self._open(http, request, context, watch, idle), max_retries
+                lambda retry: self._open(
+                    http, request, context, limiter, retry, watch=watch, idle=idle
+                ),
+                max_retries,
             )
         except BaseException:
             watch.close()
@@ -315,6 +344,44 @@ class AsyncHFClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+async def _abulk_retries(
+    send: Callable[[bool], Awaitable[_T]],
+    policy: RetryPolicy,
+    job: BulkJob,
+    error: HFError,
+    sleep: Callable[[float], Awaitable[None]],
+) -> _T:
+    """Async form of :func:`hfbridge.transport.client._bulk_retries`."""
+    attempt, budget = 1, policy.max_retries
+    while True:
+        wait = bulk_wait(policy, job, error, attempt, budget)
+        if wait is None:
+            raise error
+        if not is_backpressure(error):
+            budget -= 1
+        log_retry(attempt, error, wait)
+        await sleep(wait)
+        attempt += 1
+        try:
+            return await send(RETRY)
+        except HFError as exc:
+            error = exc
+
+
+def _opening_error(
+    exc: BaseException, request: httpx.Request, context: CallContext, idle: float
+) -> HFError | None:
+    """The typed error for a failure before a stream's first event (``None``: raise it as is)."""
+    url = str(request.url)
+    if isinstance(exc, DeadlineExpired):
+        return stream_idle(url, 0, idle)
+    if isinstance(exc, httpx.HTTPError):
+        return transport_error(exc, request.method, url, context)
+    if isinstance(exc, LineTooLong):
+        return line_too_long(url, exc.limit)
+    return exc if isinstance(exc, HFError) else None
 
 
 async def _start_events(

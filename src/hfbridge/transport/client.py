@@ -14,6 +14,7 @@ from hfbridge.transport._common import (
     CallContext,
     HFResponse,
     JSONBody,
+    absolute_url,
     build_request,
     is_json_answer,
     json_instead_of_stream,
@@ -26,12 +27,15 @@ from hfbridge.transport._common import (
     stream_idle,
     transport_error,
 )
+from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
 from hfbridge.transport._send import read_body, send_request
 from hfbridge.transport._timing import Deadline, DeadlineExpired
 from hfbridge.transport.auth import Secret
 from hfbridge.transport.config import ClientConfig, validate_timeout
-from hfbridge.transport.retry import RetryPolicy
+from hfbridge.transport.jobs import BulkJob, current_job
+from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
+from hfbridge.transport.retry import RetryPolicy, compute_wait, is_backpressure, is_retryable
 from hfbridge.transport.sse import (
     REQUIRE_DONE,
     EventParser,
@@ -43,6 +47,7 @@ from hfbridge.transport.sse import (
 if TYPE_CHECKING:
     from tenacity import Retrying
 
+FIRST_TRY, RETRY = False, True  # what a retry loop tells its ``send``
 _NO_CONTEXT = CallContext()
 _T = TypeVar("_T")
 
@@ -170,35 +175,55 @@ class HFClient:
             self.http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return self._with_retries(lambda: self._send(request, context), max_retries)
+        limiter = limiter_for(absolute_url(self.config, url), context.model, context.provider)
+        return self._with_retries(
+            lambda retry: self._send(request, context, limiter, retry), max_retries
+        )
 
-    def _with_retries(self, send: Callable[[], _T], max_retries: int | None) -> _T:
-        """``send()``, retried per the policy; tenacity only steps in after a failed first try.
+    def _with_retries(self, send: Callable[[bool], _T], max_retries: int | None) -> _T:
+        """``send(retry)``, retried per the policy; tenacity only steps in after a failed first try.
 
         Most calls succeed at once, and skipping tenacity's machinery for them saved about 40 us
         per ``ChatHF.invoke`` (BENCHMARKS.md). A failed first try becomes tenacity's first
-        attempt, so waits, logs and the attempt count are as if it had run them all.
+        attempt, so waits, logs and the attempt count are as if it had run them all. ``send`` is
+        told whether it is a retry (which has waited out any ``Retry-After`` already). Inside a
+        bulk job (:func:`~hfbridge.transport.jobs.bulk_job`), :func:`_bulk_retries` decides.
         """
-        self.config.retry.with_max_retries(max_retries)  # a bad count fails before any request
+        policy = self.config.retry.with_max_retries(max_retries)  # a bad count fails here
         try:
-            return send()
+            return send(FIRST_TRY)
         except HFError as first_failure:
-            pending: HFError | None = first_failure
+            failed: HFError = first_failure
+        pending: HFError | None = failed
+        job = current_job()
+        if job is not None:
+            return _bulk_retries(send, policy, job, failed, self._sleep)
         for attempt in self._retrying(max_retries):
             with attempt:
                 if pending is not None:
                     replayed, pending = pending, None
                     raise replayed
-                return send()
+                return send(RETRY)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _send(self, request: httpx.Request, context: CallContext) -> HFResponse:
+    def _send(
+        self, request: httpx.Request, context: CallContext, limiter: Limiter, retry: bool
+    ) -> HFResponse:
+        job = current_job()
+        ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = send_request(self.http, request, max_body_bytes=self.config.max_body_bytes)
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise transport_error(exc, request.method, str(request.url), context) from exc
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
         if response.status_code >= 400:  # noqa: PLR2004
-            raise status_error(response, response.content, context)
+            error = status_error(response, response.content, context)
+            limiter.release(ticket, *outcome_of(error))
+            raise error
+        limiter.release(ticket, "ok")
         return HFResponse(
             status_code=response.status_code,
             headers=response.headers,
@@ -244,25 +269,36 @@ class HFClient:
         return stream
 
     def _open(
-        self, request: httpx.Request, context: CallContext, idle: float
+        self,
+        request: httpx.Request,
+        context: CallContext,
+        limiter: Limiter,
+        retry: bool,
+        idle: float,
     ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None, Deadline]:
+        # A stream holds its slot until its first event (or its error) has arrived.
         url = str(request.url)
+        job = current_job()
+        ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
+            limiter.release(ticket, "other")
             raise transport_error(exc, request.method, url, context) from exc
+        except BaseException:
+            limiter.release(ticket, "other")
+            raise
         deadline = _deadline_of(request)
         try:
             parser, payloads, first = _start_events(response, context, self.config, deadline, idle)
         except BaseException as exc:
             response.close()
-            if isinstance(exc, (DeadlineExpired, httpx.TimeoutException)) and deadline.expired():
-                raise stream_idle(url, 0, idle) from None
-            if isinstance(exc, httpx.HTTPError):
-                raise transport_error(exc, request.method, url, context) from exc
-            if isinstance(exc, LineTooLong):
-                raise line_too_long(url, exc.limit) from None
-            raise
+            error = _opening_error(exc, request, context, deadline, idle)
+            limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
+            if error is None:
+                raise
+            raise error from (exc if isinstance(exc, httpx.HTTPError) else None)
+        limiter.release(ticket, "ok")
         return response, parser, payloads, first, deadline
 
     def _events(  # noqa: PLR0913 - the stream's parts
@@ -276,8 +312,9 @@ class HFClient:
         idle: float,
     ) -> Iterator[Any]:
         url = str(request.url)
+        limiter = limiter_for(url, context.model, context.provider)
         response, parser, payloads, first, deadline = self._with_retries(
-            lambda: self._open(request, context, idle), max_retries
+            lambda retry: self._open(request, context, limiter, retry, idle), max_retries
         )
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
@@ -325,10 +362,65 @@ class HFClient:
         self.close()
 
 
+def _bulk_retries(
+    send: Callable[[bool], _T],
+    policy: RetryPolicy,
+    job: BulkJob,
+    error: HFError,
+    sleep: Callable[[float], None],
+) -> _T:
+    """Retries inside a bulk job: backpressure until the deadline, other errors per ``policy``."""
+    attempt, budget = 1, policy.max_retries
+    while True:
+        wait = bulk_wait(policy, job, error, attempt, budget)
+        if wait is None:
+            raise error
+        if not is_backpressure(error):
+            budget -= 1
+        log_retry(attempt, error, wait)
+        sleep(wait)
+        attempt += 1
+        try:
+            return send(RETRY)
+        except HFError as exc:
+            error = exc
+
+
+def bulk_wait(
+    policy: RetryPolicy, job: BulkJob, error: HFError, attempt: int, budget: int
+) -> float | None:
+    """The wait before the next try of a bulk job's request, or ``None``: give up with ``error``.
+
+    A 429/503 is retried while the deadline allows (and counted on the job); another retryable
+    error only while ``budget`` (retries left of ``max_retries``) lasts.
+    """
+    if is_backpressure(error):
+        job.note_backpressure()
+    elif budget <= 0 or not is_retryable(error, policy):
+        return None
+    wait = compute_wait(policy, attempt, error)
+    return wait if wait < job.remaining() else None
+
+
 def _deadline_of(request: httpx.Request) -> Deadline:
     """The :class:`Deadline` ``send_request`` gave ``request`` (a detached one without)."""
     read = (request.extensions.get("timeout") or {}).get("read")
     return read if isinstance(read, Deadline) else Deadline(0.0)
+
+
+def _opening_error(
+    exc: BaseException, request: httpx.Request, context: CallContext, deadline: Deadline,
+    idle: float,
+) -> HFError | None:  # fmt: skip
+    """The typed error for a failure before a stream's first event (``None``: raise it as is)."""
+    url = str(request.url)
+    if isinstance(exc, (DeadlineExpired, httpx.TimeoutException)) and deadline.expired():
+        return stream_idle(url, 0, idle)
+    if isinstance(exc, httpx.HTTPError):
+        return transport_error(exc, request.method, url, context)
+    if isinstance(exc, LineTooLong):
+        return line_too_long(url, exc.limit)
+    return exc if isinstance(exc, HFError) else None
 
 
 def _start_events(

@@ -46,6 +46,7 @@ from hfbridge.errors import (
     HFConnectionError,
     HFModelLoadingError,
     HFPaymentRequiredError,
+    HFRateLimitError,
     HFStatusError,
     HFTimeoutError,
 )
@@ -148,6 +149,24 @@ def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> boo
         return False
     requested = server_requested_wait(error)
     return requested is None or requested <= policy.wait_cap
+
+
+def is_backpressure(error: BaseException) -> bool:
+    """True for a 429 or a 503 "model is loading": the server asks to wait, not to give up.
+
+    A bulk job retries these until its deadline instead of counting them against max_retries.
+    """
+    return isinstance(error, (HFRateLimitError, HFModelLoadingError))
+
+
+def is_congestion(error: BaseException) -> bool:
+    """True for a 429 or any 503 (loading or overloaded): the limiter cuts its window.
+
+    A 429 that reports an exhausted quota is billing, not congestion.
+    """
+    if isinstance(error, HFPaymentRequiredError):
+        return False
+    return isinstance(error, HFStatusError) and error.status_code in (429, 503)
 
 
 def server_requested_wait(error: BaseException) -> float | None:
