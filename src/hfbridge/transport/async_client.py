@@ -31,7 +31,7 @@ from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport._send import aread_body, asend_request
 from hfbridge.transport._timing import AsyncWatch, DeadlineExpired
 from hfbridge.transport.auth import Secret
-from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait
+from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait, opening_error
 from hfbridge.transport.config import ClientConfig, validate_timeout
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
@@ -270,7 +270,8 @@ class AsyncHFClient:
             first = await _next_event(payloads, watch, idle)
         except BaseException as exc:
             await response.aclose()
-            error = _opening_error(exc, request, context, idle)
+            expired = isinstance(exc, DeadlineExpired)
+            error = opening_error(exc, request, context, idle, idle_expired=expired)
             limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
             if error is None:
                 raise
@@ -368,20 +369,6 @@ async def _abulk_retries(
             return await send(RETRY)
         except HFError as exc:
             error = exc
-
-
-def _opening_error(
-    exc: BaseException, request: httpx.Request, context: CallContext, idle: float
-) -> HFError | None:
-    """The typed error for a failure before a stream's first event (``None``: raise it as is)."""
-    url = str(request.url)
-    if isinstance(exc, DeadlineExpired):
-        return stream_idle(url, 0, idle)
-    if isinstance(exc, httpx.HTTPError):
-        return transport_error(exc, request.method, url, context)
-    if isinstance(exc, LineTooLong):
-        return line_too_long(url, exc.limit)
-    return exc if isinstance(exc, HFError) else None
 
 
 async def _start_events(

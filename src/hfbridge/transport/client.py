@@ -293,7 +293,10 @@ class HFClient:
             parser, payloads, first = _start_events(response, context, self.config, deadline, idle)
         except BaseException as exc:
             response.close()
-            error = _opening_error(exc, request, context, deadline, idle)
+            expired = isinstance(exc, (DeadlineExpired, httpx.TimeoutException))
+            error = opening_error(
+                exc, request, context, idle, idle_expired=expired and deadline.expired()
+            )
             limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
             if error is None:
                 raise
@@ -408,13 +411,17 @@ def _deadline_of(request: httpx.Request) -> Deadline:
     return read if isinstance(read, Deadline) else Deadline(0.0)
 
 
-def _opening_error(
-    exc: BaseException, request: httpx.Request, context: CallContext, deadline: Deadline,
-    idle: float,
+def opening_error(
+    exc: BaseException, request: httpx.Request, context: CallContext, idle: float, *,
+    idle_expired: bool,
 ) -> HFError | None:  # fmt: skip
-    """The typed error for a failure before a stream's first event (``None``: raise it as is)."""
+    """The typed error for a failure before a stream's first event (``None``: raise it as is).
+
+    ``idle_expired``: the wait for the first event outlasted ``idle`` (sync and async tell it
+    their own way).
+    """
     url = str(request.url)
-    if isinstance(exc, (DeadlineExpired, httpx.TimeoutException)) and deadline.expired():
+    if idle_expired:
         return stream_idle(url, 0, idle)
     if isinstance(exc, httpx.HTTPError):
         return transport_error(exc, request.method, url, context)
