@@ -25,7 +25,7 @@ def snapshot(request: httpx.Request) -> tuple[object, ...]:
 
 def httpx_built(client, config, url, *, headers=None, timeout=None):
     """The request as httpx's own per-request merging builds it (the reference)."""
-    request_headers = config.headers_for(httpx.URL(config.base_url + "/" + url).host)
+    request_headers = config.headers_for(config.base_url + "/" + url)
     if headers:
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     from hfbridge.transport._common import build_timeout, encode_body

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hfbridge.catalog.aliases import resolve_model
-from hfbridge.catalog.spec import ModelSpec
+from hfbridge.catalog.spec import ModelSpec, is_provider_slug
 from hfbridge.errors import HFError
 from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
 from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
@@ -35,6 +35,7 @@ logger = logging.getLogger("hfbridge.inference")
 
 CHAT_ROUTE = "chat/completions"
 _NO_EVENT: Any = object()  # a stream's JSON events may be null, so None cannot mean "no event"
+_UNPRICED: Any = object()  # "the cost is still to be asked of the catalog" (None: unpriced)
 PROVIDER_HEADERS = ("x-inference-provider", "x-hf-provider")
 
 
@@ -52,11 +53,12 @@ class ChatResult:
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
-    """Per-call transport settings."""
+    """Per-call transport settings (``None``: the client's)."""
 
     timeout: float | None = None
     max_retries: int | None = None
-    headers: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = field(default=None, repr=False)  # may carry a key
+    stream_idle_timeout: float | None = None
 
 
 def _needs(params: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -147,14 +149,26 @@ class ChatService:
         )
         return [plan.primary, *plan.fallbacks], plan.reason
 
-    def _cost(self, spec: ModelSpec, provider: str | None, usage: Usage | None) -> float | None:
-        if self.custom_endpoint or usage is None or provider is None:
-            return None
-        from hfbridge.catalog import capabilities, estimate_cost  # noqa: PLC0415
+    def _priced(self, provider: str | None, usage: Usage | None) -> bool:
+        return not self.custom_endpoint and usage is not None and provider is not None
 
-        caps = capabilities(spec.with_provider(None), catalog=self.catalog)
-        info = next((p for p in caps.providers if p.provider == provider), None)
-        return estimate_cost(info, usage.prompt_tokens, usage.completion_tokens)
+    def _cost(self, spec: ModelSpec, provider: str | None, usage: Usage | None) -> float | None:
+        if not self._priced(provider, usage):
+            return None
+        from hfbridge.catalog import capabilities  # noqa: PLC0415
+
+        return _price(capabilities(spec.with_provider(None), catalog=self.catalog), provider, usage)
+
+    async def _acost(
+        self, spec: ModelSpec, provider: str | None, usage: Usage | None
+    ) -> float | None:
+        """Async form of ``_cost``: the catalog is asked without blocking the event loop."""
+        if not self._priced(provider, usage):
+            return None
+        from hfbridge.catalog import acapabilities  # noqa: PLC0415
+
+        caps = await acapabilities(spec.with_provider(None), catalog=self.catalog)
+        return _price(caps, provider, usage)
 
     @staticmethod
     def fail_over(exc: HFError, spec: ModelSpec, remaining: int) -> bool:
@@ -189,23 +203,37 @@ class ChatService:
     def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
         if self.custom_endpoint:
             return None
-        return spec.provider or next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+        if spec.provider:
+            return spec.provider
+        named = next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+        return named if is_provider_slug(named) else None  # a server's header, checked
 
-    def _result(
+    def _result(  # noqa: PLR0913 - a result's parts
         self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
-        request_id: str | None, route: str,
+        request_id: str | None, route: str, *, cost: Any = _UNPRICED,
     ) -> ChatResult:  # fmt: skip
+        """The result; ``cost`` when already known (async paths price it beforehand)."""
         if self.custom_endpoint:
             note_answer(self.client.config.base_url, headers)
         provider = self._provider(spec, headers)
+        if cost is _UNPRICED:
+            cost = self._cost(spec, provider, completion.usage)
         return ChatResult(
             completion=completion,
             model=self._wire_model(spec),
             provider=provider,
             request_id=request_id,
-            cost_usd=self._cost(spec, provider, completion.usage),
+            cost_usd=cost if isinstance(cost, float) else None,
             route=route,
         )
+
+    async def _aresult(
+        self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
+        request_id: str | None, route: str,
+    ) -> ChatResult:  # fmt: skip
+        """Async form of :meth:`_result` (no sync catalog request on the event loop)."""
+        cost = await self._acost(spec, self._provider(spec, headers), completion.usage)
+        return self._result(spec, completion, headers, request_id, route, cost=cost)
 
     # --- capabilities (from the catalog; unknown for self-hosted endpoints) ---
 
@@ -222,16 +250,25 @@ class ChatService:
         caps = self.capabilities()
         return None if caps is None else caps.supports_tools
 
+    async def acapabilities(self) -> Any:
+        """Async form of :meth:`capabilities`."""
+        if self.custom_endpoint:
+            return None
+        from hfbridge.catalog import acapabilities  # noqa: PLC0415
+
+        return await acapabilities(self.spec, catalog=self.catalog)
+
+    async def astructured_output_method(self) -> str:
+        """Async form of :meth:`structured_output_method`."""
+        return _structured_method(await self.acapabilities())
+
     def structured_output_method(self) -> str:
         """The default structured-output method for this model.
 
         ``json_schema`` where the provider supports native structured output, or where that is
         unknown (self-hosted servers and the router pass it through); else ``function_calling``.
         """
-        caps = self.capabilities()
-        if caps is not None and caps.supports_structured_output is False:
-            return "function_calling"
-        return "json_schema"
+        return _structured_method(self.capabilities())
 
     def context_window(self, default: int) -> int:
         """The model's context length from the catalog, else ``default``."""
@@ -300,7 +337,9 @@ class ChatService:
                     continue
                 raise
             completion = _inline_reasoning(payload["model"], parse_chat_completion(response.json()))
-            return self._result(spec, completion, response.headers, response.request_id, route)
+            return await self._aresult(
+                spec, completion, response.headers, response.request_id, route
+            )
         raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
 
     def stream(
@@ -334,6 +373,20 @@ class ChatService:
         return AsyncChatStream(self, payload, params, options or CallOptions())
 
 
+def _price(caps: Any, provider: str | None, usage: Usage | None) -> float | None:
+    from hfbridge.catalog import estimate_cost  # noqa: PLC0415
+
+    info = next((p for p in caps.providers if p.provider == provider), None)
+    assert usage is not None  # noqa: S101 - checked by _priced
+    return estimate_cost(info, usage.prompt_tokens, usage.completion_tokens)
+
+
+def _structured_method(caps: Any) -> str:
+    if caps is not None and caps.supports_structured_output is False:
+        return "function_calling"
+    return "json_schema"
+
+
 def _forced(payload: dict[str, Any], kind: str | None) -> dict[str, Any]:
     if kind not in IGNORES_NAMED_CHOICE:
         return payload
@@ -363,6 +416,7 @@ class _StreamBase:
         self.request_id: str | None = None
         self.headers: Mapping[str, str] = {}
         self.finished = False
+        self.cost: Any = _UNPRICED  # known once an async stream has ended
         self._thinks: bool | None = None  # decided at the first chunk (its model name counts)
         self._splitters: dict[int, ThinkSplitter] = {}
 
@@ -402,7 +456,7 @@ class _StreamBase:
         if self._thinks:
             completion = split_completion(completion)
         return self.service._result(  # noqa: SLF001 - same module family
-            self.spec, completion, self.headers, self.request_id, self.route
+            self.spec, completion, self.headers, self.request_id, self.route, cost=self.cost
         )
 
 
@@ -417,6 +471,7 @@ class ChatStream(_StreamBase):
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
                 context=self._context(spec), end=CHOICES_FINISHED,
+                idle_timeout=self.options.stream_idle_timeout,
             )  # fmt: skip
             iterator = iter(events)
             try:
@@ -451,6 +506,7 @@ class AsyncChatStream(_StreamBase):
                 "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
                 timeout=self.options.timeout, max_retries=self.options.max_retries,
                 context=self._context(spec), end=CHOICES_FINISHED,
+                idle_timeout=self.options.stream_idle_timeout,
             )  # fmt: skip
             iterator = events.__aiter__()
             try:
@@ -473,5 +529,10 @@ class AsyncChatStream(_StreamBase):
                 await events.aclose()
             for delta in self._held_back():
                 yield delta
+            # Priced here, asynchronously: result() is sync and must not ask the catalog.
+            service = self.service
+            self.cost = await service._acost(  # noqa: SLF001 - same module family
+                spec, service._provider(spec, self.headers), self.accumulator.usage  # noqa: SLF001
+            )
             self.finished = True
             return

@@ -447,7 +447,7 @@ class TextGenStream(_StreamBase):
         events = service.client.stream(
             "POST", plan.url, json=plan.body, headers=options.headers, timeout=options.timeout,
             max_retries=options.max_retries, context=service._context(),  # noqa: SLF001
-            end=plan.stream_end,
+            end=plan.stream_end, idle_timeout=options.stream_idle_timeout,
         )  # fmt: skip
         try:
             for event in events:
@@ -492,7 +492,7 @@ class AsyncTextGenStream(_StreamBase):
         events = service.async_client.stream(
             "POST", plan.url, json=plan.body, headers=options.headers, timeout=options.timeout,
             max_retries=options.max_retries, context=service._context(),  # noqa: SLF001
-            end=plan.stream_end,
+            end=plan.stream_end, idle_timeout=options.stream_idle_timeout,
         )  # fmt: skip
         try:
             async for event in events:

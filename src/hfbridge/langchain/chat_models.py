@@ -18,17 +18,19 @@ from langchain_core.language_models import (
     LanguageModelInput,
     ModelProfile,
 )
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 from typing_extensions import Self
 
 from hfbridge._constants import LEGACY_TOKEN_ENV, TEXTGEN_BATCH_CONCURRENCY, TOKEN_ENV
-from hfbridge.errors import HFConfigError
+from hfbridge.errors import HFConfigError, config_error_from
 from hfbridge.inference.chat import CallOptions, ChatService
+from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.langchain._convert import (
     MODEL_PROVIDER,
     delta_to_chunk,
@@ -38,11 +40,13 @@ from hfbridge.langchain._convert import (
     to_chat_result,
     tool_params,
 )
+from hfbridge.langchain._secrets import dump_credentials
 from hfbridge.langchain._structured import structured_runnable
 from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_base_url, validate_timeout
 from hfbridge.transport.jobs import bulk_job, validate_job_timeout
 from hfbridge.wire.chat import build_chat_payload
+from hfbridge.wire.params import check_params
 
 SAMPLING_FIELDS: tuple[str, ...] = (
     "temperature",
@@ -62,7 +66,7 @@ SAMPLING_FIELDS: tuple[str, ...] = (
 RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream"})
 """Body keys ChatHF owns; ``model_kwargs`` / ``extra_body`` may not set them."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 """Per-call keyword arguments that shape the HTTP call rather than the body."""
 
 _PROBE = ({"role": "user", "content": "."},)
@@ -103,11 +107,15 @@ class ChatHF(BaseChatModel):
     bill_to: str | None = None
     """Organisation billed for router calls (``X-HF-Bill-To``)."""
     timeout: float | None = None
-    """Read timeout in seconds (default 120)."""
+    """Seconds to wait for the answer's headers, and for any silence in a body (default 120)."""
+    stream_idle_timeout: float | None = None
+    """Seconds a stream may go without an event (keep-alive comments do not count); default:
+    ``timeout``. Per call too: ``stream(..., stream_idle_timeout=...)``."""
     max_retries: int | None = None
     """Retries after the first attempt, done by the transport (default 2)."""
-    default_headers: dict[str, str] | None = None
-    """Headers sent with every request."""
+    default_headers: HeadersSetting = None
+    """Headers sent with every request. Credential headers (``Authorization``, ``x-api-key``, ...)
+    are secrets: masked in ``repr`` and dumps, left out of pickles, sent where a token may go."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra body fields (provider-specific parameters)."""
     extra_body: dict[str, Any] | None = None
@@ -159,7 +167,11 @@ class ChatHF(BaseChatModel):
                 f"ChatHF got unknown argument(s) {unknown}: pass provider-specific body fields in "
                 "model_kwargs={...} or extra_body={...}."
             )
-        super().__init__(**kwargs)
+        check_params(kwargs)  # the values as given: pydantic would turn True into 1
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise config_error_from(exc, "ChatHF") from None
         self._check_settings()
 
     # --- settings -------------------------------------------------------------------------------
@@ -171,14 +183,12 @@ class ChatHF(BaseChatModel):
         self.model_id  # noqa: B018 - resolving the model raises on a bad id or unknown alias
         if self.timeout is not None:
             validate_timeout(self.timeout)
+        if self.stream_idle_timeout is not None:
+            validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
         if self.job_timeout is not None:
             validate_job_timeout(self.job_timeout)
-        if self.temperature is not None and self.temperature < 0:
-            raise HFConfigError(f"temperature must be >= 0, got {self.temperature!r}.")
-        if self.top_p is not None and not 0 <= self.top_p <= 1:
-            raise HFConfigError(f"top_p must be between 0 and 1, got {self.top_p!r}.")
         for name, extra in (("model_kwargs", self.model_kwargs), ("extra_body", self.extra_body)):
             clash = sorted(RESERVED_BODY_KEYS & set(extra or {}))
             if clash:
@@ -199,7 +209,9 @@ class ChatHF(BaseChatModel):
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         copied = super().__deepcopy__(memo)
+        # Caches, not settings: the copy builds its own services from its (copied) settings.
         copied._memo = {}  # noqa: SLF001 - as in __copy__
+        copied._services = {}  # noqa: SLF001
         return copied
 
     def _memoized(self, key: str, build: Callable[[], Any]) -> Any:
@@ -295,8 +307,18 @@ class ChatHF(BaseChatModel):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Serialised dumps name the token's env variable, never its value."""
-        return {"token": TOKEN_ENV}
+        """Serialised dumps name the token's env variable, never its value.
+
+        ``HF_TOKEN`` for Hugging Face; ``HFBRIDGE_BASE_URL_TOKEN`` for a self-hosted ``base_url``.
+        """
+        return {"token": token_secret_name(self.base_url)}
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """The ``dumpd``/``dumps`` form: credentials as references (see ``langchain/_secrets``)."""
+        dumped: SerializedConstructor | SerializedNotImplemented = dump_credentials(
+            super().to_json(), base_url=self.base_url, explicit_token=self._explicit_token
+        )
+        return dumped
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -345,11 +367,12 @@ class ChatHF(BaseChatModel):
         if _OPTION_KEYS.isdisjoint(call):
             options = self._memoized("call_options", self._instance_call_options)
         else:
-            timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
+            timeout, max_retries, headers, idle = (call.pop(key, None) for key in CALL_OPTION_KEYS)
             options = CallOptions(
                 timeout=timeout if timeout is not None else self.timeout,
                 max_retries=max_retries if max_retries is not None else self.max_retries,
                 headers=headers,
+                stream_idle_timeout=idle if idle is not None else self.stream_idle_timeout,
             )
         include_usage = bool(call.pop("stream_usage", self.stream_usage))
         extra_body = call.pop("extra_body", None) or {}
@@ -366,7 +389,11 @@ class ChatHF(BaseChatModel):
         return service, messages_to_wire(messages), params, options, include_usage
 
     def _instance_call_options(self) -> CallOptions:
-        return CallOptions(timeout=self.timeout, max_retries=self.max_retries)
+        return CallOptions(
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            stream_idle_timeout=self.stream_idle_timeout,
+        )
 
     # --- bulk ---------------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge.errors import config_error_from
+from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.inference.embeddings import EmbeddingService
 from hfbridge.transport import AsyncHFClient, HFClient
 
@@ -62,7 +64,9 @@ class HFEmbeddings(BaseModel, Embeddings):
     bill_to: str | None = Field(default=None, description="Organization to bill (X-HF-Bill-To).")
     timeout: float | None = Field(default=None, description="Read timeout in seconds.")
     max_retries: int | None = Field(default=None, description="Retries per request.")
-    default_headers: dict[str, str] | None = Field(default=None, description="Extra headers.")
+    default_headers: HeadersSetting = Field(
+        default=None, description="Extra headers; credential ones are secrets."
+    )
     aliases: dict[str, str] | None = Field(default=None, description="Alias overrides.")
     batch_size: int = Field(default=EMBED_BATCH_SIZE, description="Texts per request, at most.")
     max_batch_bytes: int = Field(
@@ -98,7 +102,10 @@ class HFEmbeddings(BaseModel, Embeddings):
     _service: EmbeddingService = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFEmbeddings") from None
         # Built here, not in a validator, so HFConfigError reaches the caller as itself.
         self._service = self._build_service()
 
@@ -157,8 +164,11 @@ class HFEmbeddings(BaseModel, Embeddings):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Constructor arguments that hold secrets, and the environment variable for each."""
-        return {"token": "HF_TOKEN"}
+        """Constructor arguments that hold secrets, and the environment variable for each.
+
+        ``HF_TOKEN`` for Hugging Face; ``HFBRIDGE_BASE_URL_TOKEN`` for a self-hosted ``base_url``.
+        """
+        return {"token": token_secret_name(self.base_url)}
 
     @property
     def service(self) -> EmbeddingService:

@@ -16,10 +16,11 @@ from typing import Any, Literal
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams
 from langchain_core.language_models.llms import BaseLLM
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from hfbridge._constants import (
     DEFAULT_NUM_OUTPUT,
@@ -27,14 +28,17 @@ from hfbridge._constants import (
     TEXTGEN_BATCH_CONCURRENCY,
     TOKEN_ENV,
 )
-from hfbridge.errors import HFConfigError
+from hfbridge.errors import HFConfigError, config_error_from
 from hfbridge.inference.bulk import arun_bulk, check_concurrency, run_bulk
 from hfbridge.inference.chat import CallOptions
+from hfbridge.inference.credentials import HeadersSetting, token_secret_name
 from hfbridge.inference.textgen import TextGenResult, TextGenService
+from hfbridge.langchain._secrets import dump_credentials
 from hfbridge.transport import AsyncHFClient, HFClient, RetryPolicy
 from hfbridge.transport.config import validate_timeout
 from hfbridge.transport.jobs import bulk_job, validate_job_timeout
 from hfbridge.wire.fim import resolve_fim_family
+from hfbridge.wire.params import check_params
 from hfbridge.wire.textgen import GenerationParams, check_supported, normalize_stop
 
 PARAM_FIELDS: tuple[str, ...] = (
@@ -53,7 +57,7 @@ PARAM_FIELDS: tuple[str, ...] = (
 )
 """Instance fields sent as generation parameters when set (per-call keyword arguments win)."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 """Per-call keyword arguments that shape the HTTP call rather than the generation."""
 
 MODEL_PROVIDER = "huggingface"
@@ -103,11 +107,13 @@ class HFTextGen(BaseLLM):
     bill_to: str | None = None
     """Organisation billed for router calls (``X-HF-Bill-To``)."""
     timeout: float | None = None
-    """Read timeout in seconds (default 120)."""
+    """Seconds to wait for the answer's headers, and for any silence in a body (default 120)."""
+    stream_idle_timeout: float | None = None
+    """Seconds a stream may go without an event (comments do not count); default: ``timeout``."""
     max_retries: int | None = None
     """Retries after the first attempt, done by the transport (default 2)."""
-    default_headers: dict[str, str] | None = None
-    """Headers sent with every request."""
+    default_headers: HeadersSetting = None
+    """Headers sent with every request; credential headers are secrets (as for ``ChatHF``)."""
     aliases: dict[str, str] | None = None
     """Per-instance alias overrides, e.g. ``{"default": "Qwen/Qwen2.5-7B-Instruct"}``."""
 
@@ -158,7 +164,11 @@ class HFTextGen(BaseLLM):
                 f"HFTextGen got unknown argument(s) {unknown}: pass other server parameters in "
                 "model_kwargs={...}."
             )
-        super().__init__(**kwargs)
+        check_params(kwargs)  # the values as given: pydantic would turn True into 1
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFTextGen") from None
         self._check_settings()
 
     # --- settings -------------------------------------------------------------------------------
@@ -167,6 +177,8 @@ class HFTextGen(BaseLLM):
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""
         if self.timeout is not None:
             validate_timeout(self.timeout)
+        if self.stream_idle_timeout is not None:
+            validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
         if self.max_retries is not None:
             RetryPolicy(max_retries=self.max_retries)
         check_concurrency("batch_concurrency", self.batch_concurrency)
@@ -216,11 +228,12 @@ class HFTextGen(BaseLLM):
     ) -> tuple[TextGenService, GenerationParams, CallOptions]:
         """The service, validated parameters and call options of one call (before any request)."""
         call = dict(kwargs)
-        timeout, max_retries, headers = (call.pop(key, None) for key in CALL_OPTION_KEYS)
+        timeout, max_retries, headers, idle = (call.pop(key, None) for key in CALL_OPTION_KEYS)
         options = CallOptions(
             timeout=timeout if timeout is not None else self.timeout,
             max_retries=max_retries if max_retries is not None else self.max_retries,
             headers=headers,
+            stream_idle_timeout=idle if idle is not None else self.stream_idle_timeout,
         )
         if "max_tokens" in call:
             call["max_new_tokens"] = call.pop("max_tokens")
@@ -256,8 +269,15 @@ class HFTextGen(BaseLLM):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Serialised dumps name the token's env variable, never its value."""
-        return {"token": TOKEN_ENV}
+        """Serialised dumps name the token's env variable, never its value (see ``ChatHF``)."""
+        return {"token": token_secret_name(self.base_url)}
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """The ``dumpd``/``dumps`` form: credentials as references (see ``langchain/_secrets``)."""
+        dumped: SerializedConstructor | SerializedNotImplemented = dump_credentials(
+            super().to_json(), base_url=self.base_url, explicit_token=self._explicit_token
+        )
+        return dumped
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

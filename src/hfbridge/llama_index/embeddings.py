@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, ValidationError
 from llama_index.core.callbacks.schema import CBEventType, EventPayload
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
@@ -24,6 +24,8 @@ from llama_index.core.instrumentation.events.embedding import (
 from llama_index_instrumentation import get_dispatcher  # what llama_index.core re-exports
 
 from hfbridge._constants import EMBED_BATCH_SIZE, EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge.errors import config_error_from
+from hfbridge.inference.credentials import HeadersSetting
 from hfbridge.inference.embeddings import EmbeddingService
 from hfbridge.transport import AsyncHFClient, HFClient
 
@@ -71,7 +73,9 @@ class HFEmbedding(BaseEmbedding):
     bill_to: str | None = Field(default=None, description="Organization to bill (X-HF-Bill-To).")
     timeout: float | None = Field(default=None, description="Read timeout in seconds.")
     max_retries: int | None = Field(default=None, description="Retries per request.")
-    default_headers: dict[str, str] | None = Field(default=None, description="Extra headers.")
+    default_headers: HeadersSetting = Field(
+        default=None, description="Extra headers; credential ones are secrets."
+    )
     aliases: dict[str, str] | None = Field(default=None, description="Alias overrides.")
     max_batch_bytes: int = Field(
         default=EMBED_MAX_BATCH_BYTES, description="Request body bytes, at most."
@@ -105,7 +109,10 @@ class HFEmbedding(BaseEmbedding):
     def __init__(self, **data: Any) -> None:
         if "model_name" in data and "model" not in data:
             data["model"] = data.pop("model_name")
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFEmbedding") from None
         # Built here, not in a validator, so HFConfigError reaches the caller as itself.
         self._service = self._build_service()
 

@@ -31,13 +31,16 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection, dispatcher
 from llama_index.core.types import Model, PydanticProgramMode
-from pydantic import AliasChoices
+from pydantic import AliasChoices, ValidationError
 
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
+from hfbridge.errors import config_error_from
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
+from hfbridge.inference.credentials import HeadersSetting
 from hfbridge.llama_index import _convert
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.wire.chat import json_schema_format
+from hfbridge.wire.params import check_param, check_params
 from hfbridge.wire.stream import StreamDelta
 
 if TYPE_CHECKING:
@@ -60,7 +63,7 @@ _SAMPLING_FIELDS = (
     "presence_penalty",
     "reasoning_effort",
 )
-_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 WireMessages = list[dict[str, Any]]
 
 
@@ -78,6 +81,7 @@ class HFLLM(FunctionCallingLLM):
             ``api_key`` is accepted as another name for it (as LlamaIndex's ``OpenAI`` takes).
         bill_to: an organisation to bill router calls to.
         timeout, max_retries: read timeout in seconds and retry budget (the transport retries).
+        stream_idle_timeout: seconds a stream may go without an event (default: ``timeout``).
         default_headers: extra headers on every request.
         temperature, max_tokens (or ``max_new_tokens``), top_p, seed, stop, frequency_penalty,
             presence_penalty, reasoning_effort: sampling parameters, sent when set.
@@ -87,8 +91,8 @@ class HFLLM(FunctionCallingLLM):
         client, async_client, catalog: instances to use instead of the shared ones (tests inject
             clients over ``httpx.MockTransport``).
 
-    Per call, ``timeout``, ``max_retries`` and ``extra_headers`` keyword arguments tune the
-    transport; any other keyword argument is sent in the request body.
+    Per call, ``timeout``, ``max_retries``, ``extra_headers`` and ``stream_idle_timeout`` keyword
+    arguments tune the transport; any other keyword argument is sent in the request body.
 
     ``metadata.is_function_calling_model`` comes from the catalog for router models (is there a
     live provider that calls tools?). A self-hosted endpoint is assumed to call tools: you chose
@@ -101,15 +105,19 @@ class HFLLM(FunctionCallingLLM):
     )
     bill_to: str | None = Field(default=None, description="Organisation billed for router calls.")
     timeout: float | None = Field(default=None, description="Read timeout in seconds.")
+    stream_idle_timeout: float | None = Field(
+        default=None, description="Seconds a stream may go without an event (default: timeout)."
+    )
     max_retries: int | None = Field(default=None, description="Retries for transient errors.")
-    default_headers: dict[str, str] | None = Field(
-        default=None, description="Headers sent on every request."
+    default_headers: HeadersSetting = Field(
+        default=None, description="Headers sent on every request; credential ones are secrets."
     )
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # Ranges are checked by hfbridge.wire.params (the same verdicts as ChatHF's and HFTextGen's).
+    temperature: float | None = None
     max_tokens: int | None = Field(
-        default=None, gt=0, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
+        default=None, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
     )
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_p: float | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
     frequency_penalty: float | None = None
@@ -140,7 +148,11 @@ class HFLLM(FunctionCallingLLM):
         catalog: Any = None,
         **data: Any,
     ) -> None:
-        super().__init__(**data)
+        check_params(data)  # the values as given: pydantic would turn True into 1
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error_from(exc, "HFLLM") from None
         token = token if token is not None else api_key
         self._token = Secret(token) if isinstance(token, str) else token
         self._client = client
@@ -150,6 +162,8 @@ class HFLLM(FunctionCallingLLM):
         self._service = self._build_service()
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SAMPLING_FIELDS:
+            check_param(name, value)
         if name not in _METADATA_FIELDS:
             super().__setattr__(name, value)
             return
@@ -232,14 +246,14 @@ class HFLLM(FunctionCallingLLM):
         params = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
         params.update(self.additional_kwargs)
         options = None
-        if kwargs:
-            if any(key in kwargs for key in _OPTION_KEYS):
-                options = CallOptions(
-                    timeout=kwargs.pop("timeout", None),
-                    max_retries=kwargs.pop("max_retries", None),
-                    headers=kwargs.pop("extra_headers", None),
-                )
-            params.update(kwargs)
+        if self.stream_idle_timeout is not None or any(key in kwargs for key in _OPTION_KEYS):
+            options = CallOptions(
+                timeout=kwargs.pop("timeout", None),
+                max_retries=kwargs.pop("max_retries", None),
+                headers=kwargs.pop("extra_headers", None),
+                stream_idle_timeout=kwargs.pop("stream_idle_timeout", self.stream_idle_timeout),
+            )
+        params.update(kwargs)
         return params, options
 
     # --- chat and completion ---
@@ -404,6 +418,13 @@ class HFLLM(FunctionCallingLLM):
             and self.service.structured_output_method() == "json_schema"
         )
 
+    async def _auses_json_schema(self) -> bool:
+        """Async form of ``_uses_json_schema``: the catalog is asked without blocking the loop."""
+        return (
+            self.pydantic_program_mode == PydanticProgramMode.DEFAULT
+            and await self.service.astructured_output_method() == "json_schema"
+        )
+
     def _schema_call(
         self, output_cls: type[Model], prompt: PromptTemplate,
         llm_kwargs: dict[str, Any] | None, prompt_args: dict[str, Any],
@@ -447,7 +468,7 @@ class HFLLM(FunctionCallingLLM):
         **prompt_args: Any,
     ) -> Model:
         """Async form of :meth:`structured_predict`."""
-        if not self._uses_json_schema():
+        if not await self._auses_json_schema():
             predicted: Model = await super().astructured_predict(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
@@ -494,7 +515,7 @@ class HFLLM(FunctionCallingLLM):
         llm_kwargs: dict[str, Any] | None = None,
         **prompt_args: Any,
     ) -> AsyncGenerator[Model | list[Model] | FlexibleModel | list[FlexibleModel], None]:
-        if not self._uses_json_schema():
+        if not await self._auses_json_schema():
             return await super()._structured_astream_call(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )

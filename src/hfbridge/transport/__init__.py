@@ -5,7 +5,7 @@ Nothing outside this package imports httpx.
 
 from hfbridge.transport._common import CallContext, HFResponse
 from hfbridge.transport.async_client import AsyncEventStream, AsyncHFClient
-from hfbridge.transport.auth import Secret, resolve_token
+from hfbridge.transport.auth import Secret, SecretHeaders, resolve_token
 from hfbridge.transport.client import EventStream, HFClient
 from hfbridge.transport.config import (
     ClientConfig,
@@ -30,6 +30,7 @@ __all__ = [
     "HFResponse",
     "RetryPolicy",
     "Secret",
+    "SecretHeaders",
     "bulk_job",
     "compute_wait",
     "hf_inference_url",

@@ -22,6 +22,7 @@ import httpx
 
 from hfbridge._constants import KEEPALIVE_EXPIRY, MAX_CONNECTIONS, MAX_KEEPALIVE_CONNECTIONS
 from hfbridge.transport._logs import install_redacting_filter
+from hfbridge.transport._network import install as install_network_layer
 
 LIMITS = httpx.Limits(
     max_connections=MAX_CONNECTIONS,
@@ -104,6 +105,7 @@ def new_sync_client(
     client = httpx.Client(
         transport=transport, verify=verify, limits=LIMITS, follow_redirects=True, trust_env=True
     )
+    install_network_layer(client)  # deadlines and reuse tracking under httpcore's pools
     if transport is not None:
         _direct_transports[client] = transport
     return _without_cookies(client)

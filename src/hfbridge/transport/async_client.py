@@ -17,23 +17,32 @@ from hfbridge.transport._common import (
     build_request,
     is_json_answer,
     json_instead_of_stream,
+    line_too_long,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
     stream_cut,
+    stream_idle,
     transport_error,
 )
 from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_async_client, shared_async_client
-from hfbridge.transport._send import asend_request
+from hfbridge.transport._send import aread_body, asend_request
+from hfbridge.transport._timing import AsyncWatch, DeadlineExpired
 from hfbridge.transport.auth import Secret
-from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait
-from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait, opening_error
+from hfbridge.transport.config import ClientConfig, validate_timeout
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
 from hfbridge.transport.retry import RetryPolicy, is_backpressure
-from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, aiter_events
+from hfbridge.transport.sse import (
+    REQUIRE_DONE,
+    EventParser,
+    LineTooLong,
+    StreamEndRule,
+    aiter_events,
+)
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying
@@ -95,6 +104,7 @@ class AsyncHFClient:
         headers: Mapping[str, str] | None = None,
         use_cache: bool | None = None,
         verify: bool | str = True,
+        stream_idle_timeout: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -109,6 +119,7 @@ class AsyncHFClient:
             headers=headers,
             use_cache=use_cache,
             verify=verify,
+            stream_idle_timeout=stream_idle_timeout,
         )
         self._injected = http_client
         self._owned: httpx.AsyncClient | None = None
@@ -118,6 +129,14 @@ class AsyncHFClient:
 
     def __repr__(self) -> str:
         return f"AsyncHFClient({self.config!r})"
+
+    def __copy__(self) -> AsyncHFClient:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AsyncHFClient:
+        # A client is a handle on connection pools (locks, sockets): a copy of a model that holds
+        # one shares it, as it shares the process-wide pools.
+        return self
 
     async def http(self) -> httpx.AsyncClient:
         """The httpx client requests go through (the running loop's shared pool by default)."""
@@ -182,7 +201,9 @@ class AsyncHFClient:
         job = current_job()
         ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
-            response = await asend_request(http, request)
+            response = await asend_request(
+                http, request, max_body_bytes=self.config.max_body_bytes
+            )
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
             raise transport_error(exc, request.method, str(request.url), context) from exc
@@ -214,45 +235,47 @@ class AsyncHFClient:
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
         end: StreamEndRule = REQUIRE_DONE,
+        idle_timeout: float | None = None,
     ) -> AsyncEventStream:
         """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rule."""
+        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
+            idle_timeout, what="stream_idle_timeout"
+        )
         stream = AsyncEventStream()
         stream._events = self._events(  # noqa: SLF001
             stream, method, url,
             json=json, headers=headers, timeout=timeout, max_retries=max_retries,
-            context=context, end=end,
+            context=context, end=end, idle=idle,
         )  # fmt: skip
         return stream
 
-    async def _open(
+    async def _open(  # noqa: PLR0913 - the attempt's parts
         self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext,
-        limiter: Limiter, retry: bool,
+        limiter: Limiter, retry: bool, *, watch: AsyncWatch, idle: float,
     ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:  # fmt: skip
         # A stream holds its slot until its first event (or its error) has arrived.
+        url = str(request.url)
         job = current_job()
         ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, url, context) from exc
         except BaseException:
             limiter.release(ticket, "other")
             raise
         try:
-            parser, payloads, first = await _start_events(response, context)
-        except httpx.HTTPError as exc:
+            parser, payloads = await _start_events(response, context, self.config, watch)
+            first = await _next_event(payloads, watch, idle)
+        except BaseException as exc:
             await response.aclose()
-            limiter.release(ticket, "other")
-            raise transport_error(exc, request.method, str(request.url), context) from exc
-        except HFError as exc:
-            await response.aclose()
-            limiter.release(ticket, *outcome_of(exc))
-            raise
-        except BaseException:
-            await response.aclose()
-            limiter.release(ticket, "other")
-            raise
+            expired = isinstance(exc, DeadlineExpired)
+            error = opening_error(exc, request, context, idle, idle_expired=expired)
+            limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
+            if error is None:
+                raise
+            raise error from (exc if isinstance(exc, httpx.HTTPError) else None)
         limiter.release(ticket, "ok")
         return response, parser, payloads, first
 
@@ -268,6 +291,7 @@ class AsyncHFClient:
         max_retries: int | None,
         context: CallContext,
         end: StreamEndRule,
+        idle: float,
     ) -> AsyncIterator[Any]:
         http = await self.http()
         request = build_request(
@@ -276,27 +300,37 @@ class AsyncHFClient:
         )  # fmt: skip
         full_url = str(request.url)
         limiter = limiter_for(full_url, context.model, context.provider)
-        response, parser, payloads, first = await self._with_retries(
-            lambda retry: self._open(http, request, context, limiter, retry), max_retries
-        )
+        watch = AsyncWatch()
+        try:
+            response, parser, payloads, first = await self._with_retries(
+                lambda retry: self._open(
+                    http, request, context, limiter, retry, watch=watch, idle=idle
+                ),
+                max_retries,
+            )
+        except BaseException:
+            watch.close()
+            raise
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
         received = 0
         state, step = end.start, end.step
         try:
-            if first is not None:
-                received += 1
-                event = parse_event(first, full_url)
-                state = step(state, event)
-                yield event
-            async for payload in payloads:
+            payload = first
+            while payload is not None:
                 received += 1
                 event = parse_event(payload, full_url)
                 state = step(state, event)
                 yield event
+                payload = await _next_event(payloads, watch, idle)
+        except DeadlineExpired:
+            raise stream_idle(full_url, received, idle) from None
         except httpx.HTTPError as exc:
             raise stream_broken(exc, full_url, received) from exc
+        except LineTooLong as exc:
+            raise line_too_long(full_url, exc.limit) from None
         finally:
+            watch.close()
             await response.aclose()
         if not parser.done and not end.finished(state):
             raise stream_cut(full_url, received, end.expects)
@@ -338,13 +372,26 @@ async def _abulk_retries(
 
 
 async def _start_events(
-    response: httpx.Response, context: CallContext
-) -> tuple[EventParser, AsyncIterator[str], str | None]:
-    """Check that ``response`` is an event stream and read up to its first event."""
+    response: httpx.Response, context: CallContext, config: ClientConfig, watch: AsyncWatch
+) -> tuple[EventParser, AsyncIterator[str]]:
+    """Check that ``response`` is an event stream; return its parser and payloads."""
     if response.status_code >= 400:  # noqa: PLR2004
-        raise status_error(response, await response.aread(), context)
+        body = await aread_body(response, config.max_body_bytes)
+        raise status_error(response, body, context)
     if is_json_answer(response.headers):
-        raise json_instead_of_stream(await response.aread(), response, context)
-    parser = EventParser()
-    payloads = aiter_events(response.aiter_bytes(), parser)
-    return parser, payloads, await anext(payloads, None)
+        body = await aread_body(response, config.max_body_bytes)
+        raise json_instead_of_stream(body, response, context)
+    parser = EventParser(config.max_line_bytes)
+    return parser, aiter_events(response.aiter_bytes(), parser, watch)
+
+
+async def _next_event(payloads: AsyncIterator[str], watch: AsyncWatch, idle: float) -> str | None:
+    """The next payload (``None`` at the end), within ``idle`` seconds (:class:`AsyncWatch`)."""
+    watch.start(idle, "event")
+    try:
+        return await anext(payloads, None)
+    except asyncio.CancelledError:
+        watch.check()  # raises DeadlineExpired when the watch cancelled the wait
+        raise
+    finally:
+        watch.stop()

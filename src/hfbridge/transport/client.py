@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -17,22 +18,31 @@ from hfbridge.transport._common import (
     build_request,
     is_json_answer,
     json_instead_of_stream,
+    line_too_long,
     parse_event,
     request_id_of,
     status_error,
     stream_broken,
     stream_cut,
+    stream_idle,
     transport_error,
 )
 from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
-from hfbridge.transport._send import send_request
+from hfbridge.transport._send import read_body, send_request
+from hfbridge.transport._timing import Deadline, DeadlineExpired
 from hfbridge.transport.auth import Secret
-from hfbridge.transport.config import ClientConfig
+from hfbridge.transport.config import ClientConfig, validate_timeout
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
 from hfbridge.transport.retry import RetryPolicy, compute_wait, is_backpressure, is_retryable
-from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, iter_events
+from hfbridge.transport.sse import (
+    REQUIRE_DONE,
+    EventParser,
+    LineTooLong,
+    StreamEndRule,
+    iter_events,
+)
 
 if TYPE_CHECKING:
     from tenacity import Retrying
@@ -94,6 +104,7 @@ class HFClient:
         headers: Mapping[str, str] | None = None,
         use_cache: bool | None = None,
         verify: bool | str = True,
+        stream_idle_timeout: float | None = None,
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -108,6 +119,7 @@ class HFClient:
             headers=headers,
             use_cache=use_cache,
             verify=verify,
+            stream_idle_timeout=stream_idle_timeout,
         )
         self._owned: httpx.Client | None = None
         self._injected = http_client
@@ -118,6 +130,14 @@ class HFClient:
 
     def __repr__(self) -> str:
         return f"HFClient({self.config!r})"
+
+    def __copy__(self) -> HFClient:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HFClient:
+        # A client is a handle on connection pools (locks, sockets): a copy of a model that holds
+        # one shares it, as it shares the process-wide pools.
+        return self
 
     @property
     def http(self) -> httpx.Client:
@@ -192,7 +212,7 @@ class HFClient:
         job = current_job()
         ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
-            response = send_request(self.http, request)
+            response = send_request(self.http, request, max_body_bytes=self.config.max_body_bytes)
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
             raise transport_error(exc, request.method, str(request.url), context) from exc
@@ -224,65 +244,80 @@ class HFClient:
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
         end: StreamEndRule = REQUIRE_DONE,
+        idle_timeout: float | None = None,
     ) -> EventStream:
         """Open a server-sent-event stream and iterate its JSON events.
 
         ``[DONE]`` ends the stream. A body that ends without it is judged by ``end``, the route's
         :class:`~hfbridge.transport.sse.StreamEndRule` (by default only ``[DONE]`` completes a
         stream); an incomplete one raises :class:`~hfbridge.errors.HFStreamError` after its last
-        event. The request is retried only until its first event is handed out.
+        event. The request is retried only until its first event is handed out. ``idle_timeout``
+        (default: the config's ``stream_idle_timeout``) bounds the wait for each event; keep-alive
+        comments do not count.
         """
+        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
+            idle_timeout, what="stream_idle_timeout"
+        )
         request = build_request(
             self.http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         stream = EventStream(iter(()))
-        stream._events = self._events(stream, request, max_retries, context, end)  # noqa: SLF001
+        stream._events = self._events(  # noqa: SLF001
+            stream, request, max_retries=max_retries, context=context, end=end, idle=idle
+        )
         return stream
 
     def _open(
-        self, request: httpx.Request, context: CallContext, limiter: Limiter, retry: bool
-    ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None]:
+        self,
+        request: httpx.Request,
+        context: CallContext,
+        limiter: Limiter,
+        retry: bool,
+        idle: float,
+    ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None, Deadline]:
         # A stream holds its slot until its first event (or its error) has arrived.
+        url = str(request.url)
         job = current_job()
         ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
-            raise transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, url, context) from exc
         except BaseException:
             limiter.release(ticket, "other")
             raise
+        deadline = _deadline_of(request)
         try:
-            parser, payloads, first = _start_events(response, context)
-        except httpx.HTTPError as exc:
+            parser, payloads, first = _start_events(response, context, self.config, deadline, idle)
+        except BaseException as exc:
             response.close()
-            limiter.release(ticket, "other")
-            raise transport_error(exc, request.method, str(request.url), context) from exc
-        except HFError as exc:
-            response.close()
-            limiter.release(ticket, *outcome_of(exc))
-            raise
-        except BaseException:
-            response.close()
-            limiter.release(ticket, "other")
-            raise
+            expired = isinstance(exc, (DeadlineExpired, httpx.TimeoutException))
+            error = opening_error(
+                exc, request, context, idle, idle_expired=expired and deadline.expired()
+            )
+            limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
+            if error is None:
+                raise
+            raise error from (exc if isinstance(exc, httpx.HTTPError) else None)
         limiter.release(ticket, "ok")
-        return response, parser, payloads, first
+        return response, parser, payloads, first, deadline
 
-    def _events(
+    def _events(  # noqa: PLR0913 - the stream's parts
         self,
         stream: EventStream,
         request: httpx.Request,
+        *,
         max_retries: int | None,
         context: CallContext,
         end: StreamEndRule,
+        idle: float,
     ) -> Iterator[Any]:
         url = str(request.url)
         limiter = limiter_for(url, context.model, context.provider)
-        response, parser, payloads, first = self._with_retries(
-            lambda retry: self._open(request, context, limiter, retry), max_retries
+        response, parser, payloads, first, deadline = self._with_retries(
+            lambda retry: self._open(request, context, limiter, retry, idle), max_retries
         )
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
@@ -294,14 +329,26 @@ class HFClient:
                 event = parse_event(first, url)
                 state = step(state, event)
                 yield event
-            for payload in payloads:
+            deadline.set(idle, "event")  # then moved per event (the attributes, not a call)
+            while True:
+                deadline.at = monotonic() + idle
+                payload = next(payloads, None)
+                if payload is None:
+                    break
                 received += 1
                 event = parse_event(payload, url)
                 state = step(state, event)
                 yield event
+        except (DeadlineExpired, httpx.TimeoutException) as exc:
+            if not deadline.expired() and isinstance(exc, httpx.TimeoutException):
+                raise stream_broken(exc, url, received) from exc
+            raise stream_idle(url, received, idle) from None
         except httpx.HTTPError as exc:
             raise stream_broken(exc, url, received) from exc
+        except LineTooLong as exc:
+            raise line_too_long(url, exc.limit) from None
         finally:
+            deadline.clear()
             response.close()
         if not parser.done and not end.finished(state):
             raise stream_cut(url, received, end.expects)
@@ -352,20 +399,51 @@ def bulk_wait(
     """
     if is_backpressure(error):
         job.note_backpressure()
-    elif budget <= 0 or not is_retryable(error):
+    elif budget <= 0 or not is_retryable(error, policy):
         return None
     wait = compute_wait(policy, attempt, error)
     return wait if wait < job.remaining() else None
 
 
+def _deadline_of(request: httpx.Request) -> Deadline:
+    """The :class:`Deadline` ``send_request`` gave ``request`` (a detached one without)."""
+    read = (request.extensions.get("timeout") or {}).get("read")
+    return read if isinstance(read, Deadline) else Deadline(0.0)
+
+
+def opening_error(
+    exc: BaseException, request: httpx.Request, context: CallContext, idle: float, *,
+    idle_expired: bool,
+) -> HFError | None:  # fmt: skip
+    """The typed error for a failure before a stream's first event (``None``: raise it as is).
+
+    ``idle_expired``: the wait for the first event outlasted ``idle`` (sync and async tell it
+    their own way).
+    """
+    url = str(request.url)
+    if idle_expired:
+        return stream_idle(url, 0, idle)
+    if isinstance(exc, httpx.HTTPError):
+        return transport_error(exc, request.method, url, context)
+    if isinstance(exc, LineTooLong):
+        return line_too_long(url, exc.limit)
+    return exc if isinstance(exc, HFError) else None
+
+
 def _start_events(
-    response: httpx.Response, context: CallContext
+    response: httpx.Response,
+    context: CallContext,
+    config: ClientConfig,
+    deadline: Deadline,
+    idle: float,
 ) -> tuple[EventParser, Iterator[str], str | None]:
     """Check that ``response`` is an event stream and read up to its first event."""
     if response.status_code >= 400:  # noqa: PLR2004
-        raise status_error(response, response.read(), context)
+        raise status_error(response, read_body(response, config.max_body_bytes), context)
     if is_json_answer(response.headers):
-        raise json_instead_of_stream(response.read(), response, context)
-    parser = EventParser()
-    payloads = iter_events(response.iter_bytes(), parser)
+        body = read_body(response, config.max_body_bytes)
+        raise json_instead_of_stream(body, response, context)
+    parser = EventParser(config.max_line_bytes)
+    payloads = iter_events(response.iter_bytes(), parser, deadline)
+    deadline.set(idle, "event")
     return parser, payloads, next(payloads, None)
