@@ -47,11 +47,6 @@ if TYPE_CHECKING:  # the catalog client loads only when aliases are checked agai
     from hfbridge.catalog.catalog import Catalog
 from hfbridge.errors import HFConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
 logger = logging.getLogger("hfbridge.catalog")
 
 ModelKind = Literal["chat", "embeddings"]
@@ -115,6 +110,11 @@ def _validate(raw: Any, source: str) -> Tables:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported here: most processes have no alias file, and the parser costs ~3 ms to import.
+    if sys.version_info >= (3, 11):
+        import tomllib  # noqa: PLC0415
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
     try:
         with path.open("rb") as stream:
             data: dict[str, Any] = tomllib.load(stream)

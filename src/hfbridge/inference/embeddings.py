@@ -24,9 +24,11 @@ import contextvars
 import logging
 import threading
 import weakref
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
+
+from typing_extensions import Unpack
 
 from hfbridge._constants import (
     EMBED_BATCH_SIZE,
@@ -36,45 +38,30 @@ from hfbridge._constants import (
 )
 from hfbridge._redact import redact_url
 from hfbridge.errors import (
-    HFAuthenticationError,
     HFBatchError,
     HFConfigError,
     HFError,
-    HFNotFoundError,
     HFPayloadTooLargeError,
-    HFPaymentRequiredError,
-    HFPermissionError,
     HFResponseError,
 )
 from hfbridge.inference.bulk import ranges
-from hfbridge.inference.embedding_routes import (
-    OPENAI_EMBEDDING_PROVIDERS,
-    EmbeddingRoute,
-    check_params,
-    select_route,
-)
+from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
+from hfbridge.inference.embedding_routes import EmbeddingRoute, check_params, select_route
 from hfbridge.inference.progress import Progress, ProgressCallback, check_show_progress
-from hfbridge.transport import (
-    AsyncHFClient,
-    CallContext,
-    ClientConfig,
-    HFClient,
-    HFResponse,
-    Secret,
-)
+from hfbridge.inference.routes import get_route
+from hfbridge.inference.service import RouteService
 from hfbridge.transport.jobs import BulkJob, bulk_job, validate_job_timeout
 from hfbridge.wire.embeddings import (
+    OPENAI_EMBEDDING_PROVIDERS,
+    ROUTES_BY_API,
     Batch,
     EmbeddingParams,
+    EmbeddingRequest,
     Vector,
     apply_instruction,
     body_size,
-    feature_extraction_body,
     instructions_for,
     json_size,
-    openai_body,
-    parse_feature_extraction,
-    parse_openai_embeddings,
     plan_batches,
 )
 
@@ -88,9 +75,6 @@ __all__ = [
     "ProgressCallback",
     "select_route",
 ]
-
-# Errors that would fail every request of the job: stop sending new batches after one.
-_FATAL = (HFAuthenticationError, HFPaymentRequiredError, HFPermissionError, HFNotFoundError)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -153,7 +137,7 @@ class _Job:
         with self._lock:
             if self.first_error is None:
                 self.first_error = error
-            if isinstance(error, _FATAL):
+            if error.stops_batch:  # it would fail every request of the job
                 self.stopped = True
 
     def record(self, outcomes: list[tuple[Batch, _Outcome]]) -> None:
@@ -202,7 +186,7 @@ class _Job:
         raise error from cause
 
 
-class EmbeddingService:
+class EmbeddingService(OnConnection):
     """Embed texts for one configured model and route over the shared transport.
 
     Args:
@@ -227,22 +211,17 @@ class EmbeddingService:
         show_progress: a tqdm bar (texts, rate, 429s met): ``None`` shows it for long jobs when a
             terminal or notebook is attached and tqdm is installed (``hfbridge[progress]``).
         progress: called after each batch with ``(texts done, texts in the job)``.
-        client, async_client: clients to use instead of ones built from the settings.
+        connection: the connection to send through; else one is built from ``settings``
+            (``base_url``, ``token``, ``client``, ... as
+            :class:`~hfbridge.inference.connection.ConnectionArgs`).
     """
 
-    def __init__(  # noqa: PLR0913 - the public settings, passed through by adapters
+    def __init__(  # noqa: PLR0913 - the embedding settings, passed through by adapters
         self,
         *,
         model: str | None = None,
-        base_url: str | None = None,
         api: str | None = None,
         provider_model_id: str | None = None,
-        token: str | Secret | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        aliases: Mapping[str, str] | None = None,
         normalize: bool | None = None,
         truncate: bool | None = None,
         truncation_direction: str | None = None,
@@ -257,8 +236,8 @@ class EmbeddingService:
         document_instruction: str | None = None,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
-        client: HFClient | None = None,
-        async_client: AsyncHFClient | None = None,
+        connection: Connection | None = None,
+        **settings: Unpack[ConnectionArgs],
     ) -> None:
         self.batch_size = _positive_int("batch_size", batch_size)
         self.max_batch_bytes = _positive_int("max_batch_bytes", max_batch_bytes)
@@ -272,9 +251,10 @@ class EmbeddingService:
             dimensions=dimensions,
             encoding_format=encoding_format,
         )
+        self.connection = connection or Connection.create(**settings)
         self.route = select_route(
-            model=model, base_url=base_url, api=api,
-            provider_model_id=provider_model_id, aliases=aliases,
+            model=model, base_url=self.connection.base_url, api=api,
+            provider_model_id=provider_model_id, aliases=self.connection.aliases,
         )  # fmt: skip
         check_params(self.route, self.params)
         family = instructions_for(self.route.model_id) if prompt_name is None else None
@@ -286,16 +266,14 @@ class EmbeddingService:
         )
         self.show_progress = check_show_progress(show_progress)
         self.progress = progress
-        config = (client.config if client is not None else None) or ClientConfig.create(
-            token=token, base_url=base_url, bill_to=bill_to, timeout=timeout,
-            max_retries=max_retries, headers=headers,
-        )  # fmt: skip
-        self.client = client or HFClient(config)
-        self.async_client = async_client or AsyncHFClient(config)
+        self.routes: RouteService[EmbeddingRequest, list[Vector], Vector] = RouteService(
+            get_route(ROUTES_BY_API[self.route.api]), self.connection
+        )
+        self._targets = [self.route.target]
+        empty = EmbeddingRequest((), self.params)
+        self._base_bytes = body_size(self.routes.route.build(empty, self.route.target, False))  # noqa: FBT003
         # A sync client given alone (its own transport, say) must carry every sync request.
-        self._sync_only = client is not None and async_client is None
-        self._context = CallContext(model=self.route.model_id, provider=self.route.provider)
-        self._base_bytes = body_size(self._body(Batch((), ())))
+        self._sync_only = self.connection.sync_only
         self._thread_slots = threading.BoundedSemaphore(self.max_concurrency)
         self._loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._loop_slots = weakref.WeakKeyDictionary()
@@ -374,30 +352,6 @@ class EmbeddingService:
             job=bulk, callback=self.progress,
         )  # fmt: skip
 
-    # --- wire ---
-
-    def _body(self, batch: Batch) -> dict[str, Any]:
-        if self.route.api == "openai":
-            return openai_body(batch.texts, model=self.route.wire_model, params=self.params)
-        # A lone text goes as a bare string, as the official clients send one input.
-        inputs = batch.texts[0] if len(batch) == 1 else batch.texts
-        return feature_extraction_body(inputs, self.params)
-
-    def _parse(self, batch: Batch, response: HFResponse) -> list[Vector]:
-        payload = response.json()
-        try:
-            if self.route.api == "openai":
-                return parse_openai_embeddings(payload, count=len(batch))
-            return parse_feature_extraction(
-                payload, count=len(batch), single=len(batch) == 1, normalize=self.params.normalize
-            )
-        except HFResponseError as exc:
-            raise HFResponseError(
-                f"{redact_url(self.route.url)} (model '{self.route.model_id}'): {exc.message}",
-                body=exc.body,
-                request_id=response.request_id,
-            ) from None
-
     def _too_large(self, batch: Batch, exc: HFPayloadTooLargeError) -> HFPayloadTooLargeError:
         """The error for one text the server refuses even alone."""
         hint = ", or set truncate=True" if "truncate" in self.route.supported_params else ""
@@ -455,10 +409,8 @@ class EmbeddingService:
             with self._thread_slots:
                 if job.stopped:
                     return [(batch, None)]
-                response = self.client.request(
-                    "POST", self.route.url, json=self._body(batch), context=self._context
-                )
-            return [(batch, self._parse(batch, response))]
+                request = EmbeddingRequest(batch.texts, self.params)
+                vectors = self.routes.call(request, self._targets).result
         except HFPayloadTooLargeError as exc:
             if len(batch) > 1:
                 left, right = batch.split()
@@ -467,6 +419,8 @@ class EmbeddingService:
             error: HFError = self._too_large(batch, exc)
         except HFError as exc:
             error = exc
+        else:
+            return [(batch, vectors)]
         job.note(error)
         return [(batch, error)]
 
@@ -514,10 +468,8 @@ class EmbeddingService:
             async with slots:
                 if job.stopped:
                     return [(batch, None)]
-                response = await self.async_client.request(
-                    "POST", self.route.url, json=self._body(batch), context=self._context
-                )
-            return [(batch, self._parse(batch, response))]
+                request = EmbeddingRequest(batch.texts, self.params)
+                vectors = (await self.routes.acall(request, self._targets)).result
         except HFPayloadTooLargeError as exc:
             if len(batch) > 1:
                 left, right = batch.split()
@@ -529,5 +481,7 @@ class EmbeddingService:
             error: HFError = self._too_large(batch, exc)
         except HFError as exc:
             error = exc
+        else:
+            return [(batch, vectors)]
         job.note(error)
         return [(batch, error)]

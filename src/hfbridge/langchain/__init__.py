@@ -6,15 +6,7 @@ importing one adapter does not import the others.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-try:
-    import langchain_core  # noqa: F401 - fail early, with the install hint
-except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
-    raise ImportError(
-        "hfbridge.langchain needs langchain-core: pip install 'hfbridge[langchain]'"
-    ) from exc
+from hfbridge._lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "ChatHF": "hfbridge.langchain.chat_models",
@@ -25,14 +17,6 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["ChatHF", "HFEmbeddings", "HFTextGen"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hfbridge.langchain' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), _EXPORTS, requires=("langchain_core", "langchain")
+)

@@ -47,7 +47,9 @@ RerankAPI = Literal["tei", "cohere", "text-ranking", "text-classification"]
 
 __all__ = [
     "FORMATS",
+    "AnswerParser",
     "BatchAnswer",
+    "BodyBuilder",
     "RerankAPI",
     "RerankBatchRequest",
     "RerankFormat",
