@@ -123,7 +123,7 @@ def test_a_changed_file_is_reloaded(tmp_path):
     [
         ("{not json", "not valid JSON"),
         ("/no/such/file.json", "neither JSON text nor an existing file"),
-        ('{"rerank": {"default": "a/b"}}', "unknown alias kind 'rerank'"),
+        ('{"reranking": {"default": "a/b"}}', "unknown alias kind 'reranking'"),
         ('{"chat": ["a/b"]}', "must be a table"),
         ('{"chat": {"default": 3}}', "chat.default must be a model id string"),
         ('{"chat": {"default": "not a model"}}', "env HFBRIDGE_ALIASES: chat.default"),
@@ -155,7 +155,7 @@ def test_bad_override_is_rejected():
     with pytest.raises(HFConfigError, match=r"override: chat\.default"):
         alias_table("chat", {"default": "no good"})
     with pytest.raises(HFConfigError, match="unknown alias kind"):
-        alias_sources("rerank")  # type: ignore[arg-type]
+        alias_sources("reranking")  # type: ignore[arg-type]
 
 
 # --- checks against the catalog ----------------------------------------------------------------

@@ -4,11 +4,13 @@ Resolution order, highest first:
 
 1. ``overrides`` (per call, or per instance: adapters pass their ``aliases=`` the same way);
 2. the env var ``HFBRIDGE_ALIASES``: JSON text, or the path of a JSON or TOML file;
-3. ``./hfbridge.toml`` (``[chat]`` / ``[embeddings]`` tables, or the same under ``[aliases]``);
-4. ``./pyproject.toml`` ``[tool.hfbridge.aliases.chat]`` / ``[tool.hfbridge.aliases.embeddings]``;
+3. ``./hfbridge.toml`` (``[chat]`` / ``[embeddings]`` / ``[rerank]`` tables, or the same under
+   ``[aliases]``);
+4. ``./pyproject.toml`` ``[tool.hfbridge.aliases.chat]`` / ``.embeddings`` / ``.rerank``;
 5. the built-in tables below.
 
-Every source has the shape ``{"chat": {"default": "org/name", ...}, "embeddings": {...}}``; a
+Every source has the shape ``{"chat": {"default": "org/name", ...}, "embeddings": {...},
+"rerank": {...}}``; a
 malformed source or model id raises :class:`~hfbridge.errors.HFConfigError` before any request.
 :func:`alias_sources` tells where each entry came from (``hfbridge aliases`` prints it), and
 :func:`check_aliases` checks the table against the live catalog.
@@ -25,6 +27,10 @@ calling by several providers):
   docs' own tool-calling and structured-output example model.
 - embeddings keep the seed's sentence-transformers picks (``all-mpnet-base-v2``,
   ``sentence-t5-large``, ``all-MiniLM-L6-v2``), served by hf-inference.
+- rerank: ``default`` ``BAAI/bge-reranker-v2-m3`` (multilingual; a recorded hf-inference answer
+  exists, huggingface.js PR #2496), ``large`` ``BAAI/bge-reranker-large``, ``small``
+  ``cross-encoder/ms-marco-MiniLM-L6-v2`` (the classic English cross-encoder). The latter two
+  could not be checked against the live router from here (no machine reaches huggingface.co).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from hfbridge.errors import HFConfigError
 
 logger = logging.getLogger("hfbridge.catalog")
 
-ModelKind = Literal["chat", "embeddings"]
+ModelKind = Literal["chat", "embeddings", "rerank"]
 KINDS: tuple[str, ...] = get_args(ModelKind)
 BUILTIN = "built-in"
 OVERRIDE = "override"
@@ -65,6 +71,11 @@ BUILTIN_ALIASES: dict[ModelKind, dict[str, str]] = {
         "default": "sentence-transformers/all-mpnet-base-v2",
         "large": "sentence-transformers/sentence-t5-large",
         "small": "sentence-transformers/all-MiniLM-L6-v2",
+    },
+    "rerank": {
+        "default": "BAAI/bge-reranker-v2-m3",
+        "large": "BAAI/bge-reranker-large",
+        "small": "cross-encoder/ms-marco-MiniLM-L6-v2",
     },
 }
 
