@@ -21,6 +21,7 @@ duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from typing_extensions import Unpack
 
@@ -163,6 +164,14 @@ class EmbeddingService(OnConnection):
             unit="text", show_progress=self.show_progress, progress=progress,
             sync_only=self.connection.sync_only,
         )  # fmt: skip
+
+    # A service is a handle (clients, a semaphore bounding its requests in flight): a copied
+    # adapter shares it, as it shares the connection pools; a deep copy used to fail on the lock.
+    def __copy__(self) -> EmbeddingService:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> EmbeddingService:
+        return self
 
     def __repr__(self) -> str:
         return (
