@@ -281,6 +281,13 @@ class AliasIssue:
 
 
 _EMBEDDING_TASKS = frozenset({"feature-extraction", "sentence-similarity"})
+RERANK_PIPELINE_TAG = "text-ranking"
+"""The Hub's pipeline tag for rerankers (``hfbridge models --task rerank`` lists these)."""
+RERANK_TASKS = frozenset({RERANK_PIPELINE_TAG, "text-classification"})
+"""The Hub tasks a reranker is served under: ``text-ranking`` (the Hub's pipeline tag for
+rerankers) and ``text-classification`` (cross-encoders tagged before it existed). The catalog can
+tell a ``text-ranking`` model is a reranker; a ``text-classification`` one may be any classifier:
+nothing in the catalog's fields (pipeline tag, provider mapping) tells a cross-encoder apart."""
 
 
 def _check_chat(alias: str, model: str, catalog: Catalog) -> str | None:
@@ -309,6 +316,16 @@ def _check_embeddings(model: str, catalog: Catalog) -> str | None:
     return None
 
 
+def _check_rerank(model: str, catalog: Catalog) -> str | None:
+    mapping = catalog.provider_mapping(parse_model_spec(model).model_id)
+    if not any(
+        entry.is_live and entry.provider == "hf-inference" and entry.task in RERANK_TASKS
+        for entry in mapping
+    ):
+        return f"hf-inference does not serve {model!r} for text-ranking or text-classification"
+    return None
+
+
 def check_aliases(
     catalog: Catalog | None = None,
     *,
@@ -318,7 +335,8 @@ def check_aliases(
     """Check every alias against the live catalog; return (and by default warn about) problems.
 
     Chat aliases must name a model with a live provider (``agent``: one that supports tools);
-    embeddings aliases a model with a live feature-extraction mapping on the Hub. When the catalog
+    embeddings aliases a model with a live feature-extraction mapping on the Hub; rerank aliases a
+    model hf-inference serves for text-ranking or text-classification. When the catalog
     cannot be reached nothing is reported (one :class:`CatalogUnavailableWarning` says so).
     """
     from hfbridge.catalog.capability import AliasWarning  # noqa: PLC0415 - lazy: see imports
@@ -326,13 +344,14 @@ def check_aliases(
 
     catalog = catalog if catalog is not None else default_catalog()
     issues: list[AliasIssue] = []
-    for kind in ("chat", "embeddings"):
+    for kind in get_args(ModelKind):
         for alias, model in alias_table(kind, (overrides or {}).get(kind)).items():
             if kind == "chat":
                 problem = _check_chat(alias, model, catalog)
             else:
+                check = _check_embeddings if kind == "embeddings" else _check_rerank
                 try:
-                    problem = _check_embeddings(model, catalog)
+                    problem = check(model, catalog)
                 except Exception as error:  # noqa: BLE001 - a check never fails the caller
                     catalog.warn_unavailable(error)
                     problem = None
