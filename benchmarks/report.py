@@ -218,6 +218,18 @@ TARGETS = [
         _vs_floor(1.1),
     ),
     Target(
+        "rerank 1,000 documents <= 1.1x server-bound (LangChain)",
+        "rerank",
+        "hfbridge HFReranker.compress_documents",
+        _vs_floor(1.1),
+    ),
+    Target(
+        "rerank 1,000 documents <= 1.1x server-bound (LlamaIndex)",
+        "rerank",
+        "hfbridge HFRerank.postprocess_nodes",
+        _vs_floor(1.1),
+    ),
+    Target(
         "import hfbridge.langchain <= langchain_core + 60 ms",
         "import",
         "hfbridge.langchain (ChatHF, HFEmbeddings)",
