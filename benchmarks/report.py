@@ -24,6 +24,7 @@ CHARTS = {
     "import": "fig6_import.png",
     "memory": "fig7_memory.png",
     "bulk": "fig8_bulk.png",
+    "rerank": "fig9_rerank.png",
 }
 STYLES = {"floor": ":", "raw": "-.", "hfbridge": "-", "anchor": "--"}
 COLOURS = {"floor": "#9e9e9e", "raw": "#5c6bc0", "hfbridge": "#ef6c00", "anchor": "#26a69a"}
