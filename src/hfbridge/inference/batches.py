@@ -186,6 +186,15 @@ class BatchEngine(Generic[_AnswerT]):
             job=bulk, callback=self.progress, desc=self.what, unit=self.unit,
         )  # fmt: skip
 
+    def _refused(self, batch: Batch, exc: HFError) -> HFError | None:
+        """The batch's error, or ``None`` when it is to be split in two and sent again."""
+        if not self.split_on(exc):
+            return exc
+        if len(batch) > 1:
+            logger.debug("%s too large for %d items: splitting it in two", self.what, len(batch))
+            return None
+        return self.too_large(batch, exc)
+
     # --- sync ---
 
     def run(
@@ -242,16 +251,10 @@ class BatchEngine(Generic[_AnswerT]):
                     return [(batch, None)]
                 answer = job.send(batch)
         except HFError as exc:
-            if not self.split_on(exc):
-                error: HFError = exc
-            elif len(batch) > 1:
+            error = self._refused(batch, exc)
+            if error is None:
                 left, right = batch.split()
-                logger.debug(
-                    "%s too large for %d items: splitting it in two", self.what, len(batch)
-                )
                 return self._send(left, job) + self._send(right, job)
-            else:
-                error = self.too_large(batch, exc)
         else:
             return [(batch, answer)]
         job.note(error)
@@ -308,19 +311,13 @@ class BatchEngine(Generic[_AnswerT]):
                     return [(batch, None)]
                 answer = await job.send(batch)
         except HFError as exc:
-            if not self.split_on(exc):
-                error: HFError = exc
-            elif len(batch) > 1:
+            error = self._refused(batch, exc)
+            if error is None:
                 left, right = batch.split()
-                logger.debug(
-                    "%s too large for %d items: splitting it in two", self.what, len(batch)
-                )
                 first, second = await asyncio.gather(
                     self._asend(left, job, slots), self._asend(right, job, slots)
                 )
                 return first + second
-            else:
-                error = self.too_large(batch, exc)
         else:
             return [(batch, answer)]
         job.note(error)

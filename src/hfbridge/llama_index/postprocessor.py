@@ -8,6 +8,8 @@ them), 429s are retried, and the async path is natively async (no thread).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.bridge.pydantic import Field
@@ -92,13 +94,8 @@ class HFRerank(_Holder, RerankSettings, BaseNodePostprocessor):
         query, texts = self._inputs(nodes, query_bundle)
         if not nodes:
             return []
-        dispatcher.event(self._start(query, nodes))
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._payload(query, nodes)
-        ) as event:
-            kept = self._kept(nodes, self.service.rerank(query, texts))
-            event.on_end(payload={EventPayload.NODES: kept})
-        dispatcher.event(ReRankEndEvent(nodes=kept))
+        with self._reported(query, nodes) as kept:
+            kept.extend(self._kept(nodes, self.service.rerank(query, texts)))
         return kept
 
     async def _apostprocess_nodes(
@@ -107,14 +104,29 @@ class HFRerank(_Holder, RerankSettings, BaseNodePostprocessor):
         query, texts = self._inputs(nodes, query_bundle)
         if not nodes:
             return []
-        dispatcher.event(self._start(query, nodes))
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._payload(query, nodes)
-        ) as event:
-            kept = self._kept(nodes, await self.service.arerank(query, texts))
+        with self._reported(query, nodes) as kept:
+            kept.extend(self._kept(nodes, await self.service.arerank(query, texts)))
+        return kept
+
+    @contextlib.contextmanager
+    def _reported(self, query: str, nodes: list[NodeWithScore]) -> Iterator[list[NodeWithScore]]:
+        """LlamaIndex's ReRank events and RERANKING callback around one rerank; the kept nodes."""
+        model = self.service.model_id
+        dispatcher.event(
+            ReRankStartEvent(
+                query=QueryBundle(query), nodes=nodes, top_n=self.top_n or len(nodes),
+                model_name=model,
+            )
+        )  # fmt: skip
+        payload: dict[str, Any] = {
+            EventPayload.NODES: nodes, EventPayload.MODEL_NAME: model,
+            EventPayload.QUERY_STR: query, EventPayload.TOP_K: self.top_n,
+        }  # fmt: skip
+        kept: list[NodeWithScore] = []
+        with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
+            yield kept
             event.on_end(payload={EventPayload.NODES: kept})
         dispatcher.event(ReRankEndEvent(nodes=kept))
-        return kept
 
     # --- conversions ---
 
@@ -134,18 +146,6 @@ class HFRerank(_Holder, RerankSettings, BaseNodePostprocessor):
             for item in nodes
         ]
         return query_bundle.query_str, texts
-
-    def _start(self, query: str, nodes: list[NodeWithScore]) -> ReRankStartEvent:
-        return ReRankStartEvent(
-            query=QueryBundle(query), nodes=nodes, top_n=self.top_n or len(nodes),
-            model_name=self.service.model_id,
-        )  # fmt: skip
-
-    def _payload(self, query: str, nodes: list[NodeWithScore]) -> dict[str, Any]:
-        return {
-            EventPayload.NODES: nodes, EventPayload.MODEL_NAME: self.service.model_id,
-            EventPayload.QUERY_STR: query, EventPayload.TOP_K: self.top_n,
-        }  # fmt: skip
 
     def _kept(self, nodes: list[NodeWithScore], ranking: Ranking) -> list[NodeWithScore]:
         kept = []
