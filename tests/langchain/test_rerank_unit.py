@@ -147,3 +147,11 @@ async def test_a_server_error_fails_the_whole_call(mode):
         await compress(reranker, mode, docs(CAPTURED_DOCUMENTS), CAPTURED_QUERY)
     assert caught.value.failed_indices == [0, 1, 2]
     assert "must be a non-empty string array" in str(caught.value)
+
+
+def test_rerank_aliases_are_user_configurable(monkeypatch, tmp_path):
+    mine = HFReranker(aliases={"default": "org/my-reranker"}, **clients(forbidden, base_url=None))
+    assert mine.model_id == "org/my-reranker"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hfbridge.toml").write_text('[rerank]\nsmall = "org/tiny"\n')
+    assert HFReranker(model="small", **clients(forbidden, base_url=None)).model_id == "org/tiny"
