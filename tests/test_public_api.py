@@ -41,8 +41,8 @@ PUBLIC: dict[str, list[str]] = {
         "check_aliases", "decide_route", "default_catalog", "estimate_cost", "is_failover_error",
         "parse_model_spec", "plan_route", "resolve_model",
     ],
-    "hfbridge.langchain": ["ChatHF", "HFEmbeddings", "HFTextGen"],
-    "hfbridge.llama_index": ["HFEmbedding", "HFLLM"],
+    "hfbridge.langchain": ["ChatHF", "HFEmbeddings", "HFReranker", "HFTextGen"],
+    "hfbridge.llama_index": ["HFEmbedding", "HFLLM", "HFRerank"],
 }  # fmt: skip
 
 

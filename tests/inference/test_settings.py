@@ -11,13 +11,13 @@ import pytest
 
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.settings import ConnectionSettings, ServiceHolder
-from hfbridge.langchain import ChatHF, HFEmbeddings, HFTextGen
-from hfbridge.llama_index import HFLLM, HFEmbedding
+from hfbridge.langchain import ChatHF, HFEmbeddings, HFReranker, HFTextGen
+from hfbridge.llama_index import HFLLM, HFEmbedding, HFRerank
 
 BASE = "http://127.0.0.1:9/v1"
 ADAPTERS: dict[str, type[ServiceHolder[Any]]] = {
     "ChatHF": ChatHF, "HFTextGen": HFTextGen, "HFEmbeddings": HFEmbeddings, "HFLLM": HFLLM,
-    "HFEmbedding": HFEmbedding,
+    "HFEmbedding": HFEmbedding, "HFReranker": HFReranker, "HFRerank": HFRerank,
 }  # fmt: skip
 NAMES = list(ADAPTERS)
 

@@ -4,7 +4,8 @@
 model family's instructions, splits the input into batches by item count *and* request bytes
 (:func:`~hfbridge.wire.embeddings.plan_batches`), sends them concurrently (tasks for the async
 API; for the sync API, a large job runs the async engine on a private event loop in a thread of its
-own, a small one uses a thread pool, so both work inside a running event loop) and puts every
+own, a small one uses a thread pool, so both work inside a running event loop: the
+:class:`~hfbridge.inference.batches.BatchEngine` every batched route shares) and puts every
 vector back at its input position. How many requests are in flight is the transport limiter's call
 (:mod:`hfbridge.transport.limiter`: it grows while answers are fine and shrinks on 429/503, shared
 by every job on the same model and host); ``max_concurrency`` is only its ceiling for this service.
@@ -19,38 +20,26 @@ duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import logging
-import threading
-import weakref
-from collections.abc import Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from typing_extensions import Unpack
 
 from hfbridge._constants import (
     EMBED_BATCH_SIZE,
     EMBED_CONCURRENCY,
-    EMBED_LOOP_MIN_BATCHES,
     EMBED_MAX_BATCH_BYTES,
 )
 from hfbridge._redact import redact_url
-from hfbridge.errors import (
-    HFBatchError,
-    HFConfigError,
-    HFError,
-    HFPayloadTooLargeError,
-    HFResponseError,
-)
-from hfbridge.inference.bulk import ranges
+from hfbridge.errors import HFConfigError, HFError, HFPayloadTooLargeError, HFResponseError
+from hfbridge.inference.batches import BatchEngine, Done
+from hfbridge.inference.bulk import positive_int
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.embedding_routes import EmbeddingRoute, check_params, select_route
-from hfbridge.inference.progress import Progress, ProgressCallback, check_show_progress
+from hfbridge.inference.progress import ProgressCallback, check_show_progress
 from hfbridge.inference.routes import get_route
 from hfbridge.inference.service import RouteService
-from hfbridge.transport.jobs import BulkJob, bulk_job, validate_job_timeout
+from hfbridge.transport.jobs import validate_job_timeout
 from hfbridge.wire.embeddings import (
     OPENAI_EMBEDDING_PROVIDERS,
     ROUTES_BY_API,
@@ -65,9 +54,6 @@ from hfbridge.wire.embeddings import (
     plan_batches,
 )
 
-logger = logging.getLogger("hfbridge.inference")
-_Result = TypeVar("_Result")
-
 __all__ = [
     "OPENAI_EMBEDDING_PROVIDERS",
     "EmbeddingRoute",
@@ -77,113 +63,12 @@ __all__ = [
 ]
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise HFConfigError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
 def _instruction(name: str, value: str | None, default: str) -> str:
     if value is None:
         return default
     if not isinstance(value, str):
         raise HFConfigError(f"{name} must be a string ('' for none), got {type(value).__name__}.")
     return value
-
-
-def _in_private_loop(job: Coroutine[Any, Any, _Result]) -> _Result:
-    """Run ``job`` to its end on a new event loop in a thread of its own; its result or error.
-
-    A large sync job runs on the async engine this way: one thread of aiohttp requests costs
-    about half the CPU of a pool of httpx threads (BENCHMARKS.md figure 8), and a thread of its
-    own works whether or not the caller's thread runs an event loop. The thread runs in a copy of
-    the caller's context, so an enclosing bulk job holds.
-    """
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(asyncio.run(job))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            outcome.append(exc)
-
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(run,), name="hfbridge-embed-loop")
-    thread.start()
-    thread.join()
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    result: _Result = outcome[0]
-    return result
-
-
-_Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None: not sent
-
-
-class _Job:
-    """Bookkeeping of one call: vectors by input position, errors, progress, early stop."""
-
-    def __init__(self, total: int, progress: Progress, bulk: BulkJob) -> None:
-        self.vectors: list[Vector | None] = [None] * total
-        self.errors: dict[int, HFError] = {}
-        self.first_error: HFError | None = None
-        self.stopped = False
-        self.bulk = bulk
-        self._progress = progress
-        self._lock = threading.Lock()
-
-    def note(self, error: HFError) -> None:
-        """Remember a failure as it happens (from any thread); a fatal one stops the job."""
-        with self._lock:
-            if self.first_error is None:
-                self.first_error = error
-            if error.stops_batch:  # it would fail every request of the job
-                self.stopped = True
-
-    def record(self, outcomes: list[tuple[Batch, _Outcome]]) -> None:
-        """Store the outcome of each (sub-)batch at its input positions."""
-        for batch, outcome in outcomes:
-            if outcome is None:
-                continue
-            if isinstance(outcome, HFError):
-                for index in batch.indices:
-                    self.errors[index] = outcome
-            else:
-                for index, vector in zip(batch.indices, outcome, strict=True):
-                    self.vectors[index] = vector
-            self._progress.advance(len(batch))
-
-    def result(self) -> list[Vector]:
-        """Every vector in input order, or :class:`HFBatchError` naming the missing positions."""
-        missing = [index for index, vector in enumerate(self.vectors) if vector is None]
-        if not missing:
-            vectors = [vector for vector in self.vectors if vector is not None]
-            widths = sorted({len(vector) for vector in vectors})
-            if len(widths) > 1:
-                raise HFResponseError(
-                    f"the server returned embeddings of different sizes {widths} within one job: "
-                    "the endpoint may route to several models. No result is returned."
-                )
-            return vectors
-        total, failed = len(self.vectors), len(self.errors)
-        unsent = len(missing) - failed
-        cause = self.first_error
-        message = (
-            f"Embedding failed for {len(missing)} of {total} text(s) (input positions "
-            f"{ranges(missing)}); no partial result is returned."
-        )
-        if self.bulk.remaining() <= 0:
-            message += (
-                f" The job reached its deadline (job_timeout={self.bulk.job_timeout:g} s) after "
-                f"{self.bulk.backpressure} rate-limit answer(s): raise job_timeout, or send fewer "
-                "texts per call."
-            )
-        elif unsent:
-            message += f" {unsent} text(s) were not sent after an error that fails every request."
-        if cause is not None:
-            message += f" First error: {cause.message}"
-        error = HFBatchError(message, failed_indices=missing, errors=dict(self.errors), total=total)
-        raise error from cause
 
 
 class EmbeddingService(OnConnection):
@@ -239,9 +124,9 @@ class EmbeddingService(OnConnection):
         connection: Connection | None = None,
         **settings: Unpack[ConnectionArgs],
     ) -> None:
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.max_batch_bytes = _positive_int("max_batch_bytes", max_batch_bytes)
-        self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.max_batch_bytes = positive_int("max_batch_bytes", max_batch_bytes)
+        self.max_concurrency = positive_int("max_concurrency", max_concurrency)
         self.job_timeout = None if job_timeout is None else validate_job_timeout(job_timeout)
         self.params = EmbeddingParams.create(
             normalize=normalize,
@@ -273,10 +158,12 @@ class EmbeddingService(OnConnection):
         empty = EmbeddingRequest((), self.params)
         self._base_bytes = body_size(self.routes.route.build(empty, self.route.target, False))  # noqa: FBT003
         # A sync client given alone (its own transport, say) must carry every sync request.
-        self._sync_only = self.connection.sync_only
-        self._thread_slots = threading.BoundedSemaphore(self.max_concurrency)
-        self._loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
-        self._loop_slots = weakref.WeakKeyDictionary()
+        self.engine: BatchEngine[list[Vector]] = BatchEngine(
+            max_concurrency=self.max_concurrency,
+            job_timeout=self.job_timeout, too_large=self._too_large, what="Embedding",
+            unit="text", show_progress=self.show_progress, progress=progress,
+            sync_only=self.connection.sync_only,
+        )  # fmt: skip
 
     # A service is a handle (clients, a semaphore bounding its requests in flight): a copied
     # adapter shares it, as it shares the connection pools; a deep copy used to fail on the lock.
@@ -346,14 +233,10 @@ class EmbeddingService(OnConnection):
             base_bytes=self._base_bytes,
         )
 
-    def _progress(self, total: int, batches: int, show: bool | None, bulk: BulkJob) -> Progress:
-        return Progress(
-            total, requests=batches, show=self.show_progress if show is None else show,
-            job=bulk, callback=self.progress,
-        )  # fmt: skip
-
-    def _too_large(self, batch: Batch, exc: HFPayloadTooLargeError) -> HFPayloadTooLargeError:
-        """The error for one text the server refuses even alone."""
+    def _too_large(self, batch: Batch, exc: HFError) -> HFError:
+        """The error for one text the server refuses even alone (an HTTP 413)."""
+        if not isinstance(exc, HFPayloadTooLargeError):  # the engine splits on 413 only
+            return exc
         hint = ", or set truncate=True" if "truncate" in self.route.supported_params else ""
         error = HFPayloadTooLargeError(
             f"The text at input position {batch.indices[0]} ({json_size(batch.texts[0])} bytes in "
@@ -365,123 +248,33 @@ class EmbeddingService(OnConnection):
         error.__cause__ = exc
         return error
 
-    # --- sync engine ---
+    # --- sending ---
 
     def _run(self, texts: list[str], show_progress: bool | None) -> list[Vector]:
         plan = self._plan(texts)
-        if not plan:
-            return []
-        if len(plan) >= EMBED_LOOP_MIN_BATCHES and not self._sync_only:
-            return _in_private_loop(self._arun(texts, show_progress))
-        with bulk_job(self.job_timeout) as bulk:
-            progress = self._progress(len(texts), len(plan), show_progress, bulk)
-            job = _Job(len(texts), progress, bulk)
-            try:
-                if len(plan) == 1 or self.max_concurrency == 1:
-                    for batch in plan:
-                        job.record(self._send(batch, job))
-                else:
-                    self._run_threads(plan, job)
-            finally:
-                progress.close()
-        return job.result()
-
-    def _run_threads(self, plan: list[Batch], job: _Job) -> None:
-        workers = min(self.max_concurrency, len(plan))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfbridge-embed")
-        try:
-            # Each thread runs in a copy of this context: its requests belong to the bulk job.
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._send, batch, job)
-                for batch in plan
-            ]
-            for future in as_completed(futures):
-                job.record(future.result())
-        except BaseException:
-            job.stopped = True  # queued batches see it and return without sending
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-
-    def _send(self, batch: Batch, job: _Job) -> list[tuple[Batch, _Outcome]]:
-        """Send one batch (split on 413); failures become outcomes, never exceptions."""
-        try:
-            with self._thread_slots:
-                if job.stopped:
-                    return [(batch, None)]
-                request = EmbeddingRequest(batch.texts, self.params)
-                vectors = self.routes.call(request, self._targets).result
-        except HFPayloadTooLargeError as exc:
-            if len(batch) > 1:
-                left, right = batch.split()
-                logger.debug("HTTP 413 for %d texts: splitting the batch in two", len(batch))
-                return self._send(left, job) + self._send(right, job)
-            error: HFError = self._too_large(batch, exc)
-        except HFError as exc:
-            error = exc
-        else:
-            return [(batch, vectors)]
-        job.note(error)
-        return [(batch, error)]
-
-    # --- async engine ---
-
-    def _slots(self) -> asyncio.Semaphore:
-        """This service's concurrency bound on the running loop (one semaphore per loop)."""
-        loop = asyncio.get_running_loop()
-        slots = self._loop_slots.get(loop)
-        if slots is None:
-            slots = asyncio.Semaphore(self.max_concurrency)
-            self._loop_slots[loop] = slots
-        return slots
+        return self._place(
+            self.engine.run(plan, len(texts), self._send, self._asend, show_progress)
+        )
 
     async def _arun(self, texts: list[str], show_progress: bool | None) -> list[Vector]:
         plan = self._plan(texts)
-        if not plan:
-            return []
-        slots = self._slots()
-        with bulk_job(self.job_timeout) as bulk:
-            progress = self._progress(len(texts), len(plan), show_progress, bulk)
-            job = _Job(len(texts), progress, bulk)
+        return self._place(await self.engine.arun(plan, len(texts), self._asend, show_progress))
 
-            async def run(batch: Batch) -> None:
-                job.record(await self._asend(batch, job, slots))
+    def _send(self, batch: Batch) -> list[Vector]:
+        return self.routes.call(EmbeddingRequest(batch.texts, self.params), self._targets).result
 
-            tasks = [asyncio.ensure_future(run(batch)) for batch in plan]  # inherit the job
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                job.stopped = True
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-            finally:
-                progress.close()
-        return job.result()
+    async def _asend(self, batch: Batch) -> list[Vector]:
+        request = EmbeddingRequest(batch.texts, self.params)
+        return (await self.routes.acall(request, self._targets)).result
 
-    async def _asend(
-        self, batch: Batch, job: _Job, slots: asyncio.Semaphore
-    ) -> list[tuple[Batch, _Outcome]]:
-        """Async :meth:`_send`: the halves of a 413 split run concurrently."""
-        try:
-            async with slots:
-                if job.stopped:
-                    return [(batch, None)]
-                request = EmbeddingRequest(batch.texts, self.params)
-                vectors = (await self.routes.acall(request, self._targets)).result
-        except HFPayloadTooLargeError as exc:
-            if len(batch) > 1:
-                left, right = batch.split()
-                logger.debug("HTTP 413 for %d texts: splitting the batch in two", len(batch))
-                first, second = await asyncio.gather(
-                    self._asend(left, job, slots), self._asend(right, job, slots)
-                )
-                return first + second
-            error: HFError = self._too_large(batch, exc)
-        except HFError as exc:
-            error = exc
-        else:
-            return [(batch, vectors)]
-        job.note(error)
-        return [(batch, error)]
+    @staticmethod
+    def _place(done: Done[list[Vector]]) -> list[Vector]:
+        """Every vector at its input position (the engine answered every position)."""
+        vectors = [vector for _, answer in done for vector in answer]
+        widths = sorted({len(vector) for vector in vectors})
+        if len(widths) > 1:
+            raise HFResponseError(
+                f"the server returned embeddings of different sizes {widths} within one job: "
+                "the endpoint may route to several models. No result is returned."
+            )
+        return vectors

@@ -22,6 +22,10 @@ _ROUTES: dict[str, str] = {
     "chat-text": "hfbridge.wire.textgen_routes:CHAT_TEXT",
     "openai-embeddings": "hfbridge.wire.embeddings:OPENAI_EMBEDDINGS",
     "feature-extraction": "hfbridge.wire.embeddings:FEATURE_EXTRACTION",
+    "rerank-tei": "hfbridge.wire.rerank:RERANK_TEI",
+    "rerank-cohere": "hfbridge.wire.rerank:RERANK_COHERE",
+    "rerank-text-ranking": "hfbridge.wire.rerank:RERANK_TEXT_RANKING",
+    "rerank-text-classification": "hfbridge.wire.rerank:RERANK_TEXT_CLASSIFICATION",
 }
 
 

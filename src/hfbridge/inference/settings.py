@@ -9,6 +9,7 @@ frameworks inherit the same declarations):
   built (``client``, ``async_client``, ``transport``, ``catalog``). ``model_name`` is accepted for
   ``model`` and ``api_key`` for ``token``, in every adapter.
 - :class:`EmbeddingSettings`: the options of an embeddings route, batching and instructions.
+- :class:`RerankSettings`: the options of a rerank route (``top_n``, TEI's flags) and batching.
 
 The lifecycle, once for all adapters (:class:`ServiceHolder`):
 
@@ -48,7 +49,12 @@ from pydantic import (
     field_validator,
 )
 
-from hfbridge._constants import EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge._constants import (
+    EMBED_CONCURRENCY,
+    EMBED_MAX_BATCH_BYTES,
+    RERANK_BATCH_SIZE,
+    RERANK_MAX_BATCH_BYTES,
+)
 from hfbridge.errors import config_error_from
 from hfbridge.inference.connection import Connection, ConnectionArgs
 from hfbridge.inference.credentials import HeadersSetting
@@ -230,6 +236,50 @@ class EmbeddingSettings(BaseModel):
     def embedding_args(self) -> dict[str, Any]:
         """The route options, as :class:`~hfbridge.inference.embeddings.EmbeddingService` takes."""
         args = {name: getattr(self, name) for name in EmbeddingSettings.model_fields}
+        args["job_timeout"] = getattr(self, "job_timeout", None)  # a connection setting
+        return args
+
+
+class RerankSettings(BaseModel):
+    """The options of a rerank route and its batching (both rerank adapters declare them here).
+
+    Values are checked by :class:`~hfbridge.inference.rerank.RerankService` when the adapter is
+    built (:class:`~hfbridge.errors.HFConfigError`), before any request.
+    """
+
+    model_config = ConfigDict(defer_build=True)
+
+    api: Literal["tei", "cohere", "text-ranking", "text-classification"] | None = Field(
+        default=None,
+        description="Wire format: with base_url 'tei' (default) or 'cohere'; on Hugging Face "
+        "'text-classification' (default) or 'text-ranking'.",
+    )
+    top_n: int | None = Field(
+        default=3, description="Keep the best top_n documents (None: all, best first)."
+    )
+    raw_scores: bool | None = Field(default=None, description="Logits instead of sigmoid (TEI).")
+    truncate: bool | None = Field(default=None, description="Truncate long inputs (TEI).")
+    truncation_direction: Literal["left", "right"] | None = Field(default=None)
+    label: str | None = Field(
+        default=None, description="The class meaning 'relevant' (multi-label text-classification)."
+    )
+    batch_size: int = Field(
+        default=RERANK_BATCH_SIZE, description="Documents per request, at most."
+    )
+    max_batch_bytes: int = Field(
+        default=RERANK_MAX_BATCH_BYTES, description="Request body bytes, at most."
+    )
+    max_concurrency: int = Field(
+        default=EMBED_CONCURRENCY,
+        description="Most requests in flight (a ceiling: the limiter adapts below it).",
+    )
+    show_progress: bool | None = Field(
+        default=None, description="tqdm bar; None: for long jobs with a terminal or notebook."
+    )
+
+    def rerank_args(self) -> dict[str, Any]:
+        """The route options, as :class:`~hfbridge.inference.rerank.RerankService` takes them."""
+        args = {name: getattr(self, name) for name in RerankSettings.model_fields}
         args["job_timeout"] = getattr(self, "job_timeout", None)  # a connection setting
         return args
 
