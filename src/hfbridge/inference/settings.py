@@ -67,6 +67,10 @@ from hfbridge.wire.params import check_param, check_params
 
 ServiceT = TypeVar("ServiceT")
 
+CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
+"""Per-call keyword arguments of every adapter that shape the HTTP call rather than the body."""
+CALL_OPTION_KEYS_SET = frozenset(CALL_OPTION_KEYS)
+
 _INJECTED = frozenset({"client", "async_client", "transport", "catalog"})
 """Settings that hold live objects: never serialised, never pickled."""
 
@@ -158,6 +162,12 @@ class ConnectionSettings(BaseModel):
     def explicit_token(self) -> bool:
         """Whether the token was passed by the user (and may go to a self-hosted server)."""
         return "token" in self.model_fields_set and self.token is not None
+
+    def pop_call_options(self, call: dict[str, Any]) -> CallOptions | None:
+        """Take the call's transport keywords (:data:`CALL_OPTION_KEYS`) out of ``call``."""
+        if CALL_OPTION_KEYS_SET.isdisjoint(call):
+            return self.call_options()
+        return self.call_options(*(call.pop(key, None) for key in CALL_OPTION_KEYS))
 
     def call_options(
         self,

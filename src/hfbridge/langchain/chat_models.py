@@ -25,7 +25,7 @@ from hfbridge._constants import TEXTGEN_BATCH_CONCURRENCY
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
-from hfbridge.inference.settings import ServiceHolder
+from hfbridge.inference.settings import CALL_OPTION_KEYS_SET, ServiceHolder
 from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
 from hfbridge.langchain._convert import (
     delta_to_chunk,
@@ -60,12 +60,8 @@ SAMPLING_FIELDS: tuple[str, ...] = (
 RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream"})
 """Body keys ChatHF owns; ``model_kwargs`` / ``extra_body`` may not set them."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
-"""Per-call keyword arguments that shape the HTTP call rather than the body."""
-
 _PROBE = ({"role": "user", "content": "."},)
 _IGNORED_CALL_KEYS = frozenset({"stream", "ls_structured_output_format"})
-_OPTION_KEYS = frozenset(CALL_OPTION_KEYS)
 _LS_CALL_KEYS = frozenset({"model", "temperature", "max_tokens", "max_new_tokens", "stop"})
 
 
@@ -215,10 +211,10 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
     ) -> tuple[ChatService, list[dict[str, Any]], dict[str, Any], CallOptions | None, bool]:
         call = {key: value for key, value in kwargs.items() if key not in _IGNORED_CALL_KEYS}
         service = self.service_for(call.pop("model", None))
-        if _OPTION_KEYS.isdisjoint(call):
+        if CALL_OPTION_KEYS_SET.isdisjoint(call):
             options = self.memoized("call_options", self.call_options)
         else:
-            options = self.call_options(*(call.pop(key, None) for key in CALL_OPTION_KEYS))
+            options = self.pop_call_options(call)
         include_usage = bool(call.pop("stream_usage", self.stream_usage))
         extra_body = call.pop("extra_body", None) or {}
         if "max_new_tokens" in call:

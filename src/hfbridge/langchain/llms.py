@@ -47,9 +47,6 @@ PARAM_FIELDS: tuple[str, ...] = (
 )
 """Instance fields sent as generation parameters when set (per-call keyword arguments win)."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
-"""Per-call keyword arguments that shape the HTTP call rather than the generation."""
-
 
 if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
     _Holder = ServiceHolder[TextGenService]
@@ -158,7 +155,7 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     ) -> tuple[TextGenService, GenerationParams, CallOptions | None]:
         """The service, validated parameters and call options of one call (before any request)."""
         call = dict(kwargs)
-        options = self.call_options(*(call.pop(key, None) for key in CALL_OPTION_KEYS))
+        options = self.pop_call_options(call)
         if "max_tokens" in call:
             call["max_new_tokens"] = call.pop("max_tokens")
         params = self._default_params().merged(call)

@@ -57,7 +57,6 @@ _SAMPLING_FIELDS = (
     "presence_penalty",
     "reasoning_effort",
 )
-_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 WireMessages = list[dict[str, Any]]
 
 
@@ -158,7 +157,7 @@ class HFLLM(_Holder, FunctionCallingLLM):
     def _request(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions | None]:
         """The body parameters and transport options for one call."""
         params = dict(self.memoized("params", self._instance_params))
-        options = self.call_options(*(kwargs.pop(key, None) for key in _OPTION_KEYS))
+        options = self.pop_call_options(kwargs)
         params.update(kwargs)
         return params, options
 
