@@ -9,13 +9,18 @@ Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent ve
 A named ``tool_choice`` goes to a self-hosted server that ignores it (llama.cpp: learnt once per
 ``base_url``, see :mod:`hfbridge.inference.server_kinds`) as that tool alone with ``"required"``.
 Inline reasoning (``<think>``) is split out by the route (:mod:`hfbridge.wire.chat_completions`).
+
+With ``use_responses_api=True`` the same calls go to the OpenAI Responses API (``POST
+/v1/responses``, :mod:`hfbridge.wire.responses`) through the same loop: the answers are the same
+:class:`~hfbridge.wire.chat.ChatCompletion` values (what only the Responses API has, such as
+server-run MCP calls, is in ``completion.extra["response"]``), routing and failover are the same.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +28,7 @@ from typing_extensions import Unpack
 
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.catalog.spec import ModelSpec
+from hfbridge.errors import HFConfigError, HFStatusError
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
 from hfbridge.inference.service import (
@@ -34,20 +40,32 @@ from hfbridge.inference.service import (
 )
 from hfbridge.wire.chat import ChatCompletion, Usage
 from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatRequest, chat_request
+from hfbridge.wire.responses import (
+    RESPONSES,
+    ResponsesRequest,
+    is_server_tool,
+    responses_request,
+)
+from hfbridge.wire.responses_stream import ResponsesStreamFold
 from hfbridge.wire.route import Target
-from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+from hfbridge.wire.stream import ChunkAccumulator, StreamDelta, StreamRecord
 from hfbridge.wire.tool_choice import IGNORES_NAMED_CHOICE, force_named_tool, named_tool
 
 logger = logging.getLogger("hfbridge.inference")
 
 __all__ = [
     "PROVIDER_HEADERS",
+    "AnyRequest",
     "AsyncChatStream",
     "CallOptions",
     "ChatResult",
     "ChatService",
     "ChatStream",
 ]
+
+
+AnyRequest = ChatRequest | ResponsesRequest
+"""A validated request of either chat route (chat completions, or the Responses API)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,7 @@ class ChatService(OnConnection):
         aliases: per-instance alias overrides (``{"default": "org/name"}``).
         client, async_client: clients to use instead of ones built from the settings.
         catalog: the catalog used for routing (default: the process-wide one).
+        use_responses_api: send to ``/v1/responses`` instead of ``/v1/chat/completions``.
     """
 
     def __init__(
@@ -86,6 +105,7 @@ class ChatService(OnConnection):
         *,
         model: str | None = None,
         connection: Connection | None = None,
+        use_responses_api: bool = False,
         **settings: Unpack[ConnectionArgs],
     ) -> None:
         self.connection = connection or Connection.create(**settings)
@@ -94,7 +114,11 @@ class ChatService(OnConnection):
             model, kind="chat", overrides=self.connection.aliases,
             custom_endpoint=self.custom_endpoint,
         )  # fmt: skip
-        self.routes = RouteService(CHAT_COMPLETIONS, self.connection)
+        self.use_responses_api = use_responses_api
+        route = RESPONSES if use_responses_api else CHAT_COMPLETIONS
+        self.routes: RouteService[Any, ChatCompletion, StreamDelta] = RouteService(
+            route, self.connection
+        )
         self._specs: dict[Target, ModelSpec] = {}
         self._primary = [self._target(self.spec)]
 
@@ -103,7 +127,9 @@ class ChatService(OnConnection):
 
     def for_model(self, model: str | None) -> ChatService:
         """The service for another model over the same connection."""
-        return ChatService(model=model, connection=self.connection)
+        return ChatService(
+            model=model, connection=self.connection, use_responses_api=self.use_responses_api
+        )
 
     def __call__(self, model: str | None = None) -> ChatService:
         """Deprecated: ``ChatHF.service`` is a property; ``service(model)`` is :meth:`for_model`."""
@@ -217,17 +243,48 @@ class ChatService(OnConnection):
     def _request(
         self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], *,
         stream: bool = False, include_usage: bool = True,
-    ) -> ChatRequest:  # fmt: skip
+    ) -> AnyRequest:  # fmt: skip
+        if self.use_responses_api:
+            # llama.cpp reads only the chat-style response_format: a self-hosted server gets both.
+            return responses_request(
+                messages, params, stream=stream, mirror_response_format=self.custom_endpoint
+            )
+        tools = params.get("tools")
+        if isinstance(tools, list) and any(is_server_tool(tool) for tool in tools):
+            raise HFConfigError(
+                "tools of type 'mcp' (or another server-side tool) run on the server through "
+                "the Responses API only: set use_responses_api=True, or bind function tools."
+            )
         return chat_request(
             messages, params, model=self._primary[0].model, stream=stream,
             include_usage=include_usage,
         )  # fmt: skip
 
-    def _served_request(self, request: ChatRequest) -> ChatRequest:
+    def _served_request(self, request: AnyRequest) -> AnyRequest:
+        if isinstance(request, ResponsesRequest):
+            return request
         return _with_body(request, self.for_server(request.body))
 
-    async def _aserved_request(self, request: ChatRequest) -> ChatRequest:
+    async def _aserved_request(self, request: AnyRequest) -> AnyRequest:
+        if isinstance(request, ResponsesRequest):
+            return request
         return _with_body(request, await self.afor_server(request.body))
+
+    def explain(self, exc: HFStatusError) -> HFStatusError:
+        """``exc``, reworded when it says that a self-hosted server has no Responses route."""
+        if not (self.use_responses_api and self.custom_endpoint) or exc.status_code not in (
+            404,
+            405,
+        ):
+            return exc
+        return type(exc)(
+            f"{exc.message}\nThe server at {self.connection.base_url} answered "
+            f"{exc.status_code} on /responses: it has no Responses API (TGI and older vLLM do "
+            "not), or does not know the model. Set use_responses_api=False to call chat "
+            "completions.",
+            status_code=exc.status_code, body=exc.body, request_id=exc.request_id, url=exc.url,
+            model=exc.model, provider=exc.provider, error_code=exc.error_code,
+        )  # fmt: skip
 
     # --- capabilities (from the catalog; unknown for self-hosted endpoints) ---
 
@@ -280,7 +337,13 @@ class ChatService(OnConnection):
         """One non-streamed completion (with failover across the route's providers)."""
         request = self._served_request(self._request(messages, params))
         targets, route = self.targets(params)
-        return self._result(self.routes.call(request, targets, options), route)
+        try:
+            return self._result(self.routes.call(request, targets, options), route)
+        except HFStatusError as exc:
+            explained = self.explain(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
 
     async def acomplete(
         self,
@@ -291,7 +354,13 @@ class ChatService(OnConnection):
         """Async form of :meth:`complete`."""
         request = await self._aserved_request(self._request(messages, params))
         targets, route = await self.atargets(params)
-        return self._result(await self.routes.acall(request, targets, options), route)
+        try:
+            return self._result(await self.routes.acall(request, targets, options), route)
+        except HFStatusError as exc:
+            explained = self.explain(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
 
     def stream(
         self,
@@ -321,7 +390,7 @@ class ChatService(OnConnection):
         return ChatStream(self, request, options, sync=False)
 
 
-def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> ChatRequest:
+def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> AnyRequest:
     return request if body is request.body else request.with_body(body)
 
 
@@ -339,7 +408,7 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
     """
 
     def __init__(
-        self, service: ChatService, request: ChatRequest, options: CallOptions | None, *,
+        self, service: ChatService, request: AnyRequest, options: CallOptions | None, *,
         sync: bool,
     ) -> None:  # fmt: skip
         self.route = ""
@@ -365,11 +434,32 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
     def _finished(self, served: Served[ChatCompletion]) -> ChatResult:
         return self._service._result(served, self.route)  # noqa: SLF001 - same module
 
+    def __iter__(self) -> Iterator[StreamDelta]:
+        try:
+            yield from super().__iter__()
+        except HFStatusError as exc:
+            explained = self._service.explain(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
+
+    async def __aiter__(self) -> AsyncIterator[StreamDelta]:
+        try:
+            async for delta in super().__aiter__():
+                yield delta
+        except HFStatusError as exc:
+            explained = self._service.explain(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
+
     @property
-    def accumulator(self) -> ChunkAccumulator:
+    def accumulator(self) -> StreamRecord:
         """The stream's record so far (text, reasoning and tool calls per choice)."""
         fold = self.inner.fold
-        return fold if isinstance(fold, ChunkAccumulator) else ChunkAccumulator()
+        if isinstance(fold, ChunkAccumulator | ResponsesStreamFold):
+            return fold
+        return ChunkAccumulator()
 
 
 AsyncChatStream = ChatStream

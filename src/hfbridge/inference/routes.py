@@ -22,6 +22,7 @@ _ROUTES: dict[str, str] = {
     "chat-text": "hfbridge.wire.textgen_routes:CHAT_TEXT",
     "openai-embeddings": "hfbridge.wire.embeddings:OPENAI_EMBEDDINGS",
     "feature-extraction": "hfbridge.wire.embeddings:FEATURE_EXTRACTION",
+    "responses": "hfbridge.wire.responses:RESPONSES",
 }
 
 

@@ -29,6 +29,8 @@ from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import ChatResult as ServiceResult
 from hfbridge.langchain._base import MODEL_PROVIDER
 from hfbridge.wire.chat import ChatChoice, Usage, WireTools, normalize_tool_choice, wire_tools
+from hfbridge.wire.responses import is_server_tool
+from hfbridge.wire.responses_result import response_details
 from hfbridge.wire.stream import StreamDelta
 
 _PLAIN_ROLES: dict[type, str] = {HumanMessage: "user", SystemMessage: "system"}
@@ -102,14 +104,19 @@ def tools_to_wire(tools: Sequence[Any], *, strict: bool | None = None) -> WireTo
     """
     if isinstance(tools, WireTools):
         return tools
-    converted = []
+    converted, server_side = [], []
     for tool in tools:
+        if is_server_tool(tool):  # {"type": "mcp", ...}: the server runs it, passed as given
+            server_side.append(dict(tool))
+            continue
         try:
             openai_tool = convert_to_openai_tool(tool, strict=strict)
         except (ValueError, TypeError) as exc:
             raise HFConfigError(f"cannot use {tool!r} as a tool: {exc}") from exc
         converted.append(openai_tool)
-    return wire_tools(converted)
+    checked = wire_tools(converted)
+    checked.extend(server_side)
+    return checked
 
 
 def tool_params(
@@ -160,6 +167,9 @@ def response_metadata(
         "system_fingerprint": completion.system_fingerprint,
         "id": completion.id or None,
     }
+    details = response_details(completion)
+    if details is not None:
+        metadata.update(details.metadata())
     if logprobs and choice is not None:
         metadata["logprobs"] = choice.logprobs
     return {key: value for key, value in metadata.items() if value is not None}
@@ -237,9 +247,7 @@ def delta_to_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
     if not (delta.tool_calls or delta.reasoning or delta.logprobs is not None):
         return text_chunk(delta.content) if delta.content else None
     chunks = [
-        tool_call_chunk(
-            name=call.name, args=call.arguments, id=call.id, index=call.index
-        )
+        tool_call_chunk(name=call.name, args=call.arguments, id=call.id, index=call.index)
         for call in delta.tool_calls
     ]
     extra = {"reasoning_content": delta.reasoning} if delta.reasoning else {}

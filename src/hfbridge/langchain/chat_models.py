@@ -25,7 +25,7 @@ from hfbridge._constants import TEXTGEN_BATCH_CONCURRENCY
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
-from hfbridge.inference.settings import ServiceHolder
+from hfbridge.inference.settings import ChatSettings, ServiceHolder
 from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
 from hfbridge.langchain._convert import (
     delta_to_chunk,
@@ -75,7 +75,7 @@ else:
     _Holder = ServiceHolder
 
 
-class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
+class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
     """Chat with any Hugging Face model: a drop-in for ``ChatOpenAI`` / ``ChatHuggingFace``.
 
     Example:
@@ -134,7 +134,9 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
 
     def build_service(self, connection: Connection) -> ChatService:
         """The :class:`ChatService` this model sends through."""
-        return ChatService(model=self.model, connection=connection)
+        return ChatService(
+            model=self.model, connection=connection, use_responses_api=self.use_responses_api
+        )
 
     def check_settings(self) -> None:
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""

@@ -36,10 +36,10 @@ from pydantic import AliasChoices
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
 from hfbridge.inference.connection import Connection
-from hfbridge.inference.settings import ServiceHolder, model_field
+from hfbridge.inference.settings import ChatSettings, ServiceHolder, model_field
 from hfbridge.llama_index import _convert
 from hfbridge.wire.chat import json_schema_format
-from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+from hfbridge.wire.stream import StreamDelta, StreamRecord
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -67,7 +67,7 @@ else:
     _Holder = ServiceHolder
 
 
-class HFLLM(_Holder, FunctionCallingLLM):
+class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
     """Chat models on Hugging Face (router or self-hosted) as a LlamaIndex function-calling LLM.
 
     Args:
@@ -129,7 +129,9 @@ class HFLLM(_Holder, FunctionCallingLLM):
 
     def build_service(self, connection: Connection) -> ChatService:
         """The chat service calls go through (rebuilt after a setting changes)."""
-        return ChatService(model=self.model, connection=connection)
+        return ChatService(
+            model=self.model, connection=connection, use_responses_api=self.use_responses_api
+        )
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -161,7 +163,8 @@ class HFLLM(_Holder, FunctionCallingLLM):
 
     def _instance_params(self) -> dict[str, Any]:
         return {
-            **{name: getattr(self, name) for name in _SAMPLING_FIELDS}, **self.additional_kwargs
+            **{name: getattr(self, name) for name in _SAMPLING_FIELDS},
+            **self.additional_kwargs,
         }
 
     # --- chat and completion ---
@@ -449,7 +452,7 @@ class _Responses:
 
     def __init__(self, stream: ChatStream) -> None:
         self._stream = stream
-        self._record: ChunkAccumulator | None = None  # the stream's fold, there once it started
+        self._record: StreamRecord | None = None  # the stream's fold, there once it started
         self._held: ChatResponse | None = None
 
     def take(self, delta: StreamDelta) -> list[ChatResponse]:
