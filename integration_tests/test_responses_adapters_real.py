@@ -35,7 +35,7 @@ class Tokens(BaseCallbackHandler):
     def __init__(self):
         self.tokens = []
 
-    def on_llm_new_token(self, token, **kwargs):
+    def on_llm_new_token(self, token, **kwargs):  # noqa: ARG002 - a callback
         self.tokens.append(token)
 
 
@@ -107,7 +107,8 @@ def test_hfllm_chat_stream_and_tools(llm):
     responses = list(llm.stream_chat(messages))
     assert "".join(r.delta or "" for r in responses) == responses[-1].message.content
     tool = FunctionTool.from_defaults(get_weather)
-    tooled = llm.chat_with_tools([tool], user_msg="What's the weather in Paris?", tool_required=True)
+    question = "What's the weather in Paris?"
+    tooled = llm.chat_with_tools([tool], user_msg=question, tool_required=True)
     (selection,) = llm.get_tool_calls_from_response(tooled)[:1]
     assert selection.tool_name == "get_weather"
 
