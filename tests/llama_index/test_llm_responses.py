@@ -21,6 +21,8 @@ class Server:
         self.whole, self.stream, self.bodies = whole, stream, []
 
     def __call__(self, request):
+        if request.method == "GET":  # what the server says about itself: nothing here
+            return httpx.Response(404, json={"error": "not found"})
         assert request.url.path == "/v1/responses", request.url.path
         body = json.loads(request.content)
         self.bodies.append(body)

@@ -69,8 +69,8 @@ class Server:
         return [json.loads(r.content) for r in self.requests if r.method == "POST"]
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path == "/v1/models" and "127.0.0.1" in str(
-            request.url
+        if request.method == "GET" and request.url.path in ("/v1/models", "/props") and (
+            "127.0.0.1" in str(request.url)
         ):  # what the self-hosted server is (asked once per base_url): it won't say
             return httpx.Response(404, json={"error": "not found"})
         self.requests.append(request)

@@ -312,10 +312,30 @@ class ChatService(OnConnection):
             return "function_calling"
         return "json_schema"
 
+    def profile(self) -> dict[str, Any]:
+        """What the model can do, as LangChain's ``ModelProfile`` keys (known keys only).
+
+        Router models: from the catalog (:func:`~hfbridge.catalog.profile.router_profile`: the
+        pinned provider's flags, else any live provider's; the smallest live context window).
+        A ``base_url``: what the server says about itself (:mod:`hfbridge.inference.server_facts`,
+        asked once per server). Either may make one bounded request the first time.
+        """
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import server_facts  # noqa: PLC0415
+
+            return dict(server_facts(self.client, self.spec.model_id))
+        from hfbridge.catalog.profile import router_profile  # noqa: PLC0415 - router path only
+
+        return router_profile(self.capabilities())
+
     def context_window(self, default: int) -> int:
-        """The model's context length from the catalog, else ``default``."""
-        caps = self.capabilities()
-        length = None if caps is None else caps.context_length
+        """The context window a call may rely on (one verdict for every adapter), else ``default``.
+
+        The profile's ``max_input_tokens``: a pinned provider's window; unpinned, the smallest
+        live provider's (the router may pick any of them, so a larger one is not safe for a
+        limit); a ``base_url`` server's own (llama.cpp ``n_ctx``, vLLM ``max_model_len``).
+        """
+        length = self.profile().get("max_input_tokens")
         return length if isinstance(length, int) and length > 0 else default
 
     def check_tools_supported(self) -> None:

@@ -19,9 +19,10 @@ from langchain_core.language_models import (
 )
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from hfbridge._constants import TEXTGEN_BATCH_CONCURRENCY
+from hfbridge.catalog.profile import check_profile
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
@@ -122,13 +123,19 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
     """Ask for usage in streams (``stream_options.include_usage``)."""
 
     framework_fields = frozenset(BaseChatModel.model_fields)
+    _profile_given: bool = PrivateAttr(default=False)
+    """Whether ``profile=`` came from the user (then :meth:`refresh_profile` keeps it)."""
 
     def __init__(self, **kwargs: Any) -> None:
         refuse_unknown(
             ChatHF, kwargs,
             "pass provider-specific body fields in model_kwargs={...} or extra_body={...}.",
         )  # fmt: skip
+        given = kwargs.get("profile")
+        if given is not None:  # before pydantic, whose own check would not be an HFConfigError
+            check_profile(given)
         super().__init__(**kwargs)
+        self._profile_given = given is not None
 
     # --- settings -------------------------------------------------------------------------------
 
@@ -209,9 +216,24 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
         )  # fmt: skip
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        # Only what holds without a network call: the catalog (asked lazily, per request) is the
-        # source of truth for tool and structured-output support of a given model/provider.
+        # At construction, only what holds without a request; refresh_profile() asks the catalog
+        # (router) or the server (base_url). The catalog still routes every call that needs a
+        # capability, whatever the profile says.
         return ModelProfile(text_inputs=True, text_outputs=True)
+
+    def refresh_profile(self) -> ModelProfile | None:
+        """Resolve ``profile`` now, for the model and provider calls will use, and return it.
+
+        Router models: from the catalog (tool calling, structured output, the smallest live
+        provider's context window as ``max_input_tokens``, image inputs); a ``base_url``: from the
+        server's ``/v1/models`` and ``/props`` (one bounded request each, once per server). What
+        cannot be learnt stays absent (LangChain reads an absent key as unknown). A ``profile=``
+        given by the user is kept as it is. ``create_agent`` and ``SummarizationMiddleware`` read
+        ``model.profile``: call this before handing the model to them.
+        """
+        if not getattr(self, "_profile_given", False):
+            self.profile = cast("ModelProfile", self.service.profile())
+        return self.profile
 
     # --- requests -------------------------------------------------------------------------------
 
