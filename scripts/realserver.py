@@ -585,9 +585,27 @@ def _is_ours(info: ServerInfo) -> bool:
     return info.marker.encode() in b" ".join(cmdline) and str(info.port).encode() in cmdline
 
 
+BUSY_GRACE = 30.0
+"""How long a running server of ours may take to answer ``/health`` before it counts as dead: a
+busy one-slot llama-server on two loaded cores can miss the 2 s probe, and restarting it would cut
+every client using it."""
+
+
 def _is_healthy(info: ServerInfo) -> bool:
-    """Return True if the recorded process is still ours and answers ``/health``."""
-    return _is_ours(info) and _answers_health(info)
+    """Return True if the recorded process is still ours and answers ``/health``.
+
+    A live one is given :data:`BUSY_GRACE` to answer.
+    """
+    if not _is_ours(info):
+        return False
+    deadline = time.monotonic() + BUSY_GRACE
+    while _pid_alive(info.pid):
+        if _answers_health(info):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return False
 
 
 def _launch(spec: _Spec, port: int) -> ServerInfo:

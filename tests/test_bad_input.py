@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 from langchain_core.messages import HumanMessage
 from llama_index.core.base.llms.types import ChatMessage
@@ -23,7 +22,7 @@ from hfbridge.inference.embeddings import EmbeddingService
 from hfbridge.inference.textgen import TextGenService
 from hfbridge.langchain import ChatHF, HFEmbeddings, HFTextGen
 from hfbridge.llama_index import HFLLM, HFEmbedding
-from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient
+from hfbridge.transport import ClientConfig, HFClient
 from hfbridge.wire.textgen import GenerationParams
 
 BASE = "http://127.0.0.1:9/v1"
@@ -40,28 +39,6 @@ INVALID_TOOLS: list[Any] = [
 ]
 
 
-class Forbidden:
-    """A MockTransport handler that fails the test when a request is sent."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        pytest.fail(f"a request was sent for bad input: {request.method} {request.url}")
-
-
-@pytest.fixture
-def forbidden() -> Forbidden:
-    return Forbidden()
-
-
-@pytest.fixture
-def clients(forbidden):
-    transport = httpx.MockTransport(forbidden)
-    config = ClientConfig.create(token="hf_badInputToken0123456789", base_url=BASE)
-    yield HFClient(config, transport=transport), AsyncHFClient(config, transport=transport)
-    assert forbidden.calls == 0
 
 
 def refused(call, *args, match: str | None = None, **kwargs) -> ValueError:
@@ -154,8 +131,8 @@ def test_max_tokens_zero_or_negative_at_construction(tokens):
 
 
 @pytest.mark.parametrize("tokens", [0, -5, True])
-def test_max_tokens_zero_or_negative_per_call(clients, tokens):
-    client, async_client = clients
+def test_max_tokens_zero_or_negative_per_call(forbidden_clients, tokens):
+    client, async_client = forbidden_clients
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     refused(service.complete, USER, {"max_tokens": tokens}, match="max_tokens")
     refused(service.stream, USER, {"max_tokens": tokens})
@@ -185,16 +162,16 @@ def test_max_tokens_zero_or_negative_per_call(clients, tokens):
     ],
     ids=["int", "dict", "part-int", "part-type", "role", "tool-id", "empty", "str", "str-item"],
 )
-def test_bad_messages_through_the_chat_service(clients, messages):
-    client, async_client = clients
+def test_bad_messages_through_the_chat_service(forbidden_clients, messages):
+    client, async_client = forbidden_clients
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     refused(service.complete, messages, {})
     refused(service.stream, messages, {})
     refused(asyncio.run, service.acomplete(messages, {}))
 
 
-def test_non_string_content_through_the_adapters(clients):
-    client, async_client = clients
+def test_non_string_content_through_the_adapters(forbidden_clients):
+    client, async_client = forbidden_clients
     chat = ChatHF(model="m", base_url=BASE, client=client, async_client=async_client)
     with pytest.raises(ValueError):  # noqa: PT011 - HFConfigError or LangChain's own error
         chat.invoke([{"role": "user", "content": 42}])
@@ -215,8 +192,8 @@ def test_non_string_content_through_the_adapters(clients):
 
 
 @pytest.mark.parametrize("tool", INVALID_TOOLS)
-def test_tools_with_invalid_schemas(clients, tool):
-    client, async_client = clients
+def test_tools_with_invalid_schemas(forbidden_clients, tool):
+    client, async_client = forbidden_clients
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     refused(service.complete, USER, {"tools": [tool]})
     refused(service.stream, USER, {"tools": [tool]})
@@ -225,14 +202,14 @@ def test_tools_with_invalid_schemas(clients, tool):
 
 
 @pytest.mark.parametrize("tools", ["lookup", ["lookup"], [None], {"name": "lookup"}])
-def test_tools_that_are_not_a_list_of_tool_objects(clients, tools):
-    client, async_client = clients
+def test_tools_that_are_not_a_list_of_tool_objects(forbidden_clients, tools):
+    client, async_client = forbidden_clients
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     refused(service.complete, USER, {"tools": tools}, match="tools must be a list")
 
 
-def test_tool_choice_naming_an_unbound_tool(clients):
-    client, async_client = clients
+def test_tool_choice_naming_an_unbound_tool(forbidden_clients):
+    client, async_client = forbidden_clients
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
     refused(service.complete, USER, {"tools": [tool], "tool_choice": "other"}, match="other")
@@ -240,23 +217,23 @@ def test_tool_choice_naming_an_unbound_tool(clients):
     refused(chat.bind_tools, [tool], tool_choice="other")
 
 
-def test_llama_index_tool_choice_naming_an_unbound_tool(clients):
-    client, async_client = clients
+def test_llama_index_tool_choice_naming_an_unbound_tool(forbidden_clients):
+    client, async_client = forbidden_clients
     llm = HFLLM(model="m", base_url=BASE, client=client, async_client=async_client)
     tool = FunctionTool.from_defaults(fn=lambda x: x, name="lookup", description="d")
     refused(llm.chat_with_tools, [tool], user_msg="hi", tool_choice="other")
 
 
 @pytest.mark.parametrize("timeout", [-1, 0])
-def test_bad_per_call_timeout(clients, timeout):
-    client, async_client = clients
+def test_bad_per_call_timeout(forbidden_clients, timeout):
+    client, async_client = forbidden_clients
     service = ChatService(model="m", base_url=BASE, client=client, async_client=async_client)
     refused(service.complete, USER, {}, CallOptions(timeout=timeout), match="timeout")
     refused(client.request, "GET", "models", timeout=timeout)
 
 
-def test_bad_embedding_inputs_through_the_service(clients):
-    client, async_client = clients
+def test_bad_embedding_inputs_through_the_service(forbidden_clients):
+    client, async_client = forbidden_clients
     service = EmbeddingService(model="m", base_url=BASE, client=client, async_client=async_client)
     refused(service.embed_documents, "one string", match="list of strings")
     refused(service.embed_documents, [b"bytes"])
@@ -264,8 +241,8 @@ def test_bad_embedding_inputs_through_the_service(clients):
     refused(asyncio.run, service.aembed_documents([1, 2]))
 
 
-def test_bad_textgen_settings(clients):
-    client, async_client = clients
+def test_bad_textgen_settings(forbidden_clients):
+    client, async_client = forbidden_clients
     refused(TextGenService, model="m", base_url=BASE, api="grpc", match="api must be one of")
     refused(TextGenService, model="org/m", api="tgi", match="needs base_url")
     service = TextGenService(model="m", base_url=BASE, client=client, async_client=async_client)

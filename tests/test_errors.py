@@ -154,7 +154,7 @@ def test_estimated_time_that_is_not_a_number_is_ignored():
     )
     assert isinstance(error, HFModelLoadingError)
     assert error.estimated_time is None
-    assert "about unknown" in str(error)
+    assert "no estimate given" in str(error)
 
 
 def test_extract_error_message_falls_back_to_text():

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import random
 import socket
 import struct
 import threading
@@ -186,6 +187,36 @@ class SSE(Behaviour):
 
 
 @dataclass
+class KeepAliveStream(Behaviour):
+    """An event stream that sends ``events``, then only keep-alive comments (``: ping``) every
+    ``pause`` seconds for ``for_seconds``, then ``[DONE]``: a stream that is never silent but says
+    nothing."""
+
+    events: list[Any] = field(default_factory=list)
+    pause: float = 0.1
+    for_seconds: float = 10.0
+    fault: str | None = "keep-alive-only"
+
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Stream the events, then comments, then the end."""
+        headers = {"content-type": "text/event-stream", "transfer-encoding": "chunked"}
+        writer.write(_head(200, headers))
+        for event in self.events:
+            writer.write(_chunk(f"data: {json.dumps(event)}\n\n".encode()))
+        await writer.drain()
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + self.for_seconds
+        while loop.time() < stop:
+            writer.write(_chunk(b": ping\n\n"))
+            await writer.drain()
+            await asyncio.sleep(self.pause)
+        writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+
+@dataclass
 class Reset(Behaviour):
     """Read the request, then abort the connection with a RST before any byte of an answer."""
 
@@ -274,6 +305,37 @@ class Redirect(Behaviour):
         return True
 
 
+@dataclass
+class Raw(Behaviour):
+    """Write ``data`` as it is (a malformed answer, a trickled head...), then close or keep open.
+
+    ``pause`` is the time between the bytes of ``data`` when ``trickle`` is set (one byte at a
+    time); ``keep`` leaves the connection open for the next request.
+    """
+
+    data: bytes = b""
+    trickle: bool = False
+    pause: float = 0.0
+    keep: bool = False
+    fault: str | None = "raw"
+
+    @override
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Send the bytes (slowly when trickling)."""
+        if self.trickle:
+            for position in range(len(self.data)):
+                writer.write(self.data[position : position + 1])
+                await writer.drain()
+                await asyncio.sleep(self.pause)
+        else:
+            writer.write(self.data)
+            await writer.drain()
+        if not self.keep:
+            await asyncio.sleep(0.05)
+            writer.close()
+        return self.keep
+
+
 Handler = Callable[[Request], Behaviour]
 
 
@@ -301,6 +363,11 @@ class FaultServer:
         self.max_open_connections = 0
         self.connections_total = 0
         self._next_connection = 0
+        self.idle_close: tuple[float, float] | None = None
+        """``(low, high)``: close a kept-alive connection after an idle time drawn between them
+        (seconds), as servers with a short keep-alive timeout do (``None``: keep it open)."""
+        self.idle_closes = 0
+        self._random = random.Random(20261207)  # noqa: S311 - test timing, not security
 
     # --- lifecycle ---
 
@@ -387,6 +454,20 @@ class FaultServer:
             if behaviour.fault:
                 self.faults[behaviour.fault] += 1
 
+    async def _next_request(
+        self, reader: asyncio.StreamReader, connection: int, *, first: bool
+    ) -> Request | None:
+        """The next request on a connection; ``None`` when the client hung up or, with
+        ``idle_close``, when the connection stayed idle past its drawn keep-alive time."""
+        if first or self.idle_close is None:
+            return await _read_request(reader, connection)
+        idle = self._random.uniform(*self.idle_close)
+        try:
+            return await asyncio.wait_for(_read_request(reader, connection), idle)
+        except TimeoutError:
+            self.idle_closes += 1
+            return None
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -397,11 +478,13 @@ class FaultServer:
         self.max_open_connections = max(self.max_open_connections, self.open_connections)
         self._next_connection += 1
         connection = self._next_connection
+        connection_served = 0
         try:
             while True:
-                request = await _read_request(reader, connection)
+                request = await self._next_request(reader, connection, first=connection_served == 0)
                 if request is None:
                     break
+                connection_served += 1
                 behaviour = self._choose(request)
                 self._record(request, behaviour)
                 keep = await behaviour.run(reader, writer)

@@ -158,11 +158,11 @@ def provider(name: str, throughput: float) -> dict:
 CATALOG_BODY = {
     "id": "org/m",
     "object": "model",
-    "providers": [provider("provA", 900.0), provider("provB", 100.0)],
+    "providers": [provider("prova", 900.0), provider("provb", 100.0)],
 }
 
 
-def router(fault_server, *, failing=("org/m:provA",)):
+def router(fault_server, *, failing=("org/m:prova",)):
     def answer(request):
         body = request.json() or {}
         model = body.get("model")
@@ -170,7 +170,7 @@ def router(fault_server, *, failing=("org/m:provA",)):
             return json_reply(500, {"error": f"{model} is down"}, fault="500-provider")
         if body.get("stream"):
             return SSE(chat_chunks("served ", "by B", model=model))
-        return json_reply(200, chat_body("served by B", model=model), x_inference_provider="provB")
+        return json_reply(200, chat_body("served by B", model=model), x_inference_provider="provb")
 
     fault_server.route(CHAT_PATH, answer)
     fault_server.route("/v1/models/org/m", lambda _: json_reply(200, CATALOG_BODY))

@@ -1,8 +1,8 @@
 """Fault 12: provider failover on the router path.
 
 The fault server plays both the router's catalogue (``/v1/models/org/m``: two live providers that
-call tools, ``provA`` ranked first) and the router itself (``/v1/chat/completions``), answering
-500 to every attempt for ``org/m:provA`` and serving ``org/m:provB``. ChatService gets its client
+call tools, ``prova`` ranked first) and the router itself (``/v1/chat/completions``), answering
+500 to every attempt for ``org/m:prova`` and serving ``org/m:provb``. ChatService gets its client
 injected and no ``base_url``, so it routes (``custom_endpoint`` is false) through a catalog built
 over the same server.
 """
@@ -35,13 +35,13 @@ def test_failover_to_the_second_provider_after_the_first_fails_past_its_budget(
         else:
             result = asyncio.run(service.acomplete(MESSAGES, params))
 
-    assert result.provider == "provB"
-    assert result.model == "org/m:provB"
+    assert result.provider == "provb"
+    assert result.model == "org/m:provb"
     assert result.completion.first.content == "served by B"
-    assert "chose 'provA'" in result.route
-    assert "fallbacks: provB" in result.route
+    assert "chose 'prova'" in result.route
+    assert "fallbacks: provb" in result.route
     attempts = service.client.config.retry.max_retries + 1
-    assert models_sent(fault_server) == ["org/m:provA"] * attempts + ["org/m:provB"]
+    assert models_sent(fault_server) == ["org/m:prova"] * attempts + ["org/m:provb"]
     assert fault_server.faults["500-provider"] == attempts
     assert any("failing over" in record.getMessage() for record in caplog.records)
     # The catalog price gives a cost estimate for the provider that served.
@@ -66,18 +66,18 @@ def test_stream_fails_over_before_its_first_event(fault_server, mode):
         text = asyncio.run(collect())
 
     assert text == "served by B"
-    assert stream.result().provider == "provB"
-    assert models_sent(fault_server)[-1] == "org/m:provB"
-    assert models_sent(fault_server).count("org/m:provA") == 4
+    assert stream.result().provider == "provb"
+    assert models_sent(fault_server)[-1] == "org/m:provb"
+    assert models_sent(fault_server).count("org/m:prova") == 4
 
 
 def test_every_provider_failing_raises_the_last_error(fault_server):
-    router(fault_server, failing=("org/m:provA", "org/m:provB"))
+    router(fault_server, failing=("org/m:prova", "org/m:provb"))
     service = routed_service(fault_server)
 
     with pytest.raises(HFServerError) as caught:
         service.complete(MESSAGES, {"tools": TOOLS})
 
-    assert caught.value.provider == "provB"
-    assert "org/m:provB is down" in str(caught.value)
-    assert models_sent(fault_server) == ["org/m:provA"] * 4 + ["org/m:provB"] * 4
+    assert caught.value.provider == "provb"
+    assert "org/m:provb is down" in str(caught.value)
+    assert models_sent(fault_server) == ["org/m:prova"] * 4 + ["org/m:provb"] * 4

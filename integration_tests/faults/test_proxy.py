@@ -8,7 +8,10 @@ fault server stands in for the proxy: it receives the absolute-form request for 
 from __future__ import annotations
 
 import pytest
+from faultserver import Redirect
 from support import ANSWER, CHAT_PATH, chat_service, healthy_chat, run_chat
+
+from hfbridge.errors import HFResponseError
 
 UPSTREAM = "http://upstream.invalid:8080/v1"  # unresolvable: only a proxy can answer for it
 
@@ -34,3 +37,16 @@ def test_no_proxy_for_the_host_goes_direct(fault_server, monkeypatch, mode):
 
     assert run_chat(chat_service(fault_server.url + "/v1"), mode) == ANSWER
     assert fault_server.requests[0].target == CHAT_PATH
+
+
+@pytest.mark.parametrize("mode", ["async", "astream"])
+def test_redirects_through_the_environment_proxy_follow_hfbridges_rules(
+    fault_server, monkeypatch, mode
+):
+    monkeypatch.setenv("HTTP_PROXY", fault_server.url)
+    fault_server.route(CHAT_PATH, lambda _: Redirect(CHAT_PATH, 307, fault="redirect-loop"))
+
+    with pytest.raises(HFResponseError, match="redirected more than 20 times"):
+        run_chat(chat_service(UPSTREAM), mode)
+
+    assert fault_server.by_path[CHAT_PATH] == 21  # one chain, typed, never retried

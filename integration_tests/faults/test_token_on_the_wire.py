@@ -12,10 +12,20 @@ import logging
 import traceback
 
 import pytest
-from faultserver import FaultServer, Redirect, Request, json_reply
+from faultserver import (
+    SSE,
+    FaultServer,
+    Raw,
+    Redirect,
+    Request,
+    Reset,
+    Stall,
+    chat_chunks,
+    json_reply,
+)
 from support import CHAT_PATH, MESSAGES, TOKEN, chat_service, healthy_chat
 
-from hfbridge.errors import HFAuthenticationError
+from hfbridge.errors import HFAuthenticationError, HFError
 from hfbridge.inference.chat import ChatService
 from hfbridge.transport import AsyncHFClient, HFClient
 
@@ -94,3 +104,66 @@ def test_token_is_not_forwarded_by_a_cross_host_redirect(fault_server, mode):
         assert followed[0].json()["messages"] == list(MESSAGES)  # 307 keeps the method and body
     finally:
         other.stop()
+
+
+# --- transport errors: nothing in the exception chain or its frames holds the token ---------------
+
+BROKEN = {
+    "reset": Reset,
+    "stall": lambda: Stall(5.0),
+    "bad-status-line": lambda: Raw(b"HTTP/1.1 2OO Fine\r\ncontent-length: 0\r\n\r\n"),
+    "bad-header": lambda: Raw(b"HTTP/1.1 200 OK\r\nbad header line\r\n\r\n"),
+    "cut-body": lambda: Raw(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"choi'),
+    "cut-stream": lambda: SSE(chat_chunks("one"), end="reset"),
+}
+
+
+def run_any(service: ChatService, mode: str) -> None:
+    """One call in any of the four modes (streams consumed to their end)."""
+    if mode in ("sync", "async"):
+        run(service, mode)
+    elif mode == "stream":
+        list(service.stream(MESSAGES, {}))
+    else:
+
+        async def consume() -> None:
+            async for _ in service.astream(MESSAGES, {}):
+                pass
+
+        asyncio.run(consume())
+
+
+def chain(error: BaseException) -> list[BaseException]:
+    """The error and every exception it chains to (cause and context)."""
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is item for item in seen):
+            continue
+        seen.append(current)
+        pending += [current.__cause__, current.__context__]
+    return seen
+
+
+def rendered_with_locals(error: BaseException) -> str:
+    """What a traceback printer that shows local variables (pytest --showlocals, rich) prints."""
+    report = traceback.TracebackException(
+        type(error), error, error.__traceback__, capture_locals=True
+    )
+    return "".join(report.format())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "astream"])
+@pytest.mark.parametrize("fault", list(BROKEN))
+def test_transport_errors_hold_no_credentials_even_in_frame_locals(fault_server, mode, fault):
+    fault_server.route(CHAT_PATH, lambda _: BROKEN[fault]())
+    service = chat_service(fault_server.url + "/v1", timeout=0.5)
+
+    with pytest.raises(HFError) as caught:
+        run_any(service, mode)
+
+    errors = chain(caught.value)
+    modules = [type(item).__module__ for item in errors]
+    assert not any(module.startswith("aiohttp") for module in modules), modules
+    assert TOKEN not in rendered_with_locals(caught.value)

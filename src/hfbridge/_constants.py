@@ -30,12 +30,25 @@ HF_HOST_SUFFIXES: Final = ("huggingface.co", "hf.co", "huggingface.cloud")
 TOKEN_ENV: Final = "HF_TOKEN"  # noqa: S105 - an env variable name, not a secret
 LEGACY_TOKEN_ENV: Final = "HUGGING_FACE_HUB_TOKEN"  # noqa: S105 - an env variable name
 TOKEN_PATH_ENV: Final = "HF_TOKEN_PATH"  # noqa: S105 - an env variable name
+BASE_URL_TOKEN_ENV: Final = "HFBRIDGE_BASE_URL_TOKEN"  # noqa: S105 - an env variable name
+"""Where a dumped model's key for a self-hosted ``base_url`` is read when it is loaded (LangChain
+``loads(..., secrets_from_env=True)``): never ``HF_TOKEN``, which belongs to Hugging Face."""
 HF_HOME_ENV: Final = "HF_HOME"
 XDG_CACHE_HOME_ENV: Final = "XDG_CACHE_HOME"
 
 # --- timeouts (seconds) ---------------------------------------------------------------------------
 CONNECT_TIMEOUT: Final = 10.0
 READ_TIMEOUT: Final = 120.0  # long enough for a cold model's first token
+STREAM_IDLE_TIMEOUT: Final = None
+"""Seconds a stream may go without an event (comments do not count); ``None``: the read timeout."""
+DRAIN_TIMEOUT: Final = 0.1
+"""Seconds granted after ``[DONE]`` for the body's end to arrive (so the connection is reused)."""
+
+# --- size caps (bytes) ----------------------------------------------------------------------------
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+"""Largest answer body kept, once decoded (gzip, deflate...): bounds a decompression bomb."""
+MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+"""Largest line of an event stream (one event's ``data``)."""
 
 # --- retries --------------------------------------------------------------------------------------
 MAX_RETRIES: Final = 2

@@ -15,6 +15,7 @@ REDACTED = "***"
 _HF_TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{8,}\b")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 _SECRET_QUERY_KEY = re.compile(r"(?i)token|key|secret|sig|auth|password|credential")
+_CREDENTIAL_HEADER = re.compile(r"(?i)key|token|secret|auth|passw|credential|cookie|signature")
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -25,6 +26,16 @@ def register_secret(value: str) -> None:
     if len(value) >= 4:  # noqa: PLR2004 - shorter strings would redact ordinary words
         with _lock:
             _known.add(value)
+
+
+def is_credential_header(name: str) -> bool:
+    """Whether a header named ``name`` carries a credential.
+
+    ``Authorization``, ``api-key``, ``x-api-key``, ``Cookie``: anything naming a key, token, secret,
+    password or auth. Such headers are secrets: masked in ``repr`` and dumps, left out of pickles,
+    redacted from logs and errors, and sent only where a token may go.
+    """
+    return _CREDENTIAL_HEADER.search(name) is not None
 
 
 def redact(text: str) -> str:
@@ -42,11 +53,12 @@ def redact_url(url: str) -> str:
     """Return ``url`` without user info and with secret-looking query values masked."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return redact(url)
+        port = parts.port
+    except ValueError:  # unparsable, or a port out of range: drop anything before an "@"
+        return redact(re.sub(r"//[^/@]*@", "//", url))
     netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
+    if port:
+        netloc = f"{netloc}:{port}"
     query = parts.query
     if query:
         pairs = [

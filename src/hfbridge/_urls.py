@@ -7,29 +7,50 @@ No I/O; the router's root follows ``$HFBRIDGE_ROUTER_URL`` when it is set (a gat
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from hfbridge._constants import HF_INFERENCE_PROVIDER, ROUTER_URL, ROUTER_URL_ENV
+from hfbridge._redact import redact_url
 from hfbridge.errors import HFConfigError
 
 
 def validate_base_url(url: str, *, what: str = "base_url") -> str:
-    """Return ``url`` without a trailing slash; :class:`HFConfigError` if it is not usable."""
+    """Return ``url`` without a trailing slash; :class:`HFConfigError` if it is not usable.
+
+    Refused, besides what is not an http(s) URL with a host: credentials in the URL
+    (``user:password@``: they would show wherever the URL does, in ``repr``, dumps and logs; pass
+    them as ``token=...`` or in ``default_headers`` instead), and a query or fragment (routes are
+    appended to the path, so they would land after the ``?``).
+    """
     if not isinstance(url, str) or not url.strip():
         raise HFConfigError(f"{what} must be a non-empty http(s) URL, got {url!r}.")
     url = url.strip()
+    shown = redact_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise HFConfigError(f"{what} {url!r} is not a valid URL: {exc}.") from exc
+        raise HFConfigError(f"{what} {shown!r} is not a valid URL: {exc}.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HFConfigError(
-            f"{what} {url!r} is not an http(s) URL with a host: "
+            f"{what} {shown!r} is not an http(s) URL with a host: "
             "use e.g. 'http://127.0.0.1:8080/v1' or 'https://router.huggingface.co/v1'."
         )
+    if parts.username is not None or parts.password is not None:
+        raise HFConfigError(
+            f"{what} {shown!r} carries credentials (user:password@), which would show wherever the "
+            "URL does: remove them and pass the key as token=... (sent as 'Authorization: Bearer') "
+            "or as a header, e.g. default_headers={'Authorization': 'Basic ...'}."
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise HFConfigError(
+            f"{what} {shown!r} has a query or fragment: routes are appended to its path, so they "
+            "would land after the '?'. Pass the root URL only (e.g. 'http://127.0.0.1:8080/v1'); "
+            "send query-string credentials as a header instead."
+        )
     if port == 0:
-        raise HFConfigError(f"{what} {url!r} has port 0.")
+        raise HFConfigError(f"{what} {shown!r} has port 0.")
     return url.rstrip("/")
 
 
@@ -46,19 +67,24 @@ def router_v1_url() -> str:
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 Origin = tuple[str, str, int]
+"""``(scheme, host, port)`` of a URL: host lower-cased without a trailing dot, port explicit."""
 
 
-def origin_of(url: str) -> Origin | None:
-    """``(scheme, host, port)`` of an absolute http(s) URL, the port filled in from the scheme."""
+@lru_cache(maxsize=256)
+def origin_of(url: str | None) -> Origin | None:
+    """The ``(scheme, host, port)`` of an absolute ``url``; ``None`` when it has no host."""
+    if not url:
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return None
-    if not parts.hostname or parts.scheme not in _DEFAULT_PORTS:
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
         return None
-    default = _DEFAULT_PORTS[parts.scheme]
-    return parts.scheme, parts.hostname.lower(), port if port is not None else default
+    return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme, 0)
 
 
 def moved_router_origin() -> Origin | None:

@@ -8,9 +8,10 @@ Every error says what failed, why, and what to do. None ever contains the token.
     ├── HFConfigError            bad input, caught before any request (also a ValueError)
     │   └── HFCapabilityError    the model/provider cannot do what the call needs (tools, schema)
     ├── HFConnectionError        the request never got an answer
-    │   └── HFTimeoutError       connect / read / write / pool timeout
+    │   └── HFTimeoutError       connect / pool / write / read timeout, or a stream gone idle
     ├── HFStreamError            a stream broke after it started, or carried an error event
-    ├── HFResponseError          a 2xx answer whose body cannot be understood
+    ├── HFResponseError          a 2xx answer whose body cannot be understood (or a bad redirect)
+    │   └── HFResponseTooLargeError  a body or stream line past its size cap
     ├── HFBatchError             some items of a batched job failed (failed_indices, errors)
     └── HFStatusError            a non-2xx answer (status, body, request_id, model, provider, url)
         ├── HFBadRequestError        400
@@ -33,7 +34,9 @@ succeed, so the next target is tried) and bulk jobs (``stops_batch``: the error 
 request of the job, so no new request is sent)::
 
                             retried  backpressure  congestion  fails_over  stops_batch
-    connection, timeout     yes      -             -           -           -
+    connection              yes      -             -           -           -
+    timeout, not yet sent   yes      -             -           -           -
+    read timeout, sent      -        -             -           -           -
     408                     yes      -             -           -           -
     401, 402, 403, 404      -        -             -           -           yes
     422                     -        -             -           yes         -
@@ -47,7 +50,10 @@ request of the job, so no new request is sent)::
     HFResponseError         -        -             -           422/5xx upstream -
     everything else         -        -             -           -           -
 
-(``retried`` by status: :data:`RETRIED_STATUSES`.)
+(``retried`` by status: :data:`RETRIED_STATUSES`. The retry policy adds two rules, in
+:func:`hfbridge.transport.retry.is_retryable`: a read timeout of a request already sent is retried
+with ``RetryPolicy(retry_read_timeouts=True)``, and a server asking to wait longer than
+``wait_cap`` is not retried.)
 
 Change a treatment here and nowhere else: e.g. ``HFRateLimitError.fails_over = True`` would send a
 rate-limited call to the next capable provider.
@@ -56,6 +62,7 @@ rate-limited call to the next capable provider.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -79,13 +86,16 @@ __all__ = [
     "HFQuotaExceededError",
     "HFRateLimitError",
     "HFResponseError",
+    "HFResponseTooLargeError",
     "HFServerError",
     "HFStatusError",
     "HFStreamError",
     "HFTimeoutError",
     "HFUnprocessableError",
+    "config_error_from",
     "error_from_response",
     "extract_error_message",
+    "request_id_from",
 ]
 
 _MAX_BODY_IN_MESSAGE = 500
@@ -171,7 +181,28 @@ class HFConnectionError(HFError):
 
 
 class HFTimeoutError(HFConnectionError):
-    """The request took longer than the configured timeout."""
+    """The request took longer than the configured timeout.
+
+    Attributes:
+        kind: ``"connect"``, ``"pool"`` (waiting for a free connection), ``"write"`` (sending the
+            request), ``"read"`` (waiting for the answer's headers or its next bytes) or
+            ``"idle"`` (a stream sent no event for ``stream_idle_timeout`` seconds).
+        request_sent: whether the whole request had been sent: the server may be working on it
+            (a generation is billed), so such a timeout is not retried by default.
+    """
+
+    def __init__(self, message: str, *, kind: str = "read", request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.request_sent = request_sent
+
+    @property
+    def retried(self) -> bool:  # type: ignore[override]
+        """Connect, pool and write timeouts: yes; a read timeout once the request was sent: no.
+
+        ``RetryPolicy(retry_read_timeouts=True)`` retries those too (``transport.retry``).
+        """
+        return not self.request_sent
 
 
 class HFStreamError(HFError):
@@ -220,6 +251,23 @@ class HFResponseError(HFError):
         """A failure the body blames on the provider (422, 5xx) fails over as that status would."""
         status = self.status_code
         return status is not None and (status == 422 or status >= 500)  # noqa: PLR2004
+
+
+class HFResponseTooLargeError(HFResponseError):
+    """An answer exceeded a size cap; nothing partial is returned.
+
+    The cap is ``max_body_bytes`` for a (decoded) body, ``max_line_bytes`` for one line of an
+    event stream.
+
+    Attributes:
+        limit: the cap, in bytes.
+        setting: the :class:`~hfbridge.transport.ClientConfig` field that sets it.
+    """
+
+    def __init__(self, message: str, *, limit: int, setting: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.setting = setting
 
 
 class HFBatchError(HFError):
@@ -401,7 +449,7 @@ class HFRateLimitError(HFStatusError):
     """429: rate limited; ``retry_after`` is the server's suggested wait in seconds, if any."""
 
     backpressure = True
-    hint = "Rate limited: retry after {retry_after}, lower concurrency, or raise max_retries."
+    hint = "Rate limited: {retry_after}, lower concurrency, or raise max_retries."
 
 
 class HFServerError(HFStatusError):
@@ -418,7 +466,7 @@ class HFModelLoadingError(HFServerError):
     """503 with "currently loading": the model is starting; ``estimated_time`` in seconds."""
 
     backpressure = True
-    hint = "The model is loading (about {estimated_time}): retry later or raise max_retries."
+    hint = "The model is loading ({estimated_time}): retry later or raise max_retries."
     hint_self_hosted = None  # a loading model says the same on any server
 
     def __init__(self, message: str, *, estimated_time: float | None = None, **kwargs: Any) -> None:
@@ -471,6 +519,39 @@ def extract_error_message(parsed: Any, text: str = "") -> str:
     return text[:_MAX_BODY_IN_MESSAGE]
 
 
+def config_error_from(error: ValueError, owner: str) -> HFConfigError:
+    """The :class:`HFConfigError` for a validation error of ``owner``'s settings.
+
+    pydantic's ``ValidationError`` (duck-typed: anything with ``errors()``) is rewritten field by
+    field; a rejected value is shown only when it is a number, a flag or ``None`` (a string may be
+    a key).
+    """
+    items = error.errors() if callable(getattr(error, "errors", None)) else None  # type: ignore[attr-defined]
+    if not isinstance(items, list):
+        return HFConfigError(f"{owner} got an invalid setting: {error}")
+    parts = []
+    for item in items:
+        where = ".".join(str(part) for part in item.get("loc", ())) or "a setting"
+        value = item.get("input")
+        shown = repr(value) if value is None or isinstance(value, (bool, int, float)) else (
+            f"a {type(value).__name__}"
+        )
+        parts.append(f"{where}: {item.get('msg', 'invalid')} (got {shown})")
+    return HFConfigError(f"{owner} got an invalid setting: {'; '.join(parts)}.")
+
+
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The first request-id header the server sent (redacted: a server may echo the token there).
+
+    ``headers`` must have lower-case keys (httpx's and aiohttp's headers match any case).
+    """
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return redact(value)
+    return None
+
+
 def _validation_problem(item: Any) -> str:
     """One listed problem; a FastAPI one as ``body.messages: Field required`` (input left out)."""
     if not isinstance(item, dict):
@@ -508,10 +589,12 @@ def _redact_json(value: Any) -> Any:
 
 
 def _number(value: Any) -> float | None:
+    """A finite, non-negative number of seconds, else ``None`` (a server's "-3", "nan", "inf")."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _hint(cls: type[HFStatusError], *, self_hosted: bool, **values: Any) -> str:
@@ -522,9 +605,13 @@ def _hint(cls: type[HFStatusError], *, self_hosted: bool, **values: Any) -> str:
     if isinstance(values.get("model"), str):
         values["model"] = values["model"].split(":")[0]  # the repo, without ':provider'
     filled = {key: (value if value is not None else "unknown") for key, value in values.items()}
-    for key in ("retry_after", "estimated_time"):
-        if isinstance(values.get(key), float):
-            filled[key] = f"{values[key]:.0f} s"
+    retry_after, estimated = values.get("retry_after"), values.get("estimated_time")
+    filled["retry_after"] = (
+        f"retry after {retry_after:.0f} s" if isinstance(retry_after, float) else "retry later"
+    )
+    filled["estimated_time"] = (
+        f"about {estimated:.0f} s" if isinstance(estimated, float) else "no estimate given"
+    )
     return cls.hint.format(**filled)
 
 
@@ -553,11 +640,12 @@ def error_from_response(  # noqa: PLR0913 - all are diagnostic context
     except RecursionError:  # deeper than Python's stack: keep the (redacted) text only
         parsed = None
     server_message = extract_error_message(parsed, text) or "(empty body)"
-    header_message = headers.get(ERROR_MESSAGE_HEADER)
+    header_message = redact(headers.get(ERROR_MESSAGE_HEADER) or "")
     if header_message and header_message not in server_message:
         server_message = f"{header_message}; {server_message}"
-    request_id = next((headers[name] for name in REQUEST_ID_HEADERS if name in headers), None)
+    request_id = request_id_from(headers)
     error_code = headers.get(ERROR_CODE_HEADER)
+    error_code = redact(error_code) if error_code else None
     estimated_time = _number(parsed.get("estimated_time")) if isinstance(parsed, dict) else None
 
     cls: type[HFStatusError]

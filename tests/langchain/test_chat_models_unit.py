@@ -1074,3 +1074,42 @@ def test_returned_params_are_copies():
     assert model._identifying_params["temperature"] == 0.1
     assert model._default_params["temperature"] == 0.1
     assert model._get_ls_params()["ls_temperature"] == 0.1
+
+
+# --- issue 17: tool-call deltas without index, surrogate halves ----------------------------------
+
+NO_INDEX_STREAM = sse(
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "say", "arguments": ""}}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": '{"text": "'}}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": "hi \ud83d"}}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": '\ude00"}'}}]},
+                  "finish_reason": "tool_calls"}]},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_streamed_tool_call_without_index_and_with_split_surrogates_is_one_valid_call(mode):
+    server = Server(stream=NO_INDEX_STREAM)
+    model = chat(server)
+    if mode == "stream":
+        chunks = list(model.stream("say hi"))
+    else:
+
+        async def collect():
+            return [chunk async for chunk in model.astream("say hi")]
+
+        chunks = asyncio.run(collect())
+    message = chunks[0]
+    for chunk in chunks[1:]:
+        message = message + chunk
+
+    assert message.invalid_tool_calls == []
+    assert [(c["id"], c["name"], c["args"]) for c in message.tool_calls] == [
+        ("call_1", "say", {"text": "hi \U0001f600"})
+    ]
+    # The next turn carries the call back: it must encode (it used to raise UnicodeEncodeError).
+    model.invoke([HumanMessage("say hi"), message, ToolMessage("done", tool_call_id="call_1")])
+    assert server.last["messages"][1]["tool_calls"][0]["function"]["arguments"] == (
+        '{"text": "hi \U0001f600"}'
+    )

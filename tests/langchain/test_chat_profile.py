@@ -99,9 +99,11 @@ def test_a_llamacpp_server_profile_comes_from_its_models_and_props():
     assert profile["tool_calling"] is True
     assert profile["image_inputs"] is False
     assert _supports_provider_strategy(model) is True
+    # LlamaIndex reads the same learnt facts (metadata itself never asks a self-hosted server).
     llm = HFLLM(model="qwen2.5-coder-0.5b-instruct", base_url=BASE,
                 transport=httpx.MockTransport(llamacpp))  # fmt: skip
     assert llm.metadata.context_window == 4096
+
     server_facts.forget()
 
 

@@ -322,7 +322,11 @@ def test_serialisation_names_the_token_variable_never_its_value():
     model = HFTextGen(model="local", base_url=OPENAI, token=TOKEN)
     dumped = json.dumps(dumpd(model))
     assert TOKEN not in dumped
-    assert "HF_TOKEN" in dumped
+    assert "HFBRIDGE_BASE_URL_TOKEN" in dumped  # a self-hosted server's key is not HF_TOKEN
+    assert "HF_TOKEN" not in dumped
+    routed = json.dumps(dumpd(HFTextGen(model="org/m", token=TOKEN)))
+    assert TOKEN not in routed
+    assert "HF_TOKEN" in routed
 
 
 @pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")

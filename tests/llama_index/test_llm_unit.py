@@ -15,7 +15,7 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
 from llama_index.core.types import PydanticProgramMode
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from hfbridge.errors import HFBadRequestError, HFConfigError, HFStreamError
 from hfbridge.llama_index import HFLLM
@@ -69,8 +69,8 @@ class Server:
         return [json.loads(r.content) for r in self.requests if r.method == "POST"]
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path in ("/v1/models", "/props") and (
-            "127.0.0.1" in str(request.url)
+        if request.method == "GET" and request.url.path == "/v1/models" and "127.0.0.1" in str(
+            request.url
         ):  # what the self-hosted server is (asked once per base_url): it won't say
             return httpx.Response(404, json={"error": "not found"})
         self.requests.append(request)
@@ -152,7 +152,7 @@ def test_bad_settings_fail_at_construction_before_any_request():
         HFLLM(model="local", base_url=BASE, timeout=0)
     with pytest.raises(HFConfigError, match="unknown chat alias"):
         HFLLM(model="nonsense")
-    with pytest.raises(ValidationError):
+    with pytest.raises(HFConfigError, match="max_tokens must be an integer from 1"):
         HFLLM(model="local", base_url=BASE, max_tokens=0)
 
 
@@ -664,3 +664,28 @@ async def test_function_agent_over_the_recorded_stream_replays_the_servers_call_
         "role": "tool", "tool_call_id": call_id, "name": "get_weather",
         "content": "It is sunny and 21 C in Paris.",
     }  # fmt: skip
+
+
+# --- issue 17: tool-call deltas without index, surrogate halves ----------------------------------
+
+NO_INDEX_STREAM = sse(
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                         "arguments": ""}}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": '{"city": "'}}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": "Nice \ud83d"}}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": '\ude00"}'}}]},
+                  "finish_reason": "tool_calls"}]},
+)  # fmt: skip
+
+
+def test_streamed_tool_call_without_index_and_with_split_surrogates_is_one_call():
+    llm = make_llm(Server(completion(), stream=NO_INDEX_STREAM))
+    tool = FunctionTool.from_defaults(fn=get_weather)
+    responses = list(llm.stream_chat_with_tools([tool], user_msg="weather in Nice?"))
+    selections = llm.get_tool_calls_from_response(responses[-1])
+    assert [(s.tool_id, s.tool_name, s.tool_kwargs) for s in selections] == [
+        ("call_1", "get_weather", {"city": "Nice \U0001f600"})
+    ]
+    history = [ChatMessage(role=MessageRole.USER, content="weather?"), responses[-1].message]
+    llm.chat(history)  # the next turn encodes the arguments (no UnicodeEncodeError)

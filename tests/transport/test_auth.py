@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hfbridge.transport import ClientConfig, Secret
-from hfbridge.transport.auth import hf_home, is_hf_host, resolve_token
+from hfbridge.transport.auth import hf_home, is_hf_host, is_hf_origin, origin_of, resolve_token
 
 EXPLICIT = "hf_explicit0000000000"
 ENV = "hf_env000000000000000"
@@ -144,7 +144,27 @@ def test_hf_hosts(host, trusted):
     assert is_hf_host(host) is trusted
 
 
-def test_the_hf_endpoint_host_is_trusted(monkeypatch):
-    assert not is_hf_host("hub.internal.example")
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        ("https://router.huggingface.co/v1", True),
+        ("https://huggingface.co:443/api", True),
+        ("http://huggingface.co/api", False),  # the token would cross the network in clear
+        ("https://huggingface.co:8443/api", False),
+        ("https://evilhuggingface.co/api", False),
+        ("not a url", False),
+        (None, False),
+    ],
+)
+def test_hf_origins(url, trusted):
+    assert is_hf_origin(origin_of(url)) is trusted
+
+
+def test_the_hf_endpoint_origin_is_trusted_and_only_it(monkeypatch):
+    assert not is_hf_origin(origin_of("https://hub.internal.example/api"))
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.internal.example")
-    assert is_hf_host("hub.internal.example")
+    assert is_hf_origin(origin_of("https://hub.internal.example/api"))
+    assert is_hf_origin(origin_of("https://HUB.internal.example:443/api"))
+    assert not is_hf_origin(origin_of("https://hub.internal.example:8443/api"))  # another port
+    assert not is_hf_origin(origin_of("http://hub.internal.example/api"))  # another scheme
+    assert not is_hf_host("hub.internal.example")  # a host is not an origin

@@ -13,8 +13,9 @@ import pytest
 from hfbridge.errors import HFConfigError
 from hfbridge.transport import ClientConfig, HFClient
 from hfbridge.transport._common import build_request, build_timeout, encode_body
-from hfbridge.transport._fastpath import direct_transport, is_own_client, redirected, send_request
+from hfbridge.transport._fastpath import direct_transport, is_own_client
 from hfbridge.transport._pool import new_async_client, new_sync_client
+from hfbridge.transport._send import redirected, send_request
 
 # --- building -------------------------------------------------------------------------------------
 
@@ -33,7 +34,7 @@ def snapshot(request: httpx.Request) -> tuple[object, ...]:
 
 def httpx_built(client, config, url, *, headers=None, timeout=None):
     """The request as httpx's own per-request merging builds it (the reference)."""
-    request_headers = config.headers_for(httpx.URL(config.base_url + "/" + url).host)
+    request_headers = config.headers_for(config.base_url + "/" + url)
     if headers:
         request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
     return client.build_request(

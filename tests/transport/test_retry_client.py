@@ -88,21 +88,49 @@ def test_retry_after_on_a_503_is_honoured(harness):
     assert harness.sleeps == [7.0]
 
 
-def test_a_huge_retry_after_is_capped(harness):
+def test_a_retry_after_above_the_cap_fails_fast_with_the_servers_figure(harness):
     script = Script(reply(429, {"error": "later"}, headers={"retry-after": "86400"}), OK)
+    with pytest.raises(HFRateLimitError) as caught:
+        harness.request(script, client={"max_retries": 2})
+    assert harness.sleeps == []  # not waited at the cap, twice: not waited at all
+    assert script.calls == 1
+    assert caught.value.retry_after == 86400.0
+    assert "retry after 86400 s" in str(caught.value)
+
+
+def test_a_retry_after_at_the_cap_is_waited(harness):
+    script = Script(reply(429, {"error": "later"}, headers={"retry-after": "60"}), OK)
     harness.request(script, client={"max_retries": 1})
     assert harness.sleeps == [60.0]
 
 
-def test_model_loading_waits_the_estimated_time_capped(harness):
+def test_model_loading_waits_the_estimated_time_unless_above_the_cap(harness):
     loading = reply(503, {"error": "Model m is currently loading", "estimated_time": 20.0})
     long_loading = reply(503, {"error": "Model m is currently loading", "estimated_time": 420.0})
     script = Script(loading, long_loading, long_loading)
     with pytest.raises(HFModelLoadingError) as caught:
         harness.request(script, client={"max_retries": 2})
-    assert harness.sleeps == [20.0, 60.0]
+    assert harness.sleeps == [20.0]
     assert caught.value.estimated_time == 420.0
-    assert script.calls == 3
+    assert "about 420 s" in str(caught.value)
+    assert script.calls == 2
+
+
+@pytest.mark.parametrize("estimate", ["-3", "NaN", "Infinity", "1e999"])
+def test_a_nonsense_loading_estimate_reads_as_none(harness, estimate):
+    body = f'{{"error": "Model m is currently loading", "estimated_time": {estimate}}}'
+    script = Script(reply(503, body.encode()), OK)
+    harness.request(script, client={"config": no_jitter(1)})
+    assert len(harness.sleeps) == 1
+    assert 0 < harness.sleeps[0] <= 8  # backoff, not the server's nonsense
+    script = Script(reply(503, body.encode()))
+    with pytest.raises(HFModelLoadingError) as caught:
+        harness.request(script, client={"max_retries": 0})
+    assert caught.value.estimated_time is None
+    message = str(caught.value)
+    assert "no estimate given" in message
+    for nonsense in ("-3", "nan", "inf"):
+        assert f"about {nonsense}" not in message
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
@@ -131,8 +159,9 @@ def test_final_statuses_are_not_retried(harness, status):
             httpx.RemoteProtocolError("Server disconnected without sending a response."),
             HFConnectionError,
         ),
-        (httpx.ReadTimeout("The read operation timed out"), HFTimeoutError),
         (httpx.ConnectTimeout("timed out"), HFTimeoutError),
+        (httpx.PoolTimeout("no connection free"), HFTimeoutError),
+        (httpx.WriteTimeout("the server does not read"), HFTimeoutError),
     ],
 )
 def test_transport_failures_are_retried_then_typed(harness, failure, expected):
@@ -145,6 +174,28 @@ def test_transport_failures_are_retried_then_typed(harness, failure, expected):
     assert isinstance(caught.value.__cause__, type(failure))
     if expected is HFTimeoutError:
         assert "timeout=" in str(caught.value)  # tells the user what to raise
+        assert caught.value.request_sent is False
+
+
+def test_a_read_timeout_after_the_request_was_sent_is_not_retried(harness):
+    script = Script(httpx.ReadTimeout("The read operation timed out"), OK)
+    with pytest.raises(HFTimeoutError) as caught:
+        harness.request(script, client={"config": no_jitter(2)})
+    assert script.calls == 1  # a generation may be billed per attempt
+    assert harness.sleeps == []
+    assert caught.value.kind == "read"
+    assert caught.value.request_sent is True
+    assert "not retried" in str(caught.value)
+    assert "timeout=" in str(caught.value)
+
+
+def test_read_timeouts_are_retried_when_the_policy_says_so(harness):
+    config = dataclasses.replace(
+        no_jitter(2), retry=dataclasses.replace(no_jitter(2).retry, retry_read_timeouts=True)
+    )
+    script = Script(httpx.ReadTimeout("The read operation timed out"), OK)
+    assert harness.request(script, client={"config": config}).json() == {"ok": True}
+    assert script.calls == 2
 
 
 def test_connect_error_then_success(harness):

@@ -178,9 +178,39 @@ def test_other_statuses_are_final(status):
 
 def test_connection_failures_are_retryable_but_broken_streams_are_not():
     assert is_retryable(HFConnectionError("refused"))
-    assert is_retryable(HFTimeoutError("slow"))
     assert not is_retryable(HFStreamError("cut"))
     assert not is_retryable(ValueError("bug"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "sent", "default", "opted_in"),
+    [
+        ("connect", False, True, True),
+        ("pool", False, True, True),
+        ("write", False, True, True),
+        ("read", True, False, True),  # the server may be generating: billed per attempt
+        ("idle", True, False, True),
+    ],
+)
+def test_timeouts_are_retried_only_when_the_request_cannot_have_run(kind, sent, default, opted_in):
+    error = HFTimeoutError("slow", kind=kind, request_sent=sent)
+    assert is_retryable(error) is default
+    assert is_retryable(error, RetryPolicy()) is default
+    assert is_retryable(error, RetryPolicy(retry_read_timeouts=True)) is opted_in
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (HFStatusError("x", status_code=429, retry_after=60.0), True),
+        (HFStatusError("x", status_code=429, retry_after=61.0), False),
+        (HFStatusError("x", status_code=503, retry_after=3600.0), False),
+        (HFModelLoadingError("x", status_code=503, estimated_time=420.0), False),
+        (HFModelLoadingError("x", status_code=503, estimated_time=20.0), True),
+    ],
+)
+def test_a_wait_above_the_cap_is_not_retried(error, retried):
+    assert is_retryable(error, RetryPolicy(wait_cap=60.0)) is retried
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def test_pickled_secret_holds_no_token():
 
 def test_config_and_clients_hide_the_token():
     config = ClientConfig.create(token=TOKEN, bill_to="org")
-    config.headers_for("router.huggingface.co")  # fills the cached header dicts
+    config.headers_for("https://router.huggingface.co/v1")  # fills the cached header dicts
     sync_client = HFClient(config)
     async_client = AsyncHFClient(config)
     assert_clean(
@@ -64,14 +64,14 @@ def test_pickled_config_holds_no_token_even_after_use(protocol):
     config = ClientConfig.create(
         token=TOKEN, base_url="http://127.0.0.1:1/v1", headers={"x-a": "b"}
     )
-    assert config.headers_for("127.0.0.1")["authorization"] == f"Bearer {TOKEN}"
+    assert config.headers_for("http://127.0.0.1:1/v1")["authorization"] == f"Bearer {TOKEN}"
     data = pickle.dumps(config, protocol=protocol)
     assert_clean(data)
     restored = pickle.loads(data)  # noqa: S301 - our own bytes
     assert restored.base_url == config.base_url
     assert restored.headers == (("x-a", "b"),)
-    assert "authorization" not in restored.headers_for("127.0.0.1")
-    assert "authorization" not in restored.headers_for("router.huggingface.co")
+    assert "authorization" not in restored.headers_for("http://127.0.0.1:1/v1")
+    assert "authorization" not in restored.headers_for("https://router.huggingface.co/v1")
 
 
 @pytest.mark.parametrize("status", STATUSES)

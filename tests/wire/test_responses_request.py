@@ -138,8 +138,10 @@ def test_streaming_sets_stream_and_no_stream_options():
         ({"seed": 1, "logit_bias": {"1": 2}}, "seed, logit_bias are not part"),
         ({"n": 2}, "n is not part"),
         ({"top_logprobs": 3}, "top_logprobs"),
-        ({"max_tokens": 0}, "max_output_tokens must be a positive integer"),
-        ({"max_output_tokens": True}, "max_output_tokens must be a positive integer"),
+        ({"max_tokens": 0}, "max_tokens must be an integer from 1"),  # wire.params: one verdict
+        ({"max_output_tokens": True}, "max_output_tokens must be an integer from 1"),
+        ({"temperature": -1}, "temperature must be at least 0"),
+        ({"top_p": 0}, "top_p must be greater than 0"),
         ({"reasoning": "high"}, "reasoning must be a dict"),
         ({"reasoning_effort": 3}, "reasoning_effort must be a string"),
         ({"background": True}, "background=True is not supported"),

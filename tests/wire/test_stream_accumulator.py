@@ -72,3 +72,72 @@ def test_garbage_chunks_do_not_crash():
     for event in [{}, {"choices": None}, {"choices": [None, 3]}, {"choices": [{"delta": "x"}]}, {"usage": "x"}]:
         acc.add(event)
     assert acc.completion().first.content == ""
+
+
+# --- issue 17: fragments without index, surrogate halves -------------------------------------------
+
+
+def _fold(events):
+    acc = ChunkAccumulator()
+    deltas = [delta for event in events for delta in acc.add(event)]
+    return acc, deltas
+
+
+def test_tool_fragments_without_index_stay_one_call():
+    acc, _ = _fold([
+        chunk({"tool_calls": [{"id": "call_a", "type": "function",
+                               "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"function": {"arguments": '{"ci'}}]}),
+        chunk({"tool_calls": [{"function": {"arguments": 'ty": "Paris"}'}}]}),
+    ])  # fmt: skip
+    calls = acc.completion().first.tool_calls
+    assert [(c.id, c.name, c.arguments) for c in calls] == [
+        ("call_a", "get_weather", '{"city": "Paris"}')
+    ]
+    assert calls[0].parsed_arguments() == ({"city": "Paris"}, None)
+
+
+def test_tool_fragments_without_index_start_a_call_at_each_new_id_or_function():
+    acc, deltas = _fold([
+        chunk({"tool_calls": [{"id": "call_a", "function": {"name": "a", "arguments": '{"x"'}}]}),
+        chunk({"tool_calls": [{"function": {"arguments": ": 1}"}}]}),
+        chunk({"tool_calls": [{"id": "call_b", "function": {"name": "b", "arguments": "{}"}}]}),
+        chunk({"tool_calls": [{"id": "call_a", "function": {"arguments": ""}}]}),  # TGI repeats
+        chunk({"tool_calls": [{"function": {"name": "c", "arguments": '{"y": 2}'}}]}),
+    ])  # fmt: skip
+    calls = acc.completion().first.tool_calls
+    assert [(c.name, c.arguments) for c in calls] == [("a", '{"x": 1}'), ("b", "{}"),
+                                                      ("c", '{"y": 2}')]  # fmt: skip
+    assert [t.index for d in deltas for t in d.tool_calls] == [0, 0, 1, 0, 2]
+
+
+def test_a_character_split_into_surrogate_halves_across_tool_deltas_is_joined():
+    # What json.loads makes of '"\\ud83d"' then '"\\ude00"': two lone halves of U+1F600.
+    acc, deltas = _fold([
+        chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "say",
+                                                                   "arguments": '{"t": "\ud83d'}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '\ude00!"}'}}]}),
+    ])  # fmt: skip
+    fragments = [t.arguments for d in deltas for t in d.tool_calls]
+    assert fragments == ['{"t": "', '\U0001f600!"}']  # never a lone half in a delta
+    arguments = acc.completion().first.tool_calls[0].arguments
+    assert arguments == '{"t": "\U0001f600!"}'
+    arguments.encode("utf-8")  # the next turn sends it: no UnicodeEncodeError
+    assert json.loads(arguments) == {"t": "\U0001f600!"}
+
+
+def test_a_character_split_into_surrogate_halves_across_content_deltas_is_joined():
+    acc, deltas = _fold([chunk({"content": "smile \ud83d"}), chunk({"content": "\ude00 ok"})])
+    assert [d.content for d in deltas] == ["smile ", "\U0001f600 ok"]
+    assert acc.completion().first.content == "smile \U0001f600 ok"
+
+
+def test_a_half_never_completed_becomes_a_replacement_character():
+    acc, _ = _fold([
+        chunk({"content": "end \ud83d"}, finish="stop"),
+        chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f",
+                                                                   "arguments": '"\ud83d'}}]}),
+    ])  # fmt: skip
+    choice = acc.completion().first
+    assert choice.content == "end \ufffd"
+    assert choice.tool_calls[0].arguments == '"\ufffd'

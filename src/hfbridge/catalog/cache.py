@@ -73,6 +73,14 @@ class TTLCache:
                     self._memory.setdefault(key, entry)
         return entry
 
+    def in_memory(self, key: str) -> bool:
+        """Whether ``key`` is answered from memory (no disk read)."""
+        return key in self._memory
+
+    def peek(self, key: str) -> Entry | None:
+        """The in-memory entry for ``key`` (fresh or stale); never reads the disk."""
+        return self._memory.get(key)
+
     def put(self, key: str, body: Any, value: Any) -> Entry:
         """Store a freshly fetched answer in memory and on disk."""
         entry = Entry(value, self.clock())

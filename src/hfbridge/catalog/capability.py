@@ -8,12 +8,14 @@ after one :class:`CatalogUnavailableWarning`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
 from hfbridge.catalog.catalog import Catalog, CatalogUnavailableWarning, default_catalog
 from hfbridge.catalog.models import RouterModel, RouterProvider
 from hfbridge.catalog.spec import ModelSpec, parse_model_spec
+from hfbridge.errors import HFConfigError
 
 logger = logging.getLogger("hfbridge.catalog")
 
@@ -229,14 +231,38 @@ def capabilities(spec: ModelSpec | str, *, catalog: Catalog | None = None) -> Mo
     Cheap once cached: the router entry is kept in memory for the catalog's TTL. When the catalog
     cannot answer, the result has ``known=False`` and every helper is ``None`` (unknown), and one
     :class:`CatalogUnavailableWarning` is emitted per catalog (per process for the default one).
+
+    Called on a thread that runs an event loop (a sync helper such as LlamaIndex's ``metadata``
+    used from async code), it never blocks the loop with a request: it answers from memory, or
+    "unknown" while a fetch starts in the background for the next question. Async code should
+    await :func:`acapabilities`. A configuration error (:class:`HFConfigError`) is raised.
     """
     spec = _spec(spec)
     catalog = catalog or default_catalog()
+    if _event_loop_running():
+        cached, model = catalog.cached_router_model(spec.model_id)
+        if not cached:
+            catalog.prefetch_router_model(spec.model_id)
+            return ModelCapabilities(
+                spec.model_id, spec.provider,
+                note="not fetched yet: asked from a running event loop (await acapabilities)",
+            )  # fmt: skip
+        return _build(spec, model, catalog)
     try:
         model = catalog.router_model(spec.model_id)
+    except HFConfigError:
+        raise
     except Exception as error:  # noqa: BLE001 - by contract the catalog never fails a call
         return _unavailable(spec, catalog, error)
     return _build(spec, model, catalog)
+
+
+def _event_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def acapabilities(
@@ -247,6 +273,8 @@ async def acapabilities(
     catalog = catalog or default_catalog()
     try:
         model = await catalog.arouter_model(spec.model_id)
+    except HFConfigError:
+        raise  # a misconfigured catalog is not "unreachable": say so instead of routing blind
     except Exception as error:  # noqa: BLE001 - by contract the catalog never fails a call
         return _unavailable(spec, catalog, error)
     return _build(spec, model, catalog)

@@ -16,6 +16,9 @@ never-raising helpers adapters use are :func:`hfbridge.catalog.capability` and
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 import os
 import threading
 import time
@@ -34,6 +37,8 @@ from hfbridge._constants import (
     CATALOG_TTL,
     HUB_OFFLINE_ENV,
 )
+from hfbridge._redact import redact_url
+from hfbridge._urls import validate_base_url
 from hfbridge.catalog.cache import Entry, TTLCache, default_cache_dir
 from hfbridge.catalog.models import (
     HubModel,
@@ -54,10 +59,14 @@ from hfbridge.errors import (
     HFNotFoundError,
     HFResponseError,
 )
-from hfbridge.transport import AsyncHFClient, HFClient, HFResponse, router_v1_url
+from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, HFResponse, router_v1_url
 from hfbridge.transport.config import hub_api_url
 
+logger = logging.getLogger("hfbridge.catalog")
+
 _HUB_PAGE_MAX = 500  # huggingface.js's page size cap; the server's is undocumented
+HUB_MAX_PAGES = 200
+"""Most pages of one Hub listing (100,000 models at 500 a page, the size hfbridge asks for)."""
 _HUB_MODEL_EXPAND = ("inference", "inferenceProviderMapping", "pipeline_tag")
 _ROUTER_LIST = "router/models"
 _SEND = object()
@@ -106,6 +115,56 @@ def _page(response: HFResponse) -> list[Any]:
     return body
 
 
+class _Pages:
+    """A Hub listing followed through its ``Link: next`` pages, which must make progress.
+
+    A next page already read (a listing pointing at itself), a page without models that still
+    points further, or more than :data:`HUB_MAX_PAGES` pages raise :class:`HFResponseError`:
+    never a loop of requests, never a partial list passed off as whole.
+    """
+
+    def __init__(self, url: str, limit: int | None) -> None:
+        self.url = url
+        self.limit = limit
+        self._items: list[Any] = []
+        self._seen: set[str] = set()
+
+    def add(self, response: HFResponse) -> str | None:
+        """Take one page; return the next page's URL, or ``None`` when the listing is complete."""
+        page = _page(response)
+        self._items.extend(page)
+        self._seen.add(response.url)
+        next_url = _next(response)
+        if next_url is None or (self.limit is not None and len(self._items) >= self.limit):
+            return None
+        problem = ""
+        if next_url in self._seen:
+            problem = "points its next page at a page already read"
+        elif not page:
+            problem = "sent a page without models that still points to a next one"
+        elif len(self._seen) >= HUB_MAX_PAGES:
+            problem = f"did not end within {HUB_MAX_PAGES} pages ({len(self._items)} models)"
+        if problem:
+            raise HFResponseError(
+                f"The Hub's model listing at {redact_url(self.url)} {problem}: the listing does "
+                "not progress, so nothing is returned. Narrow the filters or pass limit=...; "
+                "check HF_ENDPOINT if it points at a mirror.",
+                request_id=response.request_id,
+            )
+        return next_url
+
+    def items(self) -> list[Any]:
+        """The models read, at most ``limit``."""
+        return self._items[: self.limit] if self.limit is not None else self._items
+
+
+def _catalog_config(config: ClientConfig | None) -> ClientConfig:
+    """``config`` (the other client's: same token and TLS settings) with the catalog's retries."""
+    if config is None:
+        return ClientConfig.create(max_retries=CATALOG_MAX_RETRIES)
+    return dataclasses.replace(config, retry=config.retry.with_max_retries(CATALOG_MAX_RETRIES))
+
+
 def _next(response: HFResponse) -> str | None:
     # The Link URL carries the query and an opaque cursor: follow it verbatim (relative ones too).
     return urljoin(response.url, response.next_url) if response.next_url else None
@@ -148,32 +207,43 @@ class Catalog:
         self.cache = TTLCache(ttl=ttl, directory=directory, clock=clock)
         self.offline = _env_offline() if offline is None else offline
         self.failure_ttl = failure_ttl
-        self.router_url = (router_url or router_v1_url()).rstrip("/")
-        self.hub_url = (hub_url or hub_api_url()).rstrip("/")
+        self.router_url = validate_base_url(router_url or router_v1_url(), what="router_url")
+        self.hub_url = (
+            validate_base_url(hub_url, what="hub_url") if hub_url is not None else hub_api_url()
+        )
         self._failures: dict[str, tuple[float, HFError]] = {}
         self._warned: set[str] = set()
         self._warn_lock = threading.Lock()
+        self._prefetching: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         where = self.cache.directory or "memory only"
         return f"Catalog(ttl={self.cache.ttl}, cache={where}, offline={self.offline})"
 
+    def __copy__(self) -> Catalog:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Catalog:
+        # Shared state (cache, locks, clients): a copied model keeps using the same catalog.
+        return self
+
     # --- clients ---------------------------------------------------------------------------------
 
     @property
     def client(self) -> HFClient:
-        """The client of the sync methods."""
+        """The client of the sync methods (from the async one's settings when only it was given)."""
         if self._client is None:
-            config = self._async_client.config if self._async_client is not None else None
-            self._client = HFClient(config, max_retries=CATALOG_MAX_RETRIES)
+            other = self._async_client.config if self._async_client is not None else None
+            self._client = HFClient(_catalog_config(other))
         return self._client
 
     @property
     def async_client(self) -> AsyncHFClient:
-        """The client of the async methods."""
+        """The client of the async methods (from the sync one's settings when only it was given)."""
         if self._async_client is None:
-            config = self._client.config if self._client is not None else None
-            self._async_client = AsyncHFClient(config, max_retries=CATALOG_MAX_RETRIES)
+            other = self._client.config if self._client is not None else None
+            self._async_client = AsyncHFClient(_catalog_config(other))
         return self._async_client
 
     # --- warnings --------------------------------------------------------------------------------
@@ -251,14 +321,55 @@ class Catalog:
     async def _aget(
         self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], Any], refresh: bool
     ) -> Any:
-        entry, value = self._lookup(key, parse, refresh)
+        # The disk cache is read and written on a worker thread: no file I/O on the event loop.
+        on_disk = self.cache.directory is not None
+        if on_disk and not self.cache.in_memory(key):
+            entry, value = await asyncio.to_thread(self._lookup, key, parse, refresh)
+        else:
+            entry, value = self._lookup(key, parse, refresh)
         if value is not _SEND:
             return value
         try:
             body = await fetch()
         except HFError as error:
             return self._failed(key, entry, error, refresh)
+        if on_disk:
+            return await asyncio.to_thread(self._store, key, body, parse)
         return self._store(key, body, parse)
+
+    def cached_router_model(self, model_id: str) -> tuple[bool, RouterModel | None]:
+        """``(True, model)`` when the in-memory cache can answer (fresh or stale), without I/O.
+
+        ``(False, None)`` when it cannot: the sync helpers ask this from a running event loop
+        instead of fetching (:func:`hfbridge.catalog.capabilities`).
+        """
+        model_id = _model_id(model_id)
+        listed = self.cache.peek(_ROUTER_LIST)
+        if listed is not None:
+            return True, listed.value.by_id.get(model_id)
+        entry = self.cache.peek(f"router/model/{model_id}")
+        if entry is not None and entry.value is not None:
+            return True, entry.value
+        return False, None
+
+    def prefetch_router_model(self, model_id: str) -> None:
+        """Start fetching ``model_id``'s entry on the running event loop (never waits for it)."""
+        loop = asyncio.get_running_loop()
+        if model_id in self._prefetching:
+            return
+        self._prefetching.add(model_id)
+
+        async def fetch() -> None:
+            try:
+                await self.arouter_model(model_id)
+            except Exception as error:  # noqa: BLE001 - a prefetch only warms the cache
+                logger.debug("hfbridge: catalog prefetch of %s failed: %r", model_id, error)
+            finally:
+                self._prefetching.discard(model_id)
+
+        task = loop.create_task(fetch())
+        self._tasks.add(task)  # a task is only weakly held by the loop
+        task.add_done_callback(self._tasks.discard)
 
     # --- requests --------------------------------------------------------------------------------
 
@@ -286,25 +397,19 @@ class Catalog:
         return response.json()
 
     def _pages(self, url: str, params: dict[str, Any], limit: int | None) -> list[Any]:
-        items: list[Any] = []
+        pages = _Pages(url, limit)
         response = self.client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT)
-        while True:
-            items.extend(_page(response))
-            next_url = _next(response)
-            if next_url is None or (limit is not None and len(items) >= limit):
-                return items[:limit] if limit is not None else items
+        while (next_url := pages.add(response)) is not None:
             response = self.client.request("GET", next_url, timeout=CATALOG_TIMEOUT)
+        return pages.items()
 
     async def _apages(self, url: str, params: dict[str, Any], limit: int | None) -> list[Any]:
-        items: list[Any] = []
+        pages = _Pages(url, limit)
         client = self.async_client
         response = await client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT)
-        while True:
-            items.extend(_page(response))
-            next_url = _next(response)
-            if next_url is None or (limit is not None and len(items) >= limit):
-                return items[:limit] if limit is not None else items
+        while (next_url := pages.add(response)) is not None:
             response = await client.request("GET", next_url, timeout=CATALOG_TIMEOUT)
+        return pages.items()
 
     # --- router ----------------------------------------------------------------------------------
 
@@ -356,7 +461,10 @@ class Catalog:
     async def arouter_model(self, model_id: str, refresh: bool = False) -> RouterModel | None:
         """Async form of :meth:`router_model`."""
         model_id = _model_id(model_id)
-        listed, model = self._listed(model_id, refresh)
+        if self.cache.directory is None or self.cache.in_memory(_ROUTER_LIST):
+            listed, model = self._listed(model_id, refresh)
+        else:  # the disk cache is read on a worker thread, not on the event loop
+            listed, model = await asyncio.to_thread(self._listed, model_id, refresh)
         if listed:
             return model
         url = f"{self.router_url}/models/{quote(model_id, safe='/')}"

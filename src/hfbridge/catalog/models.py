@@ -12,7 +12,17 @@ import logging
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from hfbridge.catalog.spec import is_provider_slug
 
 logger = logging.getLogger("hfbridge.catalog")
 
@@ -21,15 +31,42 @@ def _float_or_none(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         return None
+    return number if math.isfinite(number) else None  # "inf", "nan": unknown, never a figure
+
+
+def _price_or_none(value: Any) -> Any:
+    number = _float_or_none(value)
+    return number if number is not None and number >= 0 else None
+
+
+def _provider_entries(items: Any, key: str = "provider") -> list[Any]:
+    """The entries whose provider name is a slug; the others are dropped.
+
+    A name with a CR/LF would reach log lines and headers; one that cannot be a provider is noise.
+    """
+    kept = []
+    for item in items:
+        name = item.get(key) if isinstance(item, dict) else None
+        if is_provider_slug(name):
+            kept.append(item)
+        else:
+            logger.debug("hfbridge: skipped a catalog entry with provider name %r", name)
+    return kept
 
 
 def _int_or_none(value: Any) -> Any:
     number = _float_or_none(value)
     # int() of an infinite float raises; NaN fails the comparison.
     return int(number) if number is not None and 0 <= number < math.inf else None
+
+
+def _slug(value: str) -> str:
+    if not is_provider_slug(value):
+        raise ValueError(f"provider {value!r} is not a provider slug")  # pydantic reports it
+    return value
 
 
 def _bool_or_none(value: Any) -> Any:
@@ -45,6 +82,7 @@ def _str_list(value: Any) -> Any:
 
 
 OptFloat = Annotated[float | None, BeforeValidator(_float_or_none)]
+OptPrice = Annotated[float | None, BeforeValidator(_price_or_none)]
 OptInt = Annotated[int | None, BeforeValidator(_int_or_none)]
 OptBool = Annotated[bool | None, BeforeValidator(_bool_or_none)]
 OptStr = Annotated[str | None, BeforeValidator(_str_or_none)]
@@ -60,8 +98,8 @@ class Pricing(BaseModel):
 
     model_config = _CONFIG
 
-    input: OptFloat = None
-    output: OptFloat = None
+    input: OptPrice = None
+    output: OptPrice = None
 
 
 class RouterProvider(BaseModel):
@@ -69,7 +107,7 @@ class RouterProvider(BaseModel):
 
     model_config = _CONFIG
 
-    provider: str
+    provider: Annotated[str, AfterValidator(_slug)]
     status: OptStr = None
     context_length: OptInt = None
     pricing: Pricing | None = None
@@ -121,9 +159,7 @@ class RouterModel(BaseModel):
     def _providers(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return []
-        return [
-            item for item in value if isinstance(item, dict) and _str_or_none(item.get("provider"))
-        ]
+        return _provider_entries(value)
 
     @property
     def live_providers(self) -> list[RouterProvider]:
@@ -140,7 +176,7 @@ class ProviderMapping(BaseModel):
 
     model_config = _CONFIG
 
-    provider: str
+    provider: Annotated[str, AfterValidator(_slug)]
     status: OptStr = None
     provider_id: OptStr = Field(default=None, alias="providerId")
     task: OptStr = None
@@ -158,17 +194,10 @@ class ProviderMapping(BaseModel):
 def _mapping_list(value: Any) -> list[dict[str, Any]]:
     """``model_info`` gives a dict keyed by provider, ``list_models`` a list: make it a list."""
     if isinstance(value, dict):
-        return [
-            {**entry, "provider": name}
-            for name, entry in value.items()
-            if isinstance(entry, dict) and isinstance(name, str)
-        ]
+        items = value.items()
+        return _provider_entries([{**e, "provider": k} for k, e in items if isinstance(e, dict)])
     if isinstance(value, list):
-        return [
-            entry
-            for entry in value
-            if isinstance(entry, dict) and _str_or_none(entry.get("provider"))
-        ]
+        return _provider_entries(value)
     return []
 
 

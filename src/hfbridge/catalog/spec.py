@@ -15,7 +15,7 @@ from hfbridge.errors import HFConfigError
 
 Policy = Literal["fastest", "cheapest", "preferred"]
 POLICIES: tuple[str, ...] = get_args(Policy)
-_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _NAME_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _MODEL_ID = re.compile(rf"^(?:{_NAME_PART}/)?{_NAME_PART}$")
 
@@ -43,6 +43,14 @@ class ModelSpec:
         return self.router_model
 
 
+def is_provider_slug(name: object) -> bool:
+    """Whether ``name`` can be a provider (``together``, ``hf-inference``).
+
+    The one rule for names typed by users, listed by the catalog, or sent back in a header.
+    """
+    return isinstance(name, str) and _PROVIDER.match(name) is not None
+
+
 def parse_model_spec(text: str, *, alias: str | None = None) -> ModelSpec:
     """Parse a model string; raise :class:`HFConfigError` when it cannot be a model id."""
     if not isinstance(text, str) or not text.strip():
@@ -56,7 +64,7 @@ def parse_model_spec(text: str, *, alias: str | None = None) -> ModelSpec:
     if suffix:
         if suffix in POLICIES:
             policy = suffix  # type: ignore[assignment]
-        elif _PROVIDER.match(suffix):
+        elif is_provider_slug(suffix):
             provider = suffix
         else:
             raise HFConfigError(

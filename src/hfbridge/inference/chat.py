@@ -53,6 +53,8 @@ from hfbridge.wire.tool_choice import IGNORES_NAMED_CHOICE, force_named_tool, na
 
 logger = logging.getLogger("hfbridge.inference")
 
+_UNPRICED: Any = object()  # "the cost is still to be asked of the catalog" (None: unpriced)
+
 __all__ = [
     "PROVIDER_HEADERS",
     "AnyRequest",
@@ -203,26 +205,43 @@ class ChatService(OnConnection):
         )
         return [plan.primary, *plan.fallbacks], plan.reason
 
+    def _priced(self, provider: str | None, usage: Usage | None) -> bool:
+        return not self.custom_endpoint and usage is not None and provider is not None
+
     def _cost(self, spec: ModelSpec, provider: str | None, usage: Usage | None) -> float | None:
-        if self.custom_endpoint or usage is None or provider is None:
+        if not self._priced(provider, usage):
             return None
-        from hfbridge.catalog import capabilities, estimate_cost  # noqa: PLC0415
+        from hfbridge.catalog import capabilities  # noqa: PLC0415
 
-        caps = capabilities(spec.with_provider(None), catalog=self.catalog)
-        info = next((p for p in caps.providers if p.provider == provider), None)
-        return estimate_cost(info, usage.prompt_tokens, usage.completion_tokens)
+        return _price(capabilities(spec.with_provider(None), catalog=self.catalog), provider, usage)
 
-    def _result(self, served: Served[ChatCompletion], route: str) -> ChatResult:
+    async def _acost(
+        self, spec: ModelSpec, provider: str | None, usage: Usage | None
+    ) -> float | None:
+        """Async form of ``_cost``: the catalog is asked without blocking the event loop."""
+        if not self._priced(provider, usage):
+            return None
+        from hfbridge.catalog import acapabilities  # noqa: PLC0415
+
+        caps = await acapabilities(spec.with_provider(None), catalog=self.catalog)
+        return _price(caps, provider, usage)
+
+    def _result(
+        self, served: Served[ChatCompletion], route: str, *, cost: Any = _UNPRICED
+    ) -> ChatResult:
+        """The result; ``cost`` when already known (async paths price it beforehand)."""
         target = served.target
         if self.custom_endpoint:
             note_answer(self.client.config.base_url, served.headers)
         provider = served.provider
+        if cost is _UNPRICED:
+            cost = self._cost(self._specs.get(target, self.spec), provider, served.result.usage)
         return ChatResult(
             completion=served.result,
             model=target.model or "",
             provider=provider,
             request_id=served.request_id,
-            cost_usd=self._cost(self._specs.get(target, self.spec), provider, served.result.usage),
+            cost_usd=cost,
             route=route,
         )
 
@@ -286,6 +305,14 @@ class ChatService(OnConnection):
             model=exc.model, provider=exc.provider, error_code=exc.error_code,
         )  # fmt: skip
 
+    async def _aresult(self, served: Served[ChatCompletion], route: str) -> ChatResult:
+        """Async form of :meth:`_result` (no sync catalog request on the event loop)."""
+        return self._result(served, route, cost=await self._served_cost(served))
+
+    async def _served_cost(self, served: Served[ChatCompletion]) -> float | None:
+        spec = self._specs.get(served.target, self.spec)
+        return await self._acost(spec, served.provider, served.result.usage)
+
     # --- capabilities (from the catalog; unknown for self-hosted endpoints) ---
 
     def capabilities(self) -> Any:
@@ -301,16 +328,25 @@ class ChatService(OnConnection):
         caps = self.capabilities()
         return None if caps is None else caps.supports_tools
 
+    async def acapabilities(self) -> Any:
+        """Async form of :meth:`capabilities`."""
+        if self.custom_endpoint:
+            return None
+        from hfbridge.catalog import acapabilities  # noqa: PLC0415
+
+        return await acapabilities(self.spec, catalog=self.catalog)
+
+    async def astructured_output_method(self) -> str:
+        """Async form of :meth:`structured_output_method`."""
+        return _structured_method(await self.acapabilities())
+
     def structured_output_method(self) -> str:
         """The default structured-output method for this model.
 
         ``json_schema`` where the provider supports native structured output, or where that is
         unknown (self-hosted servers and the router pass it through); else ``function_calling``.
         """
-        caps = self.capabilities()
-        if caps is not None and caps.supports_structured_output is False:
-            return "function_calling"
-        return "json_schema"
+        return _structured_method(self.capabilities())
 
     def profile(self) -> dict[str, Any]:
         """What the model can do, as LangChain's ``ModelProfile`` keys (known keys only).
@@ -333,8 +369,16 @@ class ChatService(OnConnection):
 
         The profile's ``max_input_tokens``: a pinned provider's window; unpinned, the smallest
         live provider's (the router may pick any of them, so a larger one is not safe for a
-        limit); a ``base_url`` server's own (llama.cpp ``n_ctx``, vLLM ``max_model_len``).
+        limit); a ``base_url`` server's own (llama.cpp ``n_ctx``, vLLM ``max_model_len``) once
+        its facts were learnt (:meth:`profile`, ``ChatHF.refresh_profile()``): this never asks a
+        self-hosted server itself, so that bad input still fails before any request.
         """
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import known_facts  # noqa: PLC0415
+
+            facts = known_facts(self.client.config.base_url, self.spec.model_id)
+            length = None if facts is None else facts.get("max_input_tokens")
+            return length if isinstance(length, int) and length > 0 else default
         length = self.profile().get("max_input_tokens")
         return length if isinstance(length, int) and length > 0 else default
 
@@ -375,7 +419,7 @@ class ChatService(OnConnection):
         request = await self._aserved_request(self._request(messages, params))
         targets, route = await self.atargets(params)
         try:
-            return self._result(await self.routes.acall(request, targets, options), route)
+            return await self._aresult(await self.routes.acall(request, targets, options), route)
         except HFStatusError as exc:
             explained = self.explain(exc)
             if explained is exc:
@@ -414,6 +458,20 @@ def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> AnyRequest:
     return request if body is request.body else request.with_body(body)
 
 
+def _price(caps: Any, provider: str | None, usage: Usage | None) -> float | None:
+    from hfbridge.catalog import estimate_cost  # noqa: PLC0415
+
+    info = next((p for p in caps.providers if p.provider == provider), None)
+    assert usage is not None  # noqa: S101 - checked by _priced
+    return estimate_cost(info, usage.prompt_tokens, usage.completion_tokens)
+
+
+def _structured_method(caps: Any) -> str:
+    if caps is not None and caps.supports_structured_output is False:
+        return "function_calling"
+    return "json_schema"
+
+
 def _forced(payload: Mapping[str, Any], kind: str | None) -> Mapping[str, Any]:
     if kind not in IGNORES_NAMED_CHOICE:
         return payload
@@ -434,11 +492,13 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
         self.route = ""
         self.request = request
         self._service = service
+        self._cost: Any = _UNPRICED  # an async stream is priced when it ends (asynchronously)
         if sync:
             inner: Any = service.routes.stream(request, self._plan, options)
+            super().__init__(inner, self._finished)
         else:
             inner = service.routes.astream(request, self._aplan, options)
-        super().__init__(inner, self._finished)
+            super().__init__(inner, self._finished, aend=self._aprice)
 
     def _plan(self) -> list[Target]:
         # Asked on iteration, like the server's reading of the body (it may take a request).
@@ -451,8 +511,12 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
         targets, self.route = await self._service.atargets(self.request.params)
         return targets
 
+    async def _aprice(self, served: Served[ChatCompletion]) -> None:
+        # result() is sync and must not ask the catalog on the event loop: priced here.
+        self._cost = await self._service._served_cost(served)  # noqa: SLF001 - same module
+
     def _finished(self, served: Served[ChatCompletion]) -> ChatResult:
-        return self._service._result(served, self.route)  # noqa: SLF001 - same module
+        return self._service._result(served, self.route, cost=self._cost)  # noqa: SLF001
 
     def __iter__(self) -> Iterator[StreamDelta]:
         try:

@@ -278,6 +278,14 @@ class EmbeddingService(OnConnection):
         self._loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._loop_slots = weakref.WeakKeyDictionary()
 
+    # A service is a handle (clients, a semaphore bounding its requests in flight): a copied
+    # adapter shares it, as it shares the connection pools; a deep copy used to fail on the lock.
+    def __copy__(self) -> EmbeddingService:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> EmbeddingService:
+        return self
+
     def __repr__(self) -> str:
         return (
             f"EmbeddingService(model={self.route.model_id!r}, route={self.route.kind}, "

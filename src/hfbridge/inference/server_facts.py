@@ -63,6 +63,11 @@ async def _aget(client: AsyncHFClient, url: str) -> Any:
         return None
 
 
+def known_facts(base_url: str, model: str | None) -> Mapping[str, Any] | None:
+    """The profile learnt earlier for ``model`` at ``base_url``, without asking (``None``)."""
+    return _profiles.get((base_url, model))
+
+
 def server_facts(client: HFClient, model: str | None) -> Mapping[str, Any]:
     """The profile of ``model`` on the server at ``client``'s base URL (asked once)."""
     base_url = client.config.base_url

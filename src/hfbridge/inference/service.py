@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hfbridge._redact import redact_url
+from hfbridge.catalog.spec import is_provider_slug
 from hfbridge.errors import HFError, HFResponseError
 from hfbridge.transport import CallContext, HFResponse
 from hfbridge.transport.sse import REQUIRE_DONE
@@ -54,7 +55,9 @@ class CallOptions:
 
     timeout: float | None = None
     max_retries: int | None = None
-    headers: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = field(default=None, repr=False)  # may carry a key
+    stream_idle_timeout: float | None = None
+    """Seconds a stream may go without an event (``None``: the connection's)."""
 
 
 _NO_OPTIONS = CallOptions()
@@ -79,7 +82,10 @@ def served_provider(target: Target, headers: Mapping[str, str]) -> str | None:
     """The provider that served ``target`` (``None`` for a self-hosted server)."""
     if target.self_hosted:
         return None
-    return target.provider or next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+    if target.provider:
+        return target.provider
+    named = next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
+    return named if is_provider_slug(named) else None  # a server's header, checked
 
 
 def context_of(target: Target) -> CallContext:
@@ -110,11 +116,14 @@ def attempt(
     stream: bool,
 ) -> tuple[str, str, dict[str, Any]]:
     """Method, URL and keyword arguments of the client call for one attempt on ``target``."""
-    return route.method, route.url(target, stream), {
+    arguments = {
         "json": route.build(request, target, stream), "headers": options.headers,
         "timeout": options.timeout, "max_retries": options.max_retries,
         "context": context_of(target),
     }  # fmt: skip
+    if stream:
+        arguments["idle_timeout"] = options.stream_idle_timeout
+    return route.method, route.url(target, stream), arguments
 
 
 def _served(
@@ -358,9 +367,12 @@ class ServedStream(Generic[DeltaT, OutT]):
         self,
         inner: RouteStream[Any, Any, DeltaT] | AsyncRouteStream[Any, Any, DeltaT],
         finish: Callable[[Served[Any]], OutT],
+        *,
+        aend: Callable[[Served[Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.inner = inner
         self._finish = finish
+        self._aend = aend  # an async stream's last step (e.g. pricing through the async catalog)
 
     def __iter__(self) -> Iterator[DeltaT]:
         inner = self.inner
@@ -372,7 +384,17 @@ class ServedStream(Generic[DeltaT, OutT]):
         inner = self.inner
         if not isinstance(inner, AsyncRouteStream):
             raise TypeError("this stream is synchronous: iterate it with 'for'")
-        return inner.__aiter__()
+        if self._aend is None:
+            return inner.__aiter__()
+        return self._aiter_then_end(inner, self._aend)
+
+    @staticmethod
+    async def _aiter_then_end(
+        inner: AsyncRouteStream[Any, Any, DeltaT], aend: Callable[[Served[Any]], Awaitable[None]]
+    ) -> AsyncIterator[DeltaT]:
+        async for delta in inner:
+            yield delta
+        await aend(inner.served())
 
     @property
     def headers(self) -> Mapping[str, str]:

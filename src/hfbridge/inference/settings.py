@@ -4,10 +4,10 @@ Field sets (pydantic; LangChain's and LlamaIndex's models are pydantic v2 models
 frameworks inherit the same declarations):
 
 - :class:`ConnectionSettings`: where requests go and how (``model``, ``base_url``, ``token``,
-  ``bill_to``, ``timeout``, ``max_retries``, ``default_headers``, ``aliases``, ``verify``,
-  ``use_cache``, ``job_timeout``) and what is injected instead of being built (``client``,
-  ``async_client``, ``transport``, ``catalog``). ``model_name`` is accepted for ``model`` and
-  ``api_key`` for ``token``, in every adapter.
+  ``bill_to``, ``timeout``, ``stream_idle_timeout``, ``max_retries``, ``default_headers``,
+  ``aliases``, ``verify``, ``use_cache``, ``job_timeout``) and what is injected instead of being
+  built (``client``, ``async_client``, ``transport``, ``catalog``). ``model_name`` is accepted for
+  ``model`` and ``api_key`` for ``token``, in every adapter.
 - :class:`EmbeddingSettings`: the options of an embeddings route, batching and instructions.
 - :class:`ChatSettings`: the options of a chat model beyond its sampling parameters (which API
   it speaks: ``use_responses_api``).
@@ -46,15 +46,20 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationError,
     field_validator,
 )
 
 from hfbridge._constants import EMBED_CONCURRENCY, EMBED_MAX_BATCH_BYTES
+from hfbridge.errors import config_error_from
 from hfbridge.inference.connection import Connection, ConnectionArgs
+from hfbridge.inference.credentials import HeadersSetting
 from hfbridge.inference.service import CallOptions
 from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.transport.auth import resolve_token
 from hfbridge.transport.jobs import validate_job_timeout
+from hfbridge.wire.params import RULES as SAMPLING_RULES
+from hfbridge.wire.params import check_param, check_params
 
 ServiceT = TypeVar("ServiceT")
 
@@ -100,10 +105,22 @@ class ConnectionSettings(BaseModel):
         description="Hugging Face token (api_key accepted); default: HF_TOKEN or the saved login.",
     )
     bill_to: str | None = Field(default=None, description="Organisation billed (X-HF-Bill-To).")
-    timeout: float | None = Field(default=None, description="Read timeout in seconds (120).")
+    timeout: float | None = Field(
+        default=None,
+        description="Seconds to wait for the answer's headers, and for any silence in a body "
+        "(120).",
+    )
+    stream_idle_timeout: float | None = Field(
+        default=None,
+        description="Seconds a stream may go without an event (keep-alive comments do not "
+        "count); None: timeout. Per call too: stream(..., stream_idle_timeout=...).",
+    )
     max_retries: int | None = Field(default=None, description="Retries after the first try (2).")
-    default_headers: dict[str, str] | None = Field(
-        default=None, description="Headers sent with every request."
+    default_headers: HeadersSetting = Field(
+        default=None,
+        description="Headers sent with every request. Credential headers (Authorization, "
+        "x-api-key, ...) are secrets: masked in repr and dumps, left out of pickles, sent where a "
+        "token may go.",
     )
     aliases: dict[str, str] | None = Field(
         default=None, description="Alias overrides, e.g. {'default': 'org/name'}."
@@ -143,6 +160,7 @@ class ConnectionSettings(BaseModel):
         timeout: float | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        stream_idle_timeout: float | None = None,
     ) -> CallOptions | None:
         """One call's transport settings: the call's own, over the adapter's.
 
@@ -153,9 +171,17 @@ class ConnectionSettings(BaseModel):
         if self.client is not None or self.async_client is not None:
             timeout = self.timeout if timeout is None else timeout
             max_retries = self.max_retries if max_retries is None else max_retries
-        if timeout is None and max_retries is None and headers is None:
+            stream_idle_timeout = (
+                self.stream_idle_timeout if stream_idle_timeout is None else stream_idle_timeout
+            )
+        if timeout is None and max_retries is None and headers is None and (
+            stream_idle_timeout is None
+        ):
             return None
-        return CallOptions(timeout=timeout, max_retries=max_retries, headers=headers)
+        return CallOptions(
+            timeout=timeout, max_retries=max_retries, headers=headers,
+            stream_idle_timeout=stream_idle_timeout,
+        )  # fmt: skip
 
     def connection_args(self) -> ConnectionArgs:
         """A snapshot of the connection settings, as :meth:`Connection.create` takes them."""
@@ -165,6 +191,7 @@ class ConnectionSettings(BaseModel):
         return ConnectionArgs(
             token=token, base_url=self.base_url, bill_to=self.bill_to, timeout=self.timeout,
             max_retries=self.max_retries, headers=dict(headers) if headers else None,
+            stream_idle_timeout=self.stream_idle_timeout,
             use_cache=self.use_cache, verify=True if self.verify is None else self.verify,
             client=self.client,
             async_client=self.async_client, transport=self.transport,
@@ -231,13 +258,22 @@ class ServiceHolder(ConnectionSettings, Generic[ServiceT]):
 
     framework_fields: ClassVar[frozenset[str]] = frozenset()
     """The framework base class's fields (callbacks, tags, ...): changing them rebuilds nothing."""
+    checks_sampling: ClassVar[bool] = False
+    """Whether the adapter has sampling settings (``temperature``, ``top_p``...): their values are
+    judged as given by :mod:`hfbridge.wire.params`, at construction and on assignment, before
+    pydantic converts them (``True`` would become ``1``)."""
 
     _held: Any = PrivateAttr(default=None)
     _memo: dict[Any, Any] = PrivateAttr(default_factory=dict)
     """Values derived from the settings, built on first use, dropped when a setting changes."""
 
     def __init__(self, /, **data: Any) -> None:
-        super().__init__(**data)
+        if self.checks_sampling:
+            check_params(data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # a value of the wrong type: one error type for bad input
+            raise config_error_from(exc, type(self).__name__) from None
         self.check_settings()
 
     @classmethod
@@ -284,6 +320,8 @@ class ServiceHolder(ConnectionSettings, Generic[ServiceT]):
         self._memo = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if self.checks_sampling and name in SAMPLING_RULES:
+            check_param(name, value)
         if name not in _settings_of(type(self)):
             super().__setattr__(name, value)
             return

@@ -8,11 +8,12 @@ pydantic model to build at import), placed before LangChain's base class.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from hfbridge._constants import TOKEN_ENV
 from hfbridge.errors import HFConfigError
+from hfbridge.inference.credentials import token_secret_name
 from hfbridge.inference.settings import ServiceHolder
+from hfbridge.langchain._secrets import dump_credentials
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LangSmithParams
@@ -22,12 +23,24 @@ MODEL_PROVIDER = "huggingface"
 
 
 class LangChainSerialisation:
-    """``lc_secrets`` and ``is_lc_serializable`` for an adapter."""
+    """``lc_secrets``, ``to_json`` and ``is_lc_serializable`` for an adapter."""
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Serialised dumps name the token's environment variable, never its value."""
-        return {"token": TOKEN_ENV}
+        """Serialised dumps name the token's environment variable, never its value.
+
+        ``HF_TOKEN`` for Hugging Face; ``HFBRIDGE_BASE_URL_TOKEN`` for a self-hosted ``base_url``.
+        """
+        return {"token": token_secret_name(cast("ServiceHolder[Any]", self).base_url)}
+
+    def to_json(self) -> Any:
+        """The ``dumpd``/``dumps`` form: credentials as references (see ``langchain/_secrets``)."""
+        holder = cast("ServiceHolder[Any]", self)
+        # The framework's base class (after this mixin in the adapter's bases) writes the dump.
+        dumped = super().to_json()  # type: ignore[misc]
+        return dump_credentials(
+            dumped, base_url=holder.base_url, explicit_token=holder.explicit_token
+        )
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

@@ -61,7 +61,7 @@ SAMPLING_FIELDS: tuple[str, ...] = (
 RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream"})
 """Body keys ChatHF owns; ``model_kwargs`` / ``extra_body`` may not set them."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 """Per-call keyword arguments that shape the HTTP call rather than the body."""
 
 _PROBE = ({"role": "user", "content": "."},)
@@ -122,6 +122,7 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
     stream_usage: bool = True
     """Ask for usage in streams (``stream_options.include_usage``)."""
 
+    checks_sampling = True
     framework_fields = frozenset(BaseChatModel.model_fields)
     _profile_given: bool = PrivateAttr(default=False)
     """Whether ``profile=`` came from the user (then :meth:`refresh_profile` keeps it)."""
@@ -148,10 +149,6 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
     def check_settings(self) -> None:
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""
         super().check_settings()
-        if self.temperature is not None and self.temperature < 0:
-            raise HFConfigError(f"temperature must be >= 0, got {self.temperature!r}.")
-        if self.top_p is not None and not 0 <= self.top_p <= 1:
-            raise HFConfigError(f"top_p must be between 0 and 1, got {self.top_p!r}.")
         for name, extra in (("model_kwargs", self.model_kwargs), ("extra_body", self.extra_body)):
             clash = sorted(RESERVED_BODY_KEYS & set(extra or {}))
             if clash:

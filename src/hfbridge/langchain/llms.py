@@ -47,7 +47,7 @@ PARAM_FIELDS: tuple[str, ...] = (
 )
 """Instance fields sent as generation parameters when set (per-call keyword arguments win)."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 """Per-call keyword arguments that shape the HTTP call rather than the generation."""
 
 
@@ -119,6 +119,7 @@ class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     batch_concurrency: int = TEXTGEN_BATCH_CONCURRENCY
     """The most prompts of one ``batch``/``generate`` call in flight (the limiter adapts below)."""
 
+    checks_sampling = True
     framework_fields = frozenset(BaseLLM.model_fields)
 
     def __init__(self, **kwargs: Any) -> None:

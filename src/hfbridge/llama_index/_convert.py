@@ -81,18 +81,25 @@ def to_wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
                 call_names.update((call["id"], call["function"]["name"]) for call in calls)
                 if not entry["content"]:
                     entry["content"] = None
+            elif entry["content"] is None:
+                entry["content"] = ""  # an empty turn; servers refuse a null content without calls
         wire.append(entry)
     return wire
 
 
-def message_content(message: ChatMessage) -> str | list[dict[str, Any]]:
+def message_content(message: ChatMessage) -> str | list[dict[str, Any]] | None:
     """The message's text, or OpenAI content parts when it holds images.
 
+    ``None`` when it holds neither (``ChatMessage(content=None)``): the chat wire then refuses a
+    user, system or tool message without content, before any request, instead of sending ``""``.
     Raises :class:`HFConfigError` for blocks chat completions cannot carry (audio, video,
     documents, citations).
     """
     texts: list[str] = []
     parts: list[dict[str, Any]] | None = None
+    if not any(isinstance(block, (TextBlock, ImageBlock)) for block in message.blocks):
+        _refuse_unsupported(message)
+        return None
     for block in message.blocks:
         if isinstance(block, TextBlock):
             texts.append(block.text)
@@ -103,12 +110,18 @@ def message_content(message: ChatMessage) -> str | list[dict[str, Any]]:
                 parts = [{"type": "text", "text": text} for text in texts]
             parts.append(image_part(block))
         elif not isinstance(block, _SKIPPED_BLOCKS):
+            _refuse_unsupported(message)
+    return parts if parts is not None else "\n".join(texts)
+
+
+def _refuse_unsupported(message: ChatMessage) -> None:
+    for block in message.blocks:
+        if not isinstance(block, (TextBlock, ImageBlock, *_SKIPPED_BLOCKS)):
             raise HFConfigError(
                 f"a {message.role.value} message holds a {block.block_type!r} block, which chat "
                 "completions cannot carry: send text and images only (extract the text of "
                 "documents, e.g. with a LlamaIndex reader)."
             )
-    return parts if parts is not None else "\n".join(texts)
 
 
 def image_part(block: ImageBlock) -> dict[str, Any]:

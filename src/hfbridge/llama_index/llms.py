@@ -57,7 +57,7 @@ _SAMPLING_FIELDS = (
     "presence_penalty",
     "reasoning_effort",
 )
-_OPTION_KEYS = ("timeout", "max_retries", "extra_headers")
+_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 WireMessages = list[dict[str, Any]]
 
 
@@ -81,6 +81,7 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
             ``api_key`` is accepted as another name for it (as LlamaIndex's ``OpenAI`` takes).
         bill_to: an organisation to bill router calls to.
         timeout, max_retries: read timeout in seconds and retry budget (the transport retries).
+        stream_idle_timeout: seconds a stream may go without an event (default: ``timeout``).
         default_headers: extra headers on every request.
         temperature, max_tokens (or ``max_new_tokens``), top_p, seed, stop, frequency_penalty,
             presence_penalty, reasoning_effort: sampling parameters, sent when set.
@@ -90,8 +91,8 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
         client, async_client, catalog: instances to use instead of the shared ones (tests inject
             clients over ``httpx.MockTransport``).
 
-    Per call, ``timeout``, ``max_retries`` and ``extra_headers`` keyword arguments tune the
-    transport; any other keyword argument is sent in the request body.
+    Per call, ``timeout``, ``max_retries``, ``extra_headers`` and ``stream_idle_timeout`` keyword
+    arguments tune the transport; any other keyword argument is sent in the request body.
 
     ``metadata.is_function_calling_model`` comes from the catalog for router models (is there a
     live provider that calls tools?). A self-hosted endpoint is assumed to call tools: you chose
@@ -101,11 +102,12 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
     # The connection settings (base_url, token, bill_to, timeout, ...) are ServiceHolder's,
     # declared once for every adapter (hfbridge.inference.settings).
     model: str = model_field("default")
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # Ranges are checked by hfbridge.wire.params (the same verdicts as ChatHF's and HFTextGen's).
+    temperature: float | None = None
     max_tokens: int | None = Field(
-        default=None, gt=0, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
+        default=None, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
     )
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_p: float | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
     frequency_penalty: float | None = None
@@ -118,6 +120,7 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
         default=None, gt=0, description="Context length; default: the catalog's, else 4096."
     )
 
+    checks_sampling = True
     framework_fields = frozenset(FunctionCallingLLM.model_fields)
 
     @classmethod
@@ -329,6 +332,13 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
             and self.service.structured_output_method() == "json_schema"
         )
 
+    async def _auses_json_schema(self) -> bool:
+        """Async form of ``_uses_json_schema``: the catalog is asked without blocking the loop."""
+        return (
+            self.pydantic_program_mode == PydanticProgramMode.DEFAULT
+            and await self.service.astructured_output_method() == "json_schema"
+        )
+
     def _schema_call(
         self, output_cls: type[Model], prompt: PromptTemplate,
         llm_kwargs: dict[str, Any] | None, prompt_args: dict[str, Any],
@@ -373,7 +383,7 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
         **prompt_args: Any,
     ) -> Model:
         """Async form of :meth:`structured_predict`."""
-        if not self._uses_json_schema():
+        if not await self._auses_json_schema():
             predicted = await super().astructured_predict(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
@@ -412,7 +422,7 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
         llm_kwargs: dict[str, Any] | None = None,
         **prompt_args: Any,
     ) -> AsyncGenerator[Model | list[Model] | FlexibleModel | list[FlexibleModel], None]:
-        if not self._uses_json_schema():
+        if not await self._auses_json_schema():
             return await super()._structured_astream_call(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )

@@ -7,7 +7,7 @@ needs; the rest (retry math, token discovery, the fast paths) is in the submodul
 from hfbridge._urls import hf_inference_url, provider_url, router_url, router_v1_url
 from hfbridge.transport._common import CallContext, HFResponse
 from hfbridge.transport.async_client import AsyncEventStream, AsyncHFClient
-from hfbridge.transport.auth import Secret
+from hfbridge.transport.auth import Secret, SecretHeaders
 from hfbridge.transport.client import EventStream, HFClient
 from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.jobs import BulkJob, bulk_job
@@ -24,6 +24,7 @@ __all__ = [
     "HFResponse",
     "RetryPolicy",
     "Secret",
+    "SecretHeaders",
     "bulk_job",
     "hf_inference_url",
     "provider_url",

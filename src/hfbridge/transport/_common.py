@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from hfbridge._constants import REQUEST_ID_HEADERS
 from hfbridge._json import loads
 from hfbridge._redact import redact, redact_url
-from hfbridge._urls import Origin, moved_router_origin, origin_of
+from hfbridge._urls import moved_router_origin, origin_of
 from hfbridge.errors import (
     HFConfigError,
     HFConnectionError,
     HFError,
     HFResponseError,
+    HFResponseTooLargeError,
     HFStatusError,
     HFStreamError,
     HFTimeoutError,
     error_from_response,
+    request_id_from,
 )
 from hfbridge.transport._fastpath import is_own_client, own_request, parsed_url
-from hfbridge.transport.auth import is_hf_host
-from hfbridge.transport.config import ClientConfig, connect_timeout, validate_timeout
+from hfbridge.transport.auth import is_hf_origin
+from hfbridge.transport.config import ClientConfig, check_header, connect_timeout, validate_timeout
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
 
 if TYPE_CHECKING:
@@ -79,18 +81,8 @@ def decode_json(
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The first request-id header the server sent."""
-    for name in REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-@lru_cache(maxsize=256)
-def cached_origin(url: str) -> Origin | None:
-    """:func:`~hfbridge.transport.config.origin_of`, cached: clients send to few distinct URLs."""
-    return origin_of(url)
+    """The first request-id header the server sent, redacted (see ``errors.request_id_from``)."""
+    return request_id_from(headers)
 
 
 def absolute_url(config: ClientConfig, url: str) -> str:
@@ -107,10 +99,91 @@ def build_timeout(config: ClientConfig, timeout: float | None) -> httpx.Timeout:
 
 
 def encode_body(body: JSONBody) -> bytes | None:
-    """Compact JSON, keys in insertion order (the wire layer puts ``model`` first)."""
+    r"""Compact JSON, keys in insertion order (the wire layer puts ``model`` first).
+
+    The one encoder every request body goes through, so the one place that refuses what JSON
+    cannot carry, before any request: NaN and infinities, values that are not JSON (a ``set``, a
+    ``datetime``...), integers too long to write, nesting too deep, and lone UTF-16 surrogates.
+    Each raises :class:`HFConfigError` naming the field. Two halves of a character side by side
+    (``"\ud83d\ude00"``) are joined into it.
+    """
     if body is None:
         return None
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise unsendable_body(body, exc) from None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:  # surrogate pairs written as two code points: join them
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le").encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise unsendable_body(body, exc) from None
+
+
+_MAX_DEPTH = 500
+
+
+def unsendable_body(body: Any, error: BaseException) -> HFConfigError:
+    """The error for a body JSON cannot carry, naming the first field at fault."""
+    found = _first_problem(body, "", 0)
+    where, problem = found if found is not None else ("", f"cannot be encoded ({error})")
+    field = f"field {_shorten(where)!r}" if where else "the body"
+    return HFConfigError(
+        f"The request cannot be sent: {field} {problem}. Fix or drop that value (in the "
+        "messages, the tools, or the parameters and extra body fields)."
+    )
+
+
+def _shorten(path: str, limit: int = 120) -> str:
+    return path if len(path) <= limit else f"{path[:60]}...{path[-50:]}"
+
+
+def _first_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:  # noqa: PLR0911
+    """``(path, problem)`` of the first value JSON cannot carry, else ``None``."""
+    if depth > _MAX_DEPTH:
+        return path, f"is nested more than {_MAX_DEPTH} levels deep"
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return _lone_surrogate(value, path)
+    if isinstance(value, int):
+        digits = value.bit_length() * 0.30103
+        return (path, f"is an integer of about {digits:,.0f} digits") if digits > 4000 else None  # noqa: PLR2004
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, f"is {value!r}, which JSON cannot carry")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return path, f"has a key of type {type(key).__name__}, which is not JSON"
+            found = _first_problem(key, f"{path}.{key}" if path else str(key), depth + 1) if (
+                isinstance(key, str)
+            ) else None
+            found = found or _first_problem(item, f"{path}.{key}" if path else str(key), depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            found = _first_problem(item, f"{path}[{position}]", depth + 1)
+            if found:
+                return found
+        return None
+    return path, f"is a {type(value).__name__}, which is not JSON"
+
+
+def _lone_surrogate(text: str, path: str) -> tuple[str, str] | None:
+    try:
+        text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError as exc:
+        half = text[exc.start // 2] if exc.start // 2 < len(text) else "?"
+        return path, (
+            f"holds a lone UTF-16 surrogate (U+{ord(half):04X}, half of a character), which no "
+            "encoding can carry"
+        )
+    return None
 
 
 def build_request(  # noqa: PLR0913 - the parts of one request
@@ -132,10 +205,10 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         raise HFConfigError(
             f"{redact_url(full_url)!r} is not a valid URL ({exc}): check base_url and the route."
         ) from exc
-    origin = cached_origin(full_url)
-    request_headers = config.headers_for(origin[1], origin) if origin else config.static_headers
+    request_headers = config.headers_for(full_url)
     if headers:
-        request_headers = {**request_headers, **{k.lower(): v for k, v in headers.items()}}
+        checked = (check_header(k, v, what="extra header") for k, v in headers.items())
+        request_headers = {**request_headers, **{k.lower(): v for k, v in checked}}
     if not params and is_own_client(client):
         # What client.build_request would build (the tests compare the two), for half its cost:
         # our clients have httpx's default headers, no cookies and no base URL, so the merged
@@ -179,11 +252,20 @@ def status_error(
 
 
 def is_router_or_hub(url: str) -> bool:
-    """Whether ``url`` is Hugging Face's (a Hub or router host, or the moved router's origin)."""
-    origin = cached_origin(url)
-    if origin is None:
-        return False
-    return is_hf_host(origin[1]) or origin == moved_router_origin()
+    """Whether ``url`` is Hugging Face's (a Hub origin, the router's, or the moved router's)."""
+    origin = origin_of(url)
+    return is_hf_origin(origin) or (origin is not None and origin == moved_router_origin())
+
+
+@functools.cache
+def _timeout_kinds() -> dict[type[httpx.TimeoutException], str]:
+    # Built on first use: reading httpx's classes would import httpx with this module.
+    return {
+        httpx.ConnectTimeout: "connect",
+        httpx.PoolTimeout: "pool",
+        httpx.WriteTimeout: "write",
+        httpx.ReadTimeout: "read",
+    }
 
 
 def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallContext) -> HFError:
@@ -192,13 +274,21 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallCo
     where = f"{method} {redact_url(url)}{target}"
     detail = redact(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        kind = type(exc).__name__.replace("Timeout", "").lower() or "request"
+        kind = _timeout_kinds().get(type(exc), "read")
+        sent = kind == "read"
+        advice = (
+            "The server may be overloaded or a cold model is starting: raise timeout=..., or "
+            "retry later (a read timeout is not retried automatically: the server may be "
+            "generating, and each attempt may be billed)."
+            if sent
+            else "The request never reached the server; it is retried automatically up to "
+            "max_retries. Check the URL and your network, or raise timeout=..."
+        )
         return HFTimeoutError(
-            f"{where} timed out ({kind} timeout: {detail}). The server may be overloaded or a cold "
-            "model is starting: raise timeout=..., or retry later."
+            f"{where} timed out ({kind} timeout: {detail}). {advice}", kind=kind, request_sent=sent
         )
     if isinstance(exc, httpx.TooManyRedirects):
-        return HFConnectionError(f"{where} was redirected too many times: check the URL.")
+        return HFResponseError(f"{where} was redirected too many times: check the URL.")
     return HFConnectionError(
         f"{where} failed before an answer arrived ({type(exc).__name__}: {detail}). "
         "Check the URL and your network; the request is retried automatically up to max_retries."
@@ -260,6 +350,39 @@ def json_instead_of_stream(body: bytes, response: httpx.Response, context: CallC
         f"does not stream on this route{target}. Call it without streaming.",
         body=body.decode("utf-8", "replace"),
         request_id=request_id,
+    )
+
+
+def stream_idle(url: str, received: int, seconds: float) -> HFError:
+    """The error for a stream that sent no event for ``seconds`` (``stream_idle_timeout``).
+
+    Before any event: :class:`HFTimeoutError` (not retried: the server has the request); after
+    some: :class:`HFStreamError`, the output being incomplete.
+    """
+    what = (
+        f"The stream from {redact_url(url)} sent no event for {seconds:g} s "
+        "(stream_idle_timeout; keep-alive comments do not count)"
+    )
+    if received == 0:
+        return HFTimeoutError(
+            f"{what}. The server may be overloaded: raise stream_idle_timeout=... or timeout=..., "
+            "or retry later.",
+            kind="idle",
+        )
+    return HFStreamError(
+        f"{what} after {received} event(s); the output is incomplete. Retry the call, or raise "
+        "stream_idle_timeout=..."
+    )
+
+
+def line_too_long(url: str, limit: int) -> HFResponseTooLargeError:
+    """The error for an event-stream line past ``max_line_bytes``."""
+    return HFResponseTooLargeError(
+        f"The stream from {redact_url(url)} sent a line longer than {limit:,} bytes "
+        "(max_line_bytes); the output is incomplete. If such events are expected, raise the cap: "
+        "ClientConfig.create(..., max_line_bytes=...), passed as HFClient(config).",
+        limit=limit,
+        setting="max_line_bytes",
     )
 
 

@@ -69,6 +69,9 @@ def new_sync_client(
     client = httpx.Client(
         transport=transport, verify=verify, limits=limits(), follow_redirects=True, trust_env=True
     )
+    from hfbridge.transport._network import install  # noqa: PLC0415 - imports httpcore: on first use
+
+    install(client)  # deadlines and reuse tracking under httpcore's pools
     return without_cookies(client, transport)
 
 

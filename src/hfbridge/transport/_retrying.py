@@ -42,7 +42,7 @@ def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
     return {
         "stop": tenacity.stop_after_attempt(policy.max_retries + 1),
         "wait": _Wait(policy),
-        "retry": tenacity.retry_if_exception(is_retryable),
+        "retry": tenacity.retry_if_exception(lambda error: is_retryable(error, policy)),
         "before_sleep": _log_retry,
         "reraise": True,
     }

@@ -9,17 +9,39 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
-from hfbridge.transport import _common as common
-from hfbridge.transport._common import CallContext, HFResponse, JSONBody
-from hfbridge.transport._fastpath import asend_request
+from hfbridge.transport._common import (
+    CallContext,
+    HFResponse,
+    JSONBody,
+    absolute_url,
+    answer,
+    build_request,
+    line_too_long,
+    not_a_stream,
+    not_a_stream_error,
+    parse_event,
+    request_id_of,
+    stream_broken,
+    stream_cut,
+    stream_idle,
+    transport_error,
+)
 from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_async_client, shared_async_client
-from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait
-from hfbridge.transport.config import ClientConfig, ClientSettings
+from hfbridge.transport._send import aread_body, asend_request
+from hfbridge.transport._timing import AsyncWatch, DeadlineExpired
+from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait, opening_error
+from hfbridge.transport.config import ClientConfig, ClientSettings, validate_timeout
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
 from hfbridge.transport.retry import RetryPolicy, is_backpressure
-from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, aiter_events
+from hfbridge.transport.sse import (
+    REQUIRE_DONE,
+    EventParser,
+    LineTooLong,
+    StreamEndRule,
+    aiter_events,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -93,6 +115,14 @@ class AsyncHFClient:
     def __repr__(self) -> str:
         return f"AsyncHFClient({self.config!r})"
 
+    def __copy__(self) -> AsyncHFClient:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AsyncHFClient:
+        # A client is a handle on connection pools (locks, sockets): a copy of a model that holds
+        # one shares it, as it shares the process-wide pools.
+        return self
+
     async def http(self) -> httpx.AsyncClient:
         """The httpx client requests go through (the running loop's shared pool by default)."""
         return self._injected or self._owned or await shared_async_client(self.config.verify)
@@ -119,12 +149,11 @@ class AsyncHFClient:
     ) -> HFResponse:
         """Send one request (retried per the policy) and return its successful answer."""
         http = await self.http()
-        request = common.build_request(
+        request = build_request(
             http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
-        full_url = common.absolute_url(self.config, url)
-        limiter = limiter_for(full_url, context.model, context.provider)
+        limiter = limiter_for(absolute_url(self.config, url), context.model, context.provider)
         return await self._with_retries(
             lambda retry: self._send(http, request, context, limiter, retry), max_retries
         )
@@ -157,20 +186,22 @@ class AsyncHFClient:
         job = current_job()
         ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
-            response = await asend_request(http, request)
+            response = await asend_request(
+                http, request, max_body_bytes=self.config.max_body_bytes
+            )
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
-            raise common.transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
             limiter.release(ticket, "other")
             raise
         try:
-            answer = common.answer(response, context)
+            answer_ = answer(response, context)
         except HFError as error:
             limiter.release(ticket, *outcome_of(error))
             raise
         limiter.release(ticket, "ok")
-        return answer
+        return answer_
 
     def stream(  # noqa: PLR0913 - one request's parts
         self,
@@ -183,45 +214,47 @@ class AsyncHFClient:
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
         end: StreamEndRule = REQUIRE_DONE,
+        idle_timeout: float | None = None,
     ) -> AsyncEventStream:
         """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rule."""
+        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
+            idle_timeout, what="stream_idle_timeout"
+        )
         stream = AsyncEventStream()
         stream._events = self._events(  # noqa: SLF001
             stream, method, url,
             json=json, headers=headers, timeout=timeout, max_retries=max_retries,
-            context=context, end=end,
+            context=context, end=end, idle=idle,
         )  # fmt: skip
         return stream
 
-    async def _open(
+    async def _open(  # noqa: PLR0913 - the attempt's parts
         self, http: httpx.AsyncClient, request: httpx.Request, context: CallContext,
-        limiter: Limiter, retry: bool,
+        limiter: Limiter, retry: bool, *, watch: AsyncWatch, idle: float,
     ) -> tuple[httpx.Response, EventParser, AsyncIterator[str], str | None]:  # fmt: skip
         # A stream holds its slot until its first event (or its error) has arrived.
+        url = str(request.url)
         job = current_job()
         ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
-            raise common.transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, url, context) from exc
         except BaseException:
             limiter.release(ticket, "other")
             raise
         try:
-            parser, payloads, first = await _start_events(response, context)
-        except httpx.HTTPError as exc:
+            parser, payloads = await _start_events(response, context, self.config, watch)
+            first = await _next_event(payloads, watch, idle)
+        except BaseException as exc:
             await response.aclose()
-            limiter.release(ticket, "other")
-            raise common.transport_error(exc, request.method, str(request.url), context) from exc
-        except HFError as exc:
-            await response.aclose()
-            limiter.release(ticket, *outcome_of(exc))
-            raise
-        except BaseException:
-            await response.aclose()
-            limiter.release(ticket, "other")
-            raise
+            expired = isinstance(exc, DeadlineExpired)
+            error = opening_error(exc, request, context, idle, idle_expired=expired)
+            limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
+            if error is None:
+                raise
+            raise error from (exc if isinstance(exc, httpx.HTTPError) else None)
         limiter.release(ticket, "ok")
         return response, parser, payloads, first
 
@@ -237,38 +270,49 @@ class AsyncHFClient:
         max_retries: int | None,
         context: CallContext,
         end: StreamEndRule,
+        idle: float,
     ) -> AsyncIterator[Any]:
         http = await self.http()
-        request = common.build_request(
+        request = build_request(
             http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         full_url = str(request.url)
         limiter = limiter_for(full_url, context.model, context.provider)
-        response, parser, payloads, first = await self._with_retries(
-            lambda retry: self._open(http, request, context, limiter, retry), max_retries
-        )
+        watch = AsyncWatch()
+        try:
+            response, parser, payloads, first = await self._with_retries(
+                lambda retry: self._open(
+                    http, request, context, limiter, retry, watch=watch, idle=idle
+                ),
+                max_retries,
+            )
+        except BaseException:
+            watch.close()
+            raise
         stream.headers = response.headers
-        stream.request_id = common.request_id_of(response.headers)
+        stream.request_id = request_id_of(response.headers)
         received = 0
         state, step = end.start, end.step
         try:
-            if first is not None:
+            payload = first
+            while payload is not None:
                 received += 1
-                event = common.parse_event(first, full_url)
+                event = parse_event(payload, full_url)
                 state = step(state, event)
                 yield event
-            async for payload in payloads:
-                received += 1
-                event = common.parse_event(payload, full_url)
-                state = step(state, event)
-                yield event
+                payload = await _next_event(payloads, watch, idle)
+        except DeadlineExpired:
+            raise stream_idle(full_url, received, idle) from None
         except httpx.HTTPError as exc:
-            raise common.stream_broken(exc, full_url, received) from exc
+            raise stream_broken(exc, full_url, received) from exc
+        except LineTooLong as exc:
+            raise line_too_long(full_url, exc.limit) from None
         finally:
+            watch.close()
             await response.aclose()
         if not parser.done and not end.finished(state):
-            raise common.stream_cut(full_url, received, end.expects)
+            raise stream_cut(full_url, received, end.expects)
 
     async def aclose(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""
@@ -307,11 +351,23 @@ async def _abulk_retries(
 
 
 async def _start_events(
-    response: httpx.Response, context: CallContext
-) -> tuple[EventParser, AsyncIterator[str], str | None]:
-    """Check that ``response`` is an event stream and read up to its first event."""
-    if common.not_a_stream(response):
-        raise common.not_a_stream_error(response, await response.aread(), context)
-    parser = EventParser()
-    payloads = aiter_events(response.aiter_bytes(), parser)
-    return parser, payloads, await anext(payloads, None)
+    response: httpx.Response, context: CallContext, config: ClientConfig, watch: AsyncWatch
+) -> tuple[EventParser, AsyncIterator[str]]:
+    """Check that ``response`` is an event stream; return its parser and payloads."""
+    if not_a_stream(response):
+        body = await aread_body(response, config.max_body_bytes)
+        raise not_a_stream_error(response, body, context)
+    parser = EventParser(config.max_line_bytes)
+    return parser, aiter_events(response.aiter_bytes(), parser, watch)
+
+
+async def _next_event(payloads: AsyncIterator[str], watch: AsyncWatch, idle: float) -> str | None:
+    """The next payload (``None`` at the end), within ``idle`` seconds (:class:`AsyncWatch`)."""
+    watch.start(idle, "event")
+    try:
+        return await anext(payloads, None)
+    except asyncio.CancelledError:
+        watch.check()  # raises DeadlineExpired when the watch cancelled the wait
+        raise
+    finally:
+        watch.stop()

@@ -1,18 +1,20 @@
-"""Token discovery and the rules for where a token may be sent.
+"""Token discovery, secret values, and the rules for where credentials may be sent.
 
 Resolution order (highest first): an explicit ``token=``, ``HF_TOKEN``, ``HUGGING_FACE_HUB_TOKEN``,
 the file at ``HF_TOKEN_PATH``, ``$HF_HOME/token``, ``~/.cache/huggingface/token``.
 
-A discovered token goes only to Hugging Face hosts. A token the user passes explicitly also goes to
-the custom endpoint it was passed for. Cross-host redirects never carry it.
+Trust is decided per *origin* (scheme, host, port), never per host alone. A discovered token goes
+only to Hugging Face origins: ``https`` on port 443 of huggingface.co, hf.co, huggingface.cloud and
+their subdomains, and the exact origin of ``HF_ENDPOINT``. A token the user passes explicitly also
+goes to the origin of the ``base_url`` it was passed for. Cross-origin redirects never carry it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from hfbridge._constants import (
     HF_HOME_ENV,
@@ -23,7 +25,8 @@ from hfbridge._constants import (
     TOKEN_PATH_ENV,
     XDG_CACHE_HOME_ENV,
 )
-from hfbridge._redact import REDACTED, register_secret
+from hfbridge._redact import REDACTED, is_credential_header, register_secret
+from hfbridge._urls import Origin, origin_of
 
 TokenSource = Literal["explicit", "env", "file", "none"]
 
@@ -58,6 +61,15 @@ class Secret:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Secret, ("",))
+
+    # A copy is not a pickle: it stays in this process, so it keeps the value (the object is
+    # immutable, so the copy is the object itself). Without these, copy.deepcopy would go through
+    # __reduce__ and hand back an empty secret: a deep-copied model would silently lose its token.
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
 
     def __bool__(self) -> bool:
         return bool(self._value)
@@ -107,17 +119,59 @@ def resolve_token(explicit: str | Secret | None = None) -> tuple[Secret | None, 
     return None, "none"
 
 
-def hub_host() -> str | None:
-    """Host of ``HF_ENDPOINT`` when it moves the Hub elsewhere."""
-    endpoint = os.environ.get(HUB_ENDPOINT_ENV)
-    return urlsplit(endpoint).hostname if endpoint else None
+class SecretHeaders(dict[str, str]):
+    """HTTP headers whose credential-bearing values (see :func:`is_credential_header`) are secret.
+
+    A plain ``dict`` to read and send, but its ``repr`` masks those values and a pickle leaves them
+    out, as :class:`Secret` does for the token; copies keep them. Adapters hold ``default_headers``
+    (which may carry an ``Authorization`` or ``x-api-key`` for a self-hosted server) as one.
+    """
+
+    def __repr__(self) -> str:
+        masked = {
+            name: REDACTED if is_credential_header(name) else value for name, value in self.items()
+        }
+        return repr(masked)
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SecretHeaders, (public_headers(self),))
+
+    def __copy__(self) -> SecretHeaders:
+        return SecretHeaders(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SecretHeaders:
+        return SecretHeaders(self)
+
+
+def public_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``headers`` without the credential-bearing ones."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {name: value for name, value in items if not is_credential_header(name)}
+
+
+def hub_origin() -> Origin | None:
+    """The origin of ``HF_ENDPOINT`` when it moves the Hub elsewhere."""
+    return origin_of(os.environ.get(HUB_ENDPOINT_ENV))
 
 
 def is_hf_host(host: str | None) -> bool:
-    """True for huggingface.co, hf.co, their subdomains, and the ``HF_ENDPOINT`` host."""
+    """True for huggingface.co, hf.co, huggingface.cloud and their subdomains (any scheme)."""
     if not host:
         return False
     host = host.lower().rstrip(".")
-    if host == hub_host():
-        return True
     return any(host == suffix or host.endswith("." + suffix) for suffix in HF_HOST_SUFFIXES)
+
+
+def is_hf_origin(origin: Origin | None) -> bool:
+    """True for ``https`` on port 443 of a Hugging Face host, and for ``HF_ENDPOINT``'s origin.
+
+    Plain ``http`` to a Hugging Face host is not trusted (the token would cross the network in
+    clear), nor is another port of the ``HF_ENDPOINT`` host.
+    """
+    if origin is None:
+        return False
+    if origin == hub_origin():
+        return True
+    return origin[0] == "https" and origin[2] == 443 and is_hf_host(origin[1])  # noqa: PLR2004

@@ -4,21 +4,44 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
-from hfbridge.transport import _common as common
-from hfbridge.transport._common import CallContext, HFResponse, JSONBody
-from hfbridge.transport._fastpath import send_request
+from hfbridge.transport._common import (
+    CallContext,
+    HFResponse,
+    JSONBody,
+    absolute_url,
+    answer,
+    build_request,
+    line_too_long,
+    not_a_stream,
+    not_a_stream_error,
+    parse_event,
+    request_id_of,
+    stream_broken,
+    stream_cut,
+    stream_idle,
+    transport_error,
+)
 from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_sync_client, shared_sync_client
-from hfbridge.transport.config import ClientConfig, ClientSettings
+from hfbridge.transport._send import read_body, send_request
+from hfbridge.transport._timing import Deadline, DeadlineExpired
+from hfbridge.transport.config import ClientConfig, ClientSettings, validate_timeout
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
 from hfbridge.transport.retry import RetryPolicy, compute_wait, is_backpressure, is_retryable
-from hfbridge.transport.sse import REQUIRE_DONE, EventParser, StreamEndRule, iter_events
+from hfbridge.transport.sse import (
+    REQUIRE_DONE,
+    EventParser,
+    LineTooLong,
+    StreamEndRule,
+    iter_events,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -93,6 +116,14 @@ class HFClient:
     def __repr__(self) -> str:
         return f"HFClient({self.config!r})"
 
+    def __copy__(self) -> HFClient:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HFClient:
+        # A client is a handle on connection pools (locks, sockets): a copy of a model that holds
+        # one shares it, as it shares the process-wide pools.
+        return self
+
     @property
     def http(self) -> httpx.Client:
         """The httpx client requests go through."""
@@ -125,12 +156,11 @@ class HFClient:
         ``url`` is absolute or relative to ``base_url``. Non-2xx answers raise the typed
         :class:`~hfbridge.errors.HFStatusError` subclass for their status.
         """
-        request = common.build_request(
+        request = build_request(
             self.http, self.config, method, url,
             json_body=json, params=params, headers=headers, timeout=timeout,
         )  # fmt: skip
-        full_url = common.absolute_url(self.config, url)
-        limiter = limiter_for(full_url, context.model, context.provider)
+        limiter = limiter_for(absolute_url(self.config, url), context.model, context.provider)
         return self._with_retries(
             lambda retry: self._send(request, context, limiter, retry), max_retries
         )
@@ -167,20 +197,20 @@ class HFClient:
         job = current_job()
         ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
-            response = send_request(self.http, request)
+            response = send_request(self.http, request, max_body_bytes=self.config.max_body_bytes)
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
-            raise common.transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
             limiter.release(ticket, "other")
             raise
         try:
-            answer = common.answer(response, context)
+            answer_ = answer(response, context)
         except HFError as error:
             limiter.release(ticket, *outcome_of(error))
             raise
         limiter.release(ticket, "ok")
-        return answer
+        return answer_
 
     def stream(  # noqa: PLR0913 - one request's parts
         self,
@@ -193,87 +223,114 @@ class HFClient:
         max_retries: int | None = None,
         context: CallContext = _NO_CONTEXT,
         end: StreamEndRule = REQUIRE_DONE,
+        idle_timeout: float | None = None,
     ) -> EventStream:
         """Open a server-sent-event stream and iterate its JSON events.
 
         ``[DONE]`` ends the stream. A body that ends without it is judged by ``end``, the route's
         :class:`~hfbridge.transport.sse.StreamEndRule` (by default only ``[DONE]`` completes a
         stream); an incomplete one raises :class:`~hfbridge.errors.HFStreamError` after its last
-        event. The request is retried only until its first event is handed out.
+        event. The request is retried only until its first event is handed out. ``idle_timeout``
+        (default: the config's ``stream_idle_timeout``) bounds the wait for each event; keep-alive
+        comments do not count.
         """
-        request = common.build_request(
+        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
+            idle_timeout, what="stream_idle_timeout"
+        )
+        request = build_request(
             self.http, self.config, method, url,
             json_body=json, params=None, headers=headers, timeout=timeout,
         )  # fmt: skip
         stream = EventStream(iter(()))
-        stream._events = self._events(stream, request, max_retries, context, end)  # noqa: SLF001
+        stream._events = self._events(  # noqa: SLF001
+            stream, request, max_retries=max_retries, context=context, end=end, idle=idle
+        )
         return stream
 
     def _open(
-        self, request: httpx.Request, context: CallContext, limiter: Limiter, retry: bool
-    ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None]:
+        self,
+        request: httpx.Request,
+        context: CallContext,
+        limiter: Limiter,
+        retry: bool,
+        idle: float,
+    ) -> tuple[httpx.Response, EventParser, Iterator[str], str | None, Deadline]:
         # A stream holds its slot until its first event (or its error) has arrived.
+        url = str(request.url)
         job = current_job()
         ticket = limiter.acquire(job.deadline if job else None, ignore_pause=retry)
         try:
             response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
-            raise common.transport_error(exc, request.method, str(request.url), context) from exc
+            raise transport_error(exc, request.method, url, context) from exc
         except BaseException:
             limiter.release(ticket, "other")
             raise
+        deadline = _deadline_of(request)
         try:
-            parser, payloads, first = _start_events(response, context)
-        except httpx.HTTPError as exc:
+            parser, payloads, first = _start_events(response, context, self.config, deadline, idle)
+        except BaseException as exc:
             response.close()
-            limiter.release(ticket, "other")
-            raise common.transport_error(exc, request.method, str(request.url), context) from exc
-        except HFError as exc:
-            response.close()
-            limiter.release(ticket, *outcome_of(exc))
-            raise
-        except BaseException:
-            response.close()
-            limiter.release(ticket, "other")
-            raise
+            expired = isinstance(exc, (DeadlineExpired, httpx.TimeoutException))
+            error = opening_error(
+                exc, request, context, idle, idle_expired=expired and deadline.expired()
+            )
+            limiter.release(ticket, *(outcome_of(error) if error is not None else ("other",)))
+            if error is None:
+                raise
+            raise error from (exc if isinstance(exc, httpx.HTTPError) else None)
         limiter.release(ticket, "ok")
-        return response, parser, payloads, first
+        return response, parser, payloads, first, deadline
 
-    def _events(
+    def _events(  # noqa: PLR0913 - the stream's parts
         self,
         stream: EventStream,
         request: httpx.Request,
+        *,
         max_retries: int | None,
         context: CallContext,
         end: StreamEndRule,
+        idle: float,
     ) -> Iterator[Any]:
         url = str(request.url)
         limiter = limiter_for(url, context.model, context.provider)
-        response, parser, payloads, first = self._with_retries(
-            lambda retry: self._open(request, context, limiter, retry), max_retries
+        response, parser, payloads, first, deadline = self._with_retries(
+            lambda retry: self._open(request, context, limiter, retry, idle), max_retries
         )
         stream.headers = response.headers
-        stream.request_id = common.request_id_of(response.headers)
+        stream.request_id = request_id_of(response.headers)
         received = 0
         state, step = end.start, end.step
         try:
             if first is not None:
                 received += 1
-                event = common.parse_event(first, url)
+                event = parse_event(first, url)
                 state = step(state, event)
                 yield event
-            for payload in payloads:
+            deadline.set(idle, "event")  # then moved per event (the attributes, not a call)
+            while True:
+                deadline.at = monotonic() + idle
+                payload = next(payloads, None)
+                if payload is None:
+                    break
                 received += 1
-                event = common.parse_event(payload, url)
+                event = parse_event(payload, url)
                 state = step(state, event)
                 yield event
+        except (DeadlineExpired, httpx.TimeoutException) as exc:
+            if not deadline.expired() and isinstance(exc, httpx.TimeoutException):
+                raise stream_broken(exc, url, received) from exc
+            raise stream_idle(url, received, idle) from None
         except httpx.HTTPError as exc:
-            raise common.stream_broken(exc, url, received) from exc
+            raise stream_broken(exc, url, received) from exc
+        except LineTooLong as exc:
+            raise line_too_long(url, exc.limit) from None
         finally:
+            deadline.clear()
             response.close()
         if not parser.done and not end.finished(state):
-            raise common.stream_cut(url, received, end.expects)
+            raise stream_cut(url, received, end.expects)
 
     def close(self) -> None:
         """Close connections this client owns (never the shared pool or an injected client)."""
@@ -321,18 +378,49 @@ def bulk_wait(
     """
     if is_backpressure(error):
         job.note_backpressure()
-    elif budget <= 0 or not is_retryable(error):
+    elif budget <= 0 or not is_retryable(error, policy):
         return None
     wait = compute_wait(policy, attempt, error)
     return wait if wait < job.remaining() else None
 
 
+def _deadline_of(request: httpx.Request) -> Deadline:
+    """The :class:`Deadline` ``send_request`` gave ``request`` (a detached one without)."""
+    read = (request.extensions.get("timeout") or {}).get("read")
+    return read if isinstance(read, Deadline) else Deadline(0.0)
+
+
+def opening_error(
+    exc: BaseException, request: httpx.Request, context: CallContext, idle: float, *,
+    idle_expired: bool,
+) -> HFError | None:  # fmt: skip
+    """The typed error for a failure before a stream's first event (``None``: raise it as is).
+
+    ``idle_expired``: the wait for the first event outlasted ``idle`` (sync and async tell it
+    their own way).
+    """
+    url = str(request.url)
+    if idle_expired:
+        return stream_idle(url, 0, idle)
+    if isinstance(exc, httpx.HTTPError):
+        return transport_error(exc, request.method, url, context)
+    if isinstance(exc, LineTooLong):
+        return line_too_long(url, exc.limit)
+    return exc if isinstance(exc, HFError) else None
+
+
 def _start_events(
-    response: httpx.Response, context: CallContext
+    response: httpx.Response,
+    context: CallContext,
+    config: ClientConfig,
+    deadline: Deadline,
+    idle: float,
 ) -> tuple[EventParser, Iterator[str], str | None]:
     """Check that ``response`` is an event stream and read up to its first event."""
-    if common.not_a_stream(response):
-        raise common.not_a_stream_error(response, response.read(), context)
-    parser = EventParser()
-    payloads = iter_events(response.iter_bytes(), parser)
+    if not_a_stream(response):
+        body = read_body(response, config.max_body_bytes)
+        raise not_a_stream_error(response, body, context)
+    parser = EventParser(config.max_line_bytes)
+    payloads = iter_events(response.iter_bytes(), parser, deadline)
+    deadline.set(idle, "event")
     return parser, payloads, next(payloads, None)

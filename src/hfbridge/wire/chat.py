@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hfbridge.errors import HFConfigError, HFResponseError
+from hfbridge.wire.params import check_params
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 FINISH_REASON_SYNONYMS: dict[str, str] = {
@@ -27,7 +28,6 @@ FINISH_REASON_SYNONYMS: dict[str, str] = {
 """Servers' own words for a finish, and OpenAI's (which adapters report); others pass through."""
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_POSITIVE_INT_PARAMS = ("max_tokens", "n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,18 +240,6 @@ def json_schema_format(
     return {"type": "json_schema", "json_schema": body}
 
 
-def _check_params(params: Mapping[str, Any]) -> None:
-    for key in _POSITIVE_INT_PARAMS:
-        value = params.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value <= 0
-        ):
-            raise HFConfigError(f"{key} must be a positive integer, got {value!r}.")
-    top_logprobs = params.get("top_logprobs")
-    if top_logprobs is not None and not (isinstance(top_logprobs, int) and 0 <= top_logprobs <= 20):  # noqa: PLR2004
-        raise HFConfigError(f"top_logprobs must be an integer from 0 to 20, got {top_logprobs!r}.")
-
-
 def is_object_list(value: Any) -> bool:
     """Whether ``value`` is a list (any non-string sequence) of JSON objects (mappings)."""
     return (
@@ -285,6 +273,18 @@ def drop_tool_fields_without_tools(options: dict[str, Any]) -> bool:
     return True
 
 
+def check_unique_tool_names(names: Sequence[str]) -> None:
+    """Raise :class:`HFConfigError` when two tools share a name (a call could not say which)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise HFConfigError(
+                f"two tools are named {name!r}: a tool call names the function it calls, so "
+                "each tool needs its own name. Rename one, or bind it once."
+            )
+        seen.add(name)
+
+
 def _settle_tools(options: dict[str, Any]) -> None:
     """Check ``tools`` and ``tool_choice`` as the server would, before any request.
 
@@ -302,6 +302,8 @@ def _settle_tools(options: dict[str, Any]) -> None:
         )
     else:
         names = [validate_tool(tool)["function"]["name"] for tool in tools]
+    # Per request, not when binding: LangChain binds a model and its schema under one name.
+    check_unique_tool_names(names)
     if options.get("tool_choice") is not None:
         normalize_tool_choice(options["tool_choice"], names)
 
@@ -339,7 +341,7 @@ def build_chat_payload(
         del options["max_new_tokens"]
     if isinstance(options.get("stop"), str):
         options["stop"] = [options["stop"]]
-    _check_params(options)
+    check_params(options)
     _settle_tools(options)
     _settle_logprobs(options)
     payload: dict[str, Any] = {"model": model} if model else {}

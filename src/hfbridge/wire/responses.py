@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hfbridge.errors import HFConfigError
 from hfbridge.wire.chat import (
     as_mapping,
+    check_unique_tool_names,
     drop_tool_fields_without_tools,
     is_object_list,
     json_schema_format,
@@ -29,6 +30,7 @@ from hfbridge.wire.chat import (
     validate_messages,
     validate_tool,
 )
+from hfbridge.wire.params import check_param, check_params
 from hfbridge.wire.responses_result import parse_response
 from hfbridge.wire.responses_stream import ResponsesStreamFold
 from hfbridge.wire.route import Route, Target
@@ -226,6 +228,7 @@ def _tools(raw: Any) -> tuple[list[dict[str, Any]], list[str], bool]:
         else:  # a built-in tool of the server (web search, ...): passed through as given
             tools.append(dict(tool))
             server_side = True
+    check_unique_tool_names(names)
     return tools, names, server_side
 
 
@@ -295,9 +298,7 @@ def _max_output_tokens(options: dict[str, Any]) -> None:
         value = options.pop(alias, None)
         if value is not None:
             options.setdefault("max_output_tokens", value)
-    value = options.get("max_output_tokens")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise HFConfigError(f"max_output_tokens must be a positive integer, got {value!r}.")
+    check_param("max_output_tokens", options.get("max_output_tokens"))
 
 
 def _reasoning(options: dict[str, Any]) -> None:
@@ -340,6 +341,7 @@ def build_responses_payload(
     """
     input_items = messages_to_input(messages)
     options = {key: value for key, value in (params or {}).items() if value is not None}
+    check_params(options)
     _check_chat_only(options)
     options.pop("n", None)
     options.pop("logprobs", None)

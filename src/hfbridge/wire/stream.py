@@ -2,13 +2,20 @@
 
 Tool-call fragments are keyed on ``(choice index, tool-call index)``: ``id`` and ``name`` are set
 when first seen and never concatenated (TGI repeats them on every delta), ``arguments`` fragments
-are appended. ``usage`` is taken from any chunk that carries it, including one with no choices.
+are appended. A fragment without ``index`` (some OpenAI-compatible servers leave it out) belongs to
+the call its ``id`` names, or continues the latest call when it names none; an ``id`` not seen yet
+starts a new call. ``usage`` is taken from any chunk that carries it, including one with no choices.
+
+A character outside the BMP may arrive as two UTF-16 surrogate halves in two deltas (``"\ud83d"``
+then ``"\ude00"`` as JSON escapes): a trailing high surrogate is held back and joined with the next
+fragment, so deltas and results carry whole characters (a lone half would fail to encode later).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -61,6 +68,7 @@ class _ToolState:
     id: str | None = None
     name: str | None = None
     arguments: list[str] = field(default_factory=list)
+    held: str = ""  # a high surrogate waiting for its low half (module docstring)
 
 
 @dataclass
@@ -74,8 +82,11 @@ class _ChoiceState:
     finish_reason: str | None = None
     native_finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
+    held: str = ""  # a high surrogate of the content waiting for its low half
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATES, _SURROGATES_END = "\ud800", "\udfff"
 _RARE_DELTA_KEYS = frozenset({"reasoning", "reasoning_content", "refusal", "tool_calls"})
 
 
@@ -160,6 +171,8 @@ class ChunkAccumulator:
         content = delta.get("content")
         if type(content) is not str:
             content = _fragment(content)
+        if content and (state.held or _SURROGATES <= content[-1] <= _SURROGATES_END):
+            content, state.held = whole_characters(state.held + content)
         if content:
             state.content.write(content)
         finish_reason = raw.get("finish_reason")
@@ -186,7 +199,7 @@ class ChunkAccumulator:
 
     @staticmethod
     def _add_tool(state: _ChoiceState, item: Mapping[str, Any]) -> ToolCallDelta:
-        index = _index(item.get("index"), len(state.tools))
+        index = _tool_index(state, item)
         tool = state.tools.setdefault(index, _ToolState())
         function = as_mapping(item.get("function"))
         new_id = tool_call_id(item.get("id")) if tool.id is None else None
@@ -194,8 +207,10 @@ class ChunkAccumulator:
         tool.id = tool.id or new_id
         tool.name = tool.name or new_name
         fragment = arguments_text(function.get("arguments"))
-        if fragment:
-            tool.arguments.append(fragment)
+        if fragment or tool.held:
+            fragment, tool.held = whole_characters(tool.held + fragment)
+            if fragment:
+                tool.arguments.append(fragment)
         return ToolCallDelta(index=index, id=new_id, name=new_name, arguments=fragment)
 
     @property
@@ -231,11 +246,11 @@ class ChunkAccumulator:
         choices = []
         for index in sorted(self._choices):
             state = self._choices[index]
-            calls = _calls(state)
+            calls = _calls(state, complete=True)
             choices.append(
                 ChatChoice(
                     index=index,
-                    content=_text_or_none(state.content, keep_empty=not calls),
+                    content=_text_or_none(state.content, state.held, keep_empty=not calls),
                     reasoning=_text_or_none(state.reasoning),
                     refusal=_text_or_none(state.refusal),
                     tool_calls=calls,
@@ -254,25 +269,63 @@ class ChunkAccumulator:
         )
 
 
-def _calls(state: _ChoiceState) -> tuple[ToolCall, ...]:
+def _calls(state: _ChoiceState, *, complete: bool = False) -> tuple[ToolCall, ...]:
+    # complete: a surrogate half still held back never got its other half (U+FFFD stands for it)
     return tuple(
         ToolCall(
             id=tool.id or f"call_{position}",
             name=tool.name or "",
-            arguments="".join(tool.arguments),
+            arguments="".join(tool.arguments) + _REPLACEMENT * bool(complete and tool.held),
             index=position,
         )
         for position, tool in sorted(state.tools.items())
     )
 
 
-def _text_or_none(buffer: io.StringIO, *, keep_empty: bool = False) -> str | None:
-    text = buffer.getvalue()
+def _text_or_none(buffer: io.StringIO, held: str = "", *, keep_empty: bool = False) -> str | None:
+    text = buffer.getvalue() + _REPLACEMENT * bool(held)  # a half never completed: U+FFFD
     return text if text or keep_empty else None
 
 
 def _index(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _tool_index(state: _ChoiceState, item: Mapping[str, Any]) -> int:
+    """The call a tool-call fragment belongs to (module docstring: fragments without ``index``)."""
+    index = item.get("index")
+    if isinstance(index, int) and not isinstance(index, bool):
+        return index
+    call_id = item.get("id")
+    if call_id:
+        for position, tool in state.tools.items():
+            if tool.id == call_id:
+                return position
+        return max(state.tools, default=-1) + 1
+    latest = max(state.tools, default=0)
+    name = as_mapping(item.get("function")).get("name")
+    known = state.tools.get(latest)
+    if name and known is not None and known.name and known.name != name:
+        return latest + 1  # another function named, without id or index: a new call
+    return latest
+
+
+_REPLACEMENT = "\ufffd"
+
+
+def whole_characters(text: str) -> tuple[str, str]:
+    """``(text to emit, held)``: adjacent surrogate halves joined, a trailing high half held back.
+
+    A lone half anywhere else becomes U+FFFD (it can never be encoded). Cheap when ``text`` holds
+    no surrogate, which is nearly always.
+    """
+    if not text or not _SURROGATE.search(text):
+        return text, ""
+    held = ""
+    if "\ud800" <= text[-1] <= "\udbff":
+        text, held = text[:-1], text[-1]
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return joined, held
 
 
 def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -35,6 +35,7 @@ from typing import Any, Literal, get_args
 
 from hfbridge.errors import HFConfigError, HFResponseError
 from hfbridge.wire.chat import Usage, as_mapping, normalize_finish_reason, parse_usage
+from hfbridge.wire.params import check_params
 
 TextGenAPI = Literal["tgi", "hf-inference", "completions", "chat"]
 APIS: tuple[str, ...] = get_args(TextGenAPI)
@@ -57,6 +58,9 @@ SUPPORTED_PARAMS: dict[str, frozenset[str]] = {
 
 _RESERVED = frozenset({"inputs", "prompt", "messages", "model", "stream", "stream_options"})
 """Body keys hfbridge sets itself; an extra parameter may not override them."""
+
+_NO_FILTER = ("top_p", "typical_p")
+"""Filters whose value 1 keeps every token: TGI refuses 1, and leaving them out means the same."""
 
 _HINTS = {
     "do_sample": "for greedy decoding set temperature=0",
@@ -131,43 +135,12 @@ class GenerationParams:
         ]
 
     def validate(self) -> None:
-        """Raise :class:`HFConfigError` for a value no server would accept."""
-        _check_int("max_new_tokens", self.max_new_tokens, minimum=1)
-        _check_int("top_k", self.top_k, minimum=1)
-        _check_int("seed", self.seed, minimum=0)
-        _check_int("truncate", self.truncate, minimum=1)
-        _check_number("temperature", self.temperature, low=0.0, low_open=False)
-        _check_number("top_p", self.top_p, low=0.0, high=1.0)
-        _check_number("typical_p", self.typical_p, low=0.0, high=1.0)
-        _check_number("repetition_penalty", self.repetition_penalty, low=0.0)
-        for name in ("do_sample", "return_full_text", "watermark"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, bool):
-                raise HFConfigError(f"{name} must be True or False, got {value!r}.")
+        """Raise :class:`HFConfigError` for a value no server would accept (``wire.params``)."""
+        check_params({name: getattr(self, name) for name in _ALL if name != "stop"})
         if self.do_sample is True and self.temperature == 0:
             raise HFConfigError(
                 "do_sample=True contradicts temperature=0 (greedy decoding): drop one of them."
             )
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise HFConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def _check_number(
-    name: str, value: Any, *, low: float, high: float | None = None, low_open: bool = True
-) -> None:
-    if value is None:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high else "")
-        raise HFConfigError(f"{name} must be a number {bound}, got {value!r}.")
 
 
 def normalize_stop(stop: Any) -> tuple[str, ...]:
@@ -207,6 +180,8 @@ def tgi_parameters(params: GenerationParams) -> dict[str, Any]:
     """The ``parameters`` object of TGI and hf-inference requests (unset values omitted).
 
     TGI rejects ``temperature=0``; it is sent as greedy decoding (``do_sample: false``) instead.
+    TGI also rejects ``top_p=1`` and ``typical_p=1``, which mean "no filtering", its default: they
+    are left out (the same verdict as on every route, in TGI's words).
     """
     result: dict[str, Any] = {}
     for name in params.set_names():
@@ -214,6 +189,9 @@ def tgi_parameters(params: GenerationParams) -> dict[str, Any]:
     if result.get("temperature") == 0:
         del result["temperature"]
         result["do_sample"] = False
+    for name in _NO_FILTER:
+        if result.get(name) == 1:
+            del result[name]
     result.update(params.extra)
     return result
 
