@@ -10,6 +10,7 @@ import pytest
 from langchain.agents import create_agent
 from langchain.agents.factory import _supports_provider_strategy
 from langchain.agents.middleware import SummarizationMiddleware
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
@@ -62,3 +63,11 @@ def test_summarization_with_a_fractional_trigger_works(model):
     agent = create_agent(model, [], middleware=[middleware])
     state = agent.invoke({"messages": [("user", "Say hello.")]})
     assert state["messages"][-1].content
+
+
+def test_token_counts_come_from_the_server_and_match_the_call(model):
+    messages = [SystemMessage("You are a terse assistant."), HumanMessage("Say hello in French.")]
+    counted = model.get_num_tokens_from_messages(messages)
+    answer = model.invoke(messages, max_tokens=4)
+    assert counted == answer.usage_metadata["input_tokens"]
+    assert model.get_num_tokens("Hello, world!") == 4  # Qwen2.5: Hello , world !

@@ -364,6 +364,29 @@ class ChatService(OnConnection):
 
         return router_profile(self.capabilities())
 
+    def count_tokens(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Tokens of ``messages`` (and ``tools``) as the next call counts its prompt.
+
+        Counted by a self-hosted server that offers a counter (:mod:`hfbridge.inference.
+        token_count`), else estimated with a :class:`~hfbridge.inference.token_count.
+        TokenEstimateWarning`.
+        """
+        from hfbridge.inference.token_count import count_messages  # noqa: PLC0415 - on use
+
+        client = self.client if self.custom_endpoint else None
+        return count_messages(client, self.spec.model_id, messages, tools)
+
+    def count_text_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as it is (no chat template), counted like :meth:`count_tokens`."""
+        from hfbridge.inference.token_count import count_text  # noqa: PLC0415 - on use
+
+        client = self.client if self.custom_endpoint else None
+        return count_text(client, self.spec.model_id, text)
+
     def context_window(self, default: int) -> int:
         """The context window a call may rely on (one verdict for every adapter), else ``default``.
 

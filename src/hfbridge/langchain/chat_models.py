@@ -35,6 +35,7 @@ from hfbridge.langchain._convert import (
     stop_list,
     to_chat_result,
     tool_params,
+    tools_to_wire,
 )
 from hfbridge.transport.jobs import bulk_job
 from hfbridge.wire.chat import build_chat_payload
@@ -231,6 +232,26 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
         if not getattr(self, "_profile_given", False):
             self.profile = cast("ModelProfile", self.service.profile())
         return self.profile
+
+    # --- token counts ---------------------------------------------------------------------------
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[Any] | None = None,
+    ) -> int:
+        """Tokens of ``messages`` (and ``tools``) as the next call's ``prompt_tokens``.
+
+        A self-hosted llama.cpp, vLLM or TGI server counts them (chat template and tools
+        applied); elsewhere (the router) the count is an estimate, about four characters a
+        token, and a ``TokenEstimateWarning`` says so once. ``transformers`` is not needed.
+        """
+        wire_tools = tools_to_wire(tools) if tools else None
+        return self.service.count_tokens(messages_to_wire(messages), wire_tools)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as it is, counted like :meth:`get_num_tokens_from_messages`."""
+        return self.service.count_text_tokens(text)
 
     # --- requests -------------------------------------------------------------------------------
 

@@ -157,6 +157,14 @@ class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
             system_role=MessageRole.SYSTEM,
         )
 
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens of ``messages`` as the next call's prompt (LlamaIndex has no such hook).
+
+        A self-hosted llama.cpp, vLLM or TGI server counts them (chat template applied); on the
+        router the count is an estimate, and a ``TokenEstimateWarning`` says so once.
+        """
+        return self.service.count_tokens(_convert.to_wire_messages(messages))
+
     def _request(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions | None]:
         """The body parameters and transport options for one call."""
         params = dict(self.memoized("params", self._instance_params))
