@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -261,6 +261,44 @@ def delta_to_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
         response_metadata=metadata,
     )
     return ChatGenerationChunk(message=message)
+
+
+V1_TEXT_INDEX = "lc_hf_text"
+V1_REASONING_INDEX = "lc_hf_reasoning"
+V1_TOOL_INDEX = "lc_hf_tool_{}"
+"""Indices of the v1 content blocks of a stream: distinct per kind (and per tool call), so merging
+chunks joins each block with its own continuation, never a reasoning block with a tool call
+(LangChain merges blocks by an integer index, or a string one starting with ``lc_``)."""
+
+
+def v1_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
+    """A stream delta as a chunk whose content is v1 blocks (``output_version="v1"``).
+
+    LangChain's generic reading of a chunk numbers a reasoning block and the first tool-call
+    block alike (index 0), and merging the chunks then fuses them into one broken block; these
+    blocks carry an index of their own per kind instead, and the chunk says it is v1 already.
+    """
+    chunk = delta_to_chunk(delta)
+    if chunk is None:
+        return None
+    blocks: list[dict[str, Any]] = []
+    if delta.reasoning:
+        blocks.append(
+            {"type": "reasoning", "reasoning": delta.reasoning, "index": V1_REASONING_INDEX}
+        )
+    if delta.content:
+        blocks.append({"type": "text", "text": delta.content, "index": V1_TEXT_INDEX})
+    for call in delta.tool_calls:
+        block: dict[str, Any] = {
+            "type": "tool_call_chunk",
+            "index": V1_TOOL_INDEX.format(call.index),
+        }
+        block.update({"id": call.id, "name": call.name, "args": call.arguments})
+        blocks.append(block)
+    message = cast("AIMessageChunk", chunk.message)
+    message.content = blocks  # type: ignore[assignment,unused-ignore]
+    message.response_metadata = {**message.response_metadata, "output_version": "v1"}
+    return chunk
 
 
 def text_chunk(text: str) -> ChatGenerationChunk:

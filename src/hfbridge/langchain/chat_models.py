@@ -36,6 +36,7 @@ from hfbridge.langchain._convert import (
     to_chat_result,
     tool_params,
     tools_to_wire,
+    v1_chunk,
 )
 from hfbridge.transport.jobs import bulk_job
 from hfbridge.wire.chat import build_chat_payload
@@ -342,8 +343,9 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         service, wire, params, options, usage = self._request(messages, stop, kwargs)
         stream = service.stream(wire, params, options, include_usage=usage)
+        to_chunk = v1_chunk if self.output_version == "v1" else delta_to_chunk
         for delta in stream:
-            chunk = delta_to_chunk(delta)
+            chunk = to_chunk(delta)
             if chunk is not None:
                 yield chunk
         yield final_chunk(stream.result())
@@ -357,8 +359,9 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         service, wire, params, options, usage = self._request(messages, stop, kwargs)
         stream = service.astream(wire, params, options, include_usage=usage)
+        to_chunk = v1_chunk if self.output_version == "v1" else delta_to_chunk
         async for delta in stream:
-            chunk = delta_to_chunk(delta)
+            chunk = to_chunk(delta)
             if chunk is not None:
                 yield chunk
         yield final_chunk(stream.result())
