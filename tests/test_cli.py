@@ -293,6 +293,7 @@ def test_aliases_table_and_sources(catalog, tmp_path):
         ["chat", "large", "openai/gpt-oss-120b", str(tmp_path / "hfbridge.toml")],
         ["chat", "small", "Qwen/Qwen2.5-7B-Instruct", "built-in"],
         ["chat", "agent", "openai/gpt-oss-120b", "built-in"],
+        ["chat", "vision", "meta-llama/Llama-4-Scout-17B-16E-Instruct", "built-in"],
     ]
 
 

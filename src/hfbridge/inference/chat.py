@@ -26,9 +26,9 @@ from typing import Any
 
 from typing_extensions import Unpack
 
-from hfbridge.catalog.aliases import resolve_model
+from hfbridge.catalog.aliases import BUILTIN_ALIASES, resolve_model
 from hfbridge.catalog.spec import ModelSpec
-from hfbridge.errors import HFConfigError, HFStatusError
+from hfbridge.errors import HFCapabilityError, HFConfigError, HFStatusError
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
 from hfbridge.inference.service import (
@@ -38,7 +38,7 @@ from hfbridge.inference.service import (
     Served,
     ServedStream,
 )
-from hfbridge.wire.chat import ChatCompletion, Usage
+from hfbridge.wire.chat import ChatCompletion, Usage, has_image_parts
 from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatRequest, chat_request
 from hfbridge.wire.responses import (
     RESPONSES,
@@ -364,6 +364,54 @@ class ChatService(OnConnection):
 
         return router_profile(self.capabilities())
 
+    # --- images: only to a model (or server) that takes them ---
+
+    def _no_images(self, where: str) -> HFCapabilityError:
+        return HFCapabilityError(
+            f"the request holds an image, but {where} takes no image input. Use model='vision' "
+            f"({BUILTIN_ALIASES['chat']['vision']}) or another model whose catalogue entry lists "
+            "image input (`hfbridge models`), or send text only.",
+            model=self.spec.model_id, provider=self.spec.provider, capability="image input",
+        )  # fmt: skip
+
+    def _image_verdict(self, facts: Mapping[str, Any] | None, caps: Any) -> None:
+        if self.custom_endpoint:
+            if facts is not None and facts.get("image_inputs") is False:
+                where = f"the server at {self.connection.base_url} (no vision projector loaded)"
+                raise self._no_images(where)
+        elif caps is not None and caps.supports_images is False:
+            raise self._no_images(f"model {self.spec.model_id} (catalogue: text input only)")
+
+    def check_images(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Raise :class:`HFCapabilityError` before the call when images go to a text-only model.
+
+        Router models: the catalogue's ``input_modalities``; a ``base_url``: what the server says
+        (llama.cpp ``/props`` ``modalities.vision``, ``/v1/models`` ``input_modalities``; asked
+        once per server). Unknown passes: the server decides.
+        """
+        if not has_image_parts(messages):
+            return
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import server_facts  # noqa: PLC0415
+
+            self._image_verdict(server_facts(self.client, self.spec.model_id), None)
+        else:
+            self._image_verdict(None, self.capabilities())
+
+    async def acheck_images(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Async form of :meth:`check_images`."""
+        if not has_image_parts(messages):
+            return
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import aserver_facts  # noqa: PLC0415
+
+            facts = await aserver_facts(self.async_client, self.spec.model_id)
+            self._image_verdict(facts, None)
+        else:
+            from hfbridge.catalog import acapabilities  # noqa: PLC0415 - router path only
+
+            self._image_verdict(None, await acapabilities(self.spec, catalog=self.catalog))
+
     def count_tokens(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -422,7 +470,9 @@ class ChatService(OnConnection):
         options: CallOptions | None = None,
     ) -> ChatResult:
         """One non-streamed completion (with failover across the route's providers)."""
-        request = self._served_request(self._request(messages, params))
+        request = self._request(messages, params)
+        self.check_images(messages)
+        request = self._served_request(request)
         targets, route = self.targets(params)
         try:
             return self._result(self.routes.call(request, targets, options), route)
@@ -439,7 +489,9 @@ class ChatService(OnConnection):
         options: CallOptions | None = None,
     ) -> ChatResult:
         """Async form of :meth:`complete`."""
-        request = await self._aserved_request(self._request(messages, params))
+        request = self._request(messages, params)
+        await self.acheck_images(messages)
+        request = await self._aserved_request(request)
         targets, route = await self.atargets(params)
         try:
             return await self._aresult(await self.routes.acall(request, targets, options), route)
@@ -462,7 +514,7 @@ class ChatService(OnConnection):
         The request is validated here, before any request; it is sent on iteration.
         """
         request = self._request(messages, params, stream=True, include_usage=include_usage)
-        return ChatStream(self, request, options, sync=True)
+        return ChatStream(self, request, options, sync=True, messages=messages)
 
     def astream(
         self,
@@ -474,7 +526,7 @@ class ChatService(OnConnection):
     ) -> AsyncChatStream:
         """Async form of :meth:`stream`."""
         request = self._request(messages, params, stream=True, include_usage=include_usage)
-        return ChatStream(self, request, options, sync=False)
+        return ChatStream(self, request, options, sync=False, messages=messages)
 
 
 def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> AnyRequest:
@@ -510,9 +562,10 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
 
     def __init__(
         self, service: ChatService, request: AnyRequest, options: CallOptions | None, *,
-        sync: bool,
+        sync: bool, messages: Sequence[Mapping[str, Any]] = (),
     ) -> None:  # fmt: skip
         self.route = ""
+        self._messages = messages
         self.request = request
         self._service = service
         self._cost: Any = _UNPRICED  # an async stream is priced when it ends (asynchronously)
@@ -525,11 +578,13 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
 
     def _plan(self) -> list[Target]:
         # Asked on iteration, like the server's reading of the body (it may take a request).
+        self._service.check_images(self._messages)
         self.inner.request = self._service._served_request(self.request)  # noqa: SLF001
         targets, self.route = self._service.targets(self.request.params)
         return targets
 
     async def _aplan(self) -> list[Target]:
+        await self._service.acheck_images(self._messages)
         self.inner.request = await self._service._aserved_request(self.request)  # noqa: SLF001
         targets, self.route = await self._service.atargets(self.request.params)
         return targets
