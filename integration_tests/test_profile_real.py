@@ -14,6 +14,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
+from hfbridge.errors import HFCapabilityError
 from hfbridge.inference import server_facts
 from hfbridge.langchain import ChatHF
 from hfbridge.llama_index import HFLLM
@@ -71,3 +72,12 @@ def test_token_counts_come_from_the_server_and_match_the_call(model):
     answer = model.invoke(messages, max_tokens=4)
     assert counted == answer.usage_metadata["input_tokens"]
     assert model.get_num_tokens("Hello, world!") == 4  # Qwen2.5: Hello , world !
+
+
+def test_an_image_to_the_text_only_server_fails_before_sending(model):
+    image = HumanMessage(content=[
+        {"type": "text", "text": "What colour is this?"},
+        {"type": "image", "base64": "iVBORw0KGgo=", "mime_type": "image/png"},
+    ])  # fmt: skip
+    with pytest.raises(HFCapabilityError, match="no vision projector"):
+        model.invoke([image])
