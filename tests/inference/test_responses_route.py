@@ -6,12 +6,11 @@ The answers are the recorded bodies of llama-server and of the router's implemen
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 import pytest
+from tests.recorded_servers import RECORDED, routed_service, router_catalogue
 
-from hfbridge.catalog import Catalog
 from hfbridge.errors import (
     HFConfigError,
     HFNotFoundError,
@@ -24,9 +23,6 @@ from hfbridge.transport import AsyncHFClient, HFClient
 from hfbridge.wire.responses import RESPONSES
 from hfbridge.wire.responses_result import response_details
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-RECORDED = FIXTURES / "responses"
-ROUTER_MODELS = json.loads((FIXTURES / "catalog/router_models.json").read_text())
 USER = [{"role": "user", "content": "weather in Paris?"}]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}}}}]  # fmt: skip
@@ -177,13 +173,7 @@ class RouterResponses:
 
     def __call__(self, request):
         if request.method == "GET":
-            if request.url.path == "/v1/models":
-                return httpx.Response(200, json=ROUTER_MODELS)
-            model_id = request.url.path.removeprefix("/v1/models/")
-            match = [m for m in ROUTER_MODELS["data"] if m.get("id") == model_id]
-            if not match:
-                return httpx.Response(404, json={"error": "not found"})
-            return httpx.Response(200, json=match[0])
+            return router_catalogue(request)
         assert request.url.path == "/v1/responses"
         body = json.loads(request.content)
         self.bodies.append(body)
@@ -199,14 +189,7 @@ class RouterResponses:
 
 
 def make_router(router, model=MODEL):
-    transport = httpx.MockTransport(router)
-    client = HFClient(token="hf_testtoken123456", max_retries=0, transport=transport)
-    async_client = AsyncHFClient(token="hf_testtoken123456", max_retries=0, transport=transport)
-    catalog = Catalog(client, async_client, cache_dir=False)
-    return ChatService(
-        model=model, client=client, async_client=async_client, catalog=catalog,
-        use_responses_api=True,
-    )  # fmt: skip
+    return routed_service(model, router, use_responses_api=True)
 
 
 def test_a_failed_response_with_http_200_fails_over_to_the_next_provider():

@@ -9,12 +9,11 @@ the recordings and the catalogue, not end to end.
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 import pytest
+from tests.recorded_servers import FIXTURES, routed_service, router_catalogue
 
-from hfbridge.catalog import Catalog
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.errors import HFCapabilityError
 from hfbridge.inference import server_facts
@@ -22,8 +21,6 @@ from hfbridge.inference.chat import ChatService
 from hfbridge.transport import AsyncHFClient, HFClient
 from hfbridge.wire.chat import has_image_parts
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-ROUTER_MODELS = json.loads((FIXTURES / "catalog/router_models.json").read_text())
 SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
 BASE = "http://127.0.0.1:9/v1"
 IMAGE = [{"role": "user", "content": [
@@ -41,21 +38,13 @@ class Router:
 
     def __call__(self, request):
         if request.method == "GET":
-            if request.url.path == "/v1/models":
-                return httpx.Response(200, json=ROUTER_MODELS)
-            model_id = request.url.path.removeprefix("/v1/models/")
-            match = [m for m in ROUTER_MODELS["data"] if m.get("id") == model_id]
-            return httpx.Response(200, json=match[0]) if match else httpx.Response(404, json={})
+            return router_catalogue(request)
         self.posts.append(json.loads(request.content))
         return httpx.Response(200, json=ANSWER)
 
 
 def routed(model, server):
-    transport = httpx.MockTransport(server)
-    client = HFClient(token="hf_testtoken123456", max_retries=0, transport=transport)
-    async_client = AsyncHFClient(token="hf_testtoken123456", max_retries=0, transport=transport)
-    catalog = Catalog(client, async_client, cache_dir=False)
-    return ChatService(model=model, client=client, async_client=async_client, catalog=catalog)
+    return routed_service(model, server)
 
 
 def test_image_parts_are_recognised_in_both_shapes():

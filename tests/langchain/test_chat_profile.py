@@ -4,12 +4,12 @@ One verdict for the context window: the profile's ``max_input_tokens`` is LlamaI
 ``metadata.context_window`` too (the smallest live provider's, unpinned).
 """
 
-import json
 from pathlib import Path
 
 import httpx
 import pytest
 from langchain.agents.factory import _supports_provider_strategy
+from tests.recorded_servers import router_catalogue
 
 from hfbridge.catalog import Catalog
 from hfbridge.errors import HFConfigError
@@ -19,7 +19,6 @@ from hfbridge.llama_index import HFLLM
 from hfbridge.transport import AsyncHFClient, HFClient
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-ROUTER_MODELS = json.loads((FIXTURES / "catalog/router_models.json").read_text())
 SERVER = FIXTURES / "server_info"
 SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
 BASE = "http://127.0.0.1:9/v1"
@@ -27,11 +26,7 @@ BASE = "http://127.0.0.1:9/v1"
 
 def catalogue(request):
     assert request.method == "GET", "no chat request is needed for a profile"
-    if request.url.path == "/v1/models":
-        return httpx.Response(200, json=ROUTER_MODELS)
-    model_id = request.url.path.removeprefix("/v1/models/")
-    match = [m for m in ROUTER_MODELS["data"] if m.get("id") == model_id]
-    return httpx.Response(200, json=match[0]) if match else httpx.Response(404, json={})
+    return router_catalogue(request)
 
 
 def router(model, cls=ChatHF, **kwargs):

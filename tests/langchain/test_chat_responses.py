@@ -5,38 +5,19 @@ Recordings: ``tests/fixtures/responses`` (llama-server and the router's response
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel
+from tests.recorded_servers import RECORDED, RecordedResponses
 
 from hfbridge.errors import HFConfigError
 from hfbridge.langchain import ChatHF
 from hfbridge.llama_index import HFLLM
 
-RECORDED = Path(__file__).parents[1] / "fixtures" / "responses"
 BASE = "http://127.0.0.1:9/v1"
-
-
-class Server:
-    """Answers /v1/responses with a recording: ``whole`` for calls, ``stream`` for streams."""
-
-    def __init__(self, whole="llamacpp_text.json", stream="llamacpp_text_stream.sse"):
-        self.whole, self.stream, self.bodies = whole, stream, []
-
-    def __call__(self, request):
-        if request.method == "GET":  # what the server says about itself: nothing here
-            return httpx.Response(404, json={"error": "not found"})
-        assert request.url.path == "/v1/responses", request.url.path
-        body = json.loads(request.content)
-        self.bodies.append(body)
-        if body.get("stream"):
-            content = (RECORDED / self.stream).read_bytes()
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=content)
-        return httpx.Response(200, content=(RECORDED / self.whole).read_bytes())
 
 
 def chat(server, **kwargs):
@@ -59,7 +40,7 @@ def test_the_setting_is_declared_once_for_both_chat_adapters():
 
 
 def test_invoke_sends_to_responses_and_returns_text_and_usage():
-    server = Server()
+    server = RecordedResponses()
     message = chat(server, max_tokens=16).invoke("Say hello")
     assert server.bodies[0]["input"][0]["content"] == "Say hello"
     assert server.bodies[0]["max_output_tokens"] == 16
@@ -79,7 +60,7 @@ class Tokens(BaseCallbackHandler):
 
 
 def test_stream_and_astream_fire_callbacks_and_join_to_the_answer():
-    server = Server()
+    server = RecordedResponses()
     handler = Tokens()
     model = chat(server, callbacks=[handler])
     chunks = list(model.stream("Say hello"))
@@ -100,7 +81,7 @@ def test_stream_and_astream_fire_callbacks_and_join_to_the_answer():
 
 
 def test_bound_tools_call_and_replay_as_function_call_items():
-    server = Server(whole="llamacpp_tool_call.json", stream="llamacpp_tool_call_stream.sse")
+    server = RecordedResponses(whole="llamacpp_tool_call.json", stream="llamacpp_tool_call_stream.sse")
 
     class get_weather(BaseModel):  # noqa: N801 - the tool's name
         """Weather of a city."""
@@ -134,7 +115,7 @@ def test_bound_tools_call_and_replay_as_function_call_items():
 
 
 def test_remote_mcp_tools_bind_unchanged_and_report_their_calls():
-    server = Server(whole="routerjs_mcp_call.json")
+    server = RecordedResponses(whole="routerjs_mcp_call.json")
     mcp = {"type": "mcp", "server_label": "demo", "server_url": "https://mcp.example/mcp"}
     message = chat(server).bind_tools([mcp]).invoke("use the tool")
     sent = server.bodies[0]["tools"]
@@ -144,7 +125,7 @@ def test_remote_mcp_tools_bind_unchanged_and_report_their_calls():
 
 
 def test_approval_requests_surface_in_metadata():
-    server = Server(whole="routerjs_mcp_approval_request.json")
+    server = RecordedResponses(whole="routerjs_mcp_approval_request.json")
     mcp = {"type": "mcp", "server_label": "demo", "server_url": "https://mcp.example/mcp",
            "require_approval": "always"}  # fmt: skip
     message = chat(server).bind_tools([mcp]).invoke("use the tool")
@@ -168,7 +149,7 @@ def test_structured_output_with_json_schema():
         name: str
         country: str
 
-    server = Server(whole="llamacpp_structured_mirrored.json")
+    server = RecordedResponses(whole="llamacpp_structured_mirrored.json")
     parsed = chat(server).with_structured_output(Weather, method="json_schema").invoke("Paris")
     assert isinstance(parsed, Weather)
     body = server.bodies[0]
@@ -188,7 +169,7 @@ def test_chat_only_settings_fail_at_the_call_before_any_request():
 
 
 def test_switching_the_setting_rebuilds_the_service():
-    server = Server()
+    server = RecordedResponses()
     model = ChatHF(model="qwen", base_url=BASE, transport=httpx.MockTransport(server))
     model.use_responses_api = True
     assert isinstance(model.invoke("hi"), AIMessage)

@@ -2,34 +2,17 @@
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
+from tests.recorded_servers import RecordedResponses
 
 from hfbridge.llama_index import HFLLM
 
-RECORDED = Path(__file__).parents[1] / "fixtures" / "responses"
 BASE = "http://127.0.0.1:9/v1"
-
-
-class Server:
-    def __init__(self, whole="llamacpp_text.json", stream="llamacpp_text_stream.sse"):
-        self.whole, self.stream, self.bodies = whole, stream, []
-
-    def __call__(self, request):
-        if request.method == "GET":  # what the server says about itself: nothing here
-            return httpx.Response(404, json={"error": "not found"})
-        assert request.url.path == "/v1/responses", request.url.path
-        body = json.loads(request.content)
-        self.bodies.append(body)
-        if body.get("stream"):
-            content = (RECORDED / self.stream).read_bytes()
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=content)
-        return httpx.Response(200, content=(RECORDED / self.whole).read_bytes())
 
 
 def llm(server, **kwargs):
@@ -41,7 +24,7 @@ USER = [ChatMessage(role=MessageRole.USER, content="Say hello")]
 
 
 def test_chat_and_stream_chat_agree_and_report_usage():
-    server = Server()
+    server = RecordedResponses()
     model = llm(server)
     response = model.chat(USER)
     assert server.bodies[0]["input"][0]["content"] == "Say hello"
@@ -66,7 +49,7 @@ def get_weather(city: str) -> str:
 
 
 def test_tools_through_chat_with_tools_sync_and_streamed():
-    server = Server(whole="llamacpp_tool_call.json", stream="llamacpp_tool_call_stream.sse")
+    server = RecordedResponses(whole="llamacpp_tool_call.json", stream="llamacpp_tool_call_stream.sse")
     model = llm(server)
     tool = FunctionTool.from_defaults(get_weather)
     response = model.chat_with_tools([tool], user_msg="weather in Paris?")
@@ -85,7 +68,7 @@ def test_structured_predict_with_the_native_schema():
         name: str
         country: str
 
-    server = Server(whole="llamacpp_structured_mirrored.json")
+    server = RecordedResponses(whole="llamacpp_structured_mirrored.json")
     result = llm(server).structured_predict(Weather, PromptTemplate("Weather in {city}?"), city="Paris")
     assert isinstance(result, Weather)
     assert server.bodies[0]["text"]["format"]["name"] == "Weather"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,6 +290,17 @@ class ChatService(OnConnection):
             return request
         return _with_body(request, await self.afor_server(request.body))
 
+    @contextmanager
+    def explained(self) -> Iterator[None]:
+        """Re-raise an :class:`HFStatusError` of the block as :meth:`explain` rewords it."""
+        try:
+            yield
+        except HFStatusError as exc:
+            explained = self.explain(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
+
     def explain(self, exc: HFStatusError) -> HFStatusError:
         """``exc``, reworded when it says that a self-hosted server has no Responses route."""
         if not (self.use_responses_api and self.custom_endpoint) or exc.status_code not in (
@@ -474,13 +486,8 @@ class ChatService(OnConnection):
         self.check_images(messages)
         request = self._served_request(request)
         targets, route = self.targets(params)
-        try:
+        with self.explained():
             return self._result(self.routes.call(request, targets, options), route)
-        except HFStatusError as exc:
-            explained = self.explain(exc)
-            if explained is exc:
-                raise
-            raise explained from exc
 
     async def acomplete(
         self,
@@ -493,13 +500,8 @@ class ChatService(OnConnection):
         await self.acheck_images(messages)
         request = await self._aserved_request(request)
         targets, route = await self.atargets(params)
-        try:
+        with self.explained():
             return await self._aresult(await self.routes.acall(request, targets, options), route)
-        except HFStatusError as exc:
-            explained = self.explain(exc)
-            if explained is exc:
-                raise
-            raise explained from exc
 
     def stream(
         self,
@@ -597,23 +599,13 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
         return self._service._result(served, self.route, cost=self._cost)  # noqa: SLF001
 
     def __iter__(self) -> Iterator[StreamDelta]:
-        try:
+        with self._service.explained():
             yield from super().__iter__()
-        except HFStatusError as exc:
-            explained = self._service.explain(exc)
-            if explained is exc:
-                raise
-            raise explained from exc
 
     async def __aiter__(self) -> AsyncIterator[StreamDelta]:
-        try:
+        with self._service.explained():
             async for delta in super().__aiter__():
                 yield delta
-        except HFStatusError as exc:
-            explained = self._service.explain(exc)
-            if explained is exc:
-                raise
-            raise explained from exc
 
     @property
     def accumulator(self) -> StreamRecord:
