@@ -55,6 +55,18 @@ def test_router_profile_follows_the_pinned_provider():
     assert groq["image_inputs"] is True
 
 
+def test_the_async_refresh_gives_the_same_profile():
+    import asyncio
+
+    groq = router(f"{SCOUT}:groq")
+    assert asyncio.run(groq.arefresh_profile()) == router(f"{SCOUT}:groq").refresh_profile()
+    server_facts.forget()
+    local = ChatHF(model="qwen2.5-coder-0.5b-instruct", base_url=BASE,
+                   transport=httpx.MockTransport(llamacpp))  # fmt: skip
+    assert asyncio.run(local.arefresh_profile())["max_input_tokens"] == 4096
+    server_facts.forget()
+
+
 def test_create_agent_picks_native_structured_output_exactly_where_supported():
     groq, cerebras = router(f"{SCOUT}:groq"), router(f"{SCOUT}:cerebras")
     groq.refresh_profile()

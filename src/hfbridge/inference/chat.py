@@ -376,6 +376,17 @@ class ChatService(OnConnection):
 
         return router_profile(self.capabilities())
 
+    async def aprofile(self) -> dict[str, Any]:
+        """Async form of :meth:`profile` (no sync request on the event loop)."""
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import aserver_facts  # noqa: PLC0415
+
+            return dict(await aserver_facts(self.async_client, self.spec.model_id))
+        from hfbridge.catalog import acapabilities  # noqa: PLC0415 - router path only
+        from hfbridge.catalog.profile import router_profile  # noqa: PLC0415
+
+        return router_profile(await acapabilities(self.spec, catalog=self.catalog))
+
     # --- images: only to a model (or server) that takes them ---
 
     def _no_images(self, where: str) -> HFCapabilityError:

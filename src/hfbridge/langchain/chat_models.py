@@ -234,6 +234,12 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
             self.profile = cast("ModelProfile", self.service.profile())
         return self.profile
 
+    async def arefresh_profile(self) -> ModelProfile | None:
+        """Async form of :meth:`refresh_profile` (asks without blocking the event loop)."""
+        if not getattr(self, "_profile_given", False):
+            self.profile = cast("ModelProfile", await self.service.aprofile())
+        return self.profile
+
     # --- token counts ---------------------------------------------------------------------------
 
     def get_num_tokens_from_messages(
