@@ -56,8 +56,6 @@ def test_router_profile_follows_the_pinned_provider():
 
 
 def test_the_async_refresh_gives_the_same_profile():
-    import asyncio
-
     groq = router(f"{SCOUT}:groq")
     assert asyncio.run(groq.arefresh_profile()) == router(f"{SCOUT}:groq").refresh_profile()
     server_facts.forget()
