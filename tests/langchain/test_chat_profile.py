@@ -4,6 +4,7 @@ One verdict for the context window: the profile's ``max_input_tokens`` is LlamaI
 ``metadata.context_window`` too (the smallest live provider's, unpinned).
 """
 
+import asyncio
 from pathlib import Path
 
 import httpx
