@@ -159,7 +159,7 @@ def chat_content() -> str:
     return str(chat_json()["choices"][0]["message"]["content"])
 
 
-# --- the Responses API (router shape) --------------------------------------------------------------
+# --- the Responses API (router shape) ----------------------------------------------------------
 
 _RESPONSE_ID = "resp_bench0000000000000000000000000000000000000000"
 _MESSAGE_ID = "msg_bench00000000000000000000000000000000000000000"
@@ -259,9 +259,7 @@ def _responses_tail(n_tokens: int) -> list[str]:
     return [
         _event(sequence, "response.output_text.done", **ids, text=text),
         _event(sequence + 1, "response.content_part.done", **ids, part=_text_part(text)),
-        _event(
-            sequence + 2, "response.output_item.done", output_index=0, item=_message_item(text)
-        ),
+        _event(sequence + 2, "response.output_item.done", output_index=0, item=_message_item(text)),
         _event(sequence + 3, "response.completed", response=_response(text, n_tokens)),
     ]
 

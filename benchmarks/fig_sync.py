@@ -148,8 +148,10 @@ def run(server: Server, settings: Settings) -> Figure:
         title="1. Sync chat call",
         columns=[Column("us_per_call", "us/call", "us")],
         primary="us_per_call",
-        params={"request": "POST /v1/chat/completions, non-streamed, recorded llama.cpp answer",
-            "responses": "POST /v1/responses, the same text in the router's response shape",},
+        params={
+            "request": "POST /v1/chat/completions, non-streamed, recorded llama.cpp answer",
+            "responses": "POST /v1/responses, the same text in the router's response shape",
+        },
     )
     built: list[tuple[Row, Any]] = []
     counts: dict[str, int] = {}
