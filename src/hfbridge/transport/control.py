@@ -151,6 +151,7 @@ class RatePacer:
     cuts: int = 0
     """429s that cut (or started) the paced rate."""
     _oks: deque[float] = field(default_factory=deque, repr=False)
+    _failed: bool = field(default=False, repr=False)
 
     @property
     def pacing(self) -> bool:
@@ -235,7 +236,7 @@ class RatePacer:
             return "paced"
         self.strikes += 1
         if self.strikes >= self.max_strikes:
-            self.rate, self.waiting, self.strikes = 0.0, True, 0
+            self.rate, self.waiting, self.strikes, self._failed = 0.0, True, 0, True
             return "pause"
         current = self.current_rate(now)
         if self.slow_start:  # the limit lies between this step and the one before
@@ -247,8 +248,13 @@ class RatePacer:
         return "paced"
 
     def paused_until(self, until: float) -> None:
-        """The key pauses until ``until``: the admitted rate is measured from then on."""
-        self.since = until
+        """The key pauses until ``until``; after failed pacing, the rate is measured from then on.
+
+        (A pause before pacing ever started keeps the old successes: the answers still in flight
+        when the first 429 came are what the first estimate is made of.)
+        """
+        if self._failed:
+            self.since, self._failed = until, False
 
     def _share(self, draw: float) -> float:
         low, high = self.share
