@@ -105,7 +105,7 @@ these bounds)."""
 PACER_PROBE: Final = 0.05
 """After a cut the paced rate grows by this share of itself per second, times one plus the seconds
 since the cut (slow near the limit just found, faster the longer no 429 comes)."""
-PACER_SLOW_START: Final = (1.25, 0.1)
+PACER_SLOW_START: Final = (1.5, 0.1)
 """Until its first paced 429 a pacer multiplies its rate by the first value every second-value
 seconds: an early estimate from a handful of answers is usually far too low."""
 PACER_STRIKES: Final = 3

@@ -144,6 +144,20 @@ class Limiter:
         self._sent += 1
         return Ticket(law.epoch, self._in_flight >= law.allowed())
 
+    def try_acquire(self, *, ignore_pause: bool = False) -> Ticket | None:
+        """A ticket if a request may start now with nobody waiting ahead; never waits."""
+        with self._lock:
+            return None if self._waiters else self._try_take(self._clock(), ignore_pause)
+
+    def next_chance(self) -> float:
+        """Seconds until the key's pause and the pacer's interval have both passed (0.0: now).
+
+        A full window may still hold a request back after that.
+        """
+        with self._lock:
+            now = self._clock()
+            return max(self.law.paused(now), self.pacer.delay(now))
+
     def _dispatch(self, now: float) -> tuple[float, float]:
         """Hand free slots to waiters in order (lock held); the pause and pacing delay left.
 
@@ -267,9 +281,10 @@ class Limiter:
         law = self.law
         if outcome == "rate_limited":
             new_epoch = ticket.epoch == law.epoch
-            if self.pacer.on_rate_limited(now, new_epoch=new_epoch, draw=self._draw()) == "paced":
-                if new_epoch:
-                    law.epoch += 1  # answers to requests sent before this cut do not cut again
+            verdict = self.pacer.on_rate_limited(now, new_epoch=new_epoch, draw=self._draw())
+            if verdict == "cut" and new_epoch:
+                law.epoch += 1  # answers to requests sent before this cut do not cut again
+            if verdict != "pause":
                 return
         paused_until = law.paused_until
         law.on_backpressure(now, sent_in_epoch=ticket.epoch, wait=wait, draw=self._draw())
