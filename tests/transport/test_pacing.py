@@ -206,8 +206,10 @@ def test_a_paced_key_retries_a_429_through_the_pacer_and_a_503_after_its_wait():
     clock = Clock()
     limiter = Limiter(("http://h", "m", None), clock=clock)
     assert limiter.retry_wait(_rate_limit(), 1.0) == 1.0  # not pacing yet
-    limiter.release(limiter.try_acquire(), "ok")
-    clock.now += 0.1
+    ticket = limiter.try_acquire()
+    clock.now += 0.05
+    limiter.release(ticket, "ok")
+    clock.now += 0.05
     limiter.release(limiter.try_acquire(), "rate_limited", wait=1.0)
     assert limiter.pacer.pacing and limiter.law.paused(clock.now) == 0.0  # no full stop
     assert limiter.retry_wait(_rate_limit(), 1.0) == 0.0
