@@ -35,7 +35,8 @@ spaces request starts evenly at 90-95% of it, and probes upward slowly while ans
   ``PACER_STRIKES`` paced 429s in a row with no success between them (pacing failed), pauses the
   key for the ``Retry-After`` as before; the first success after that starts pacing again.
 - **Slow start**: the first estimate, from a handful of answers, is usually far too low, so until
-  its first paced 429 the pacer multiplies its rate by 1.5 every 100 ms while it holds requests back.
+  its first paced 429 the pacer multiplies its rate by 1.5 every 100 ms (while it holds requests
+  back: an idle key does not grow a rate nobody tried).
 - A 503 (loading, overloaded) is not a rate: it keeps the window-and-pause law.
 """
 
