@@ -1,8 +1,9 @@
 """Bulk jobs against a provider's rate limit (issue 15): nothing lost, in order, across processes.
 
-The server (``benchmarks/ratelimited.py``) runs in its own process: a token bucket, 429 +
-``Retry-After: 1`` beyond it, 50 ms latency. Default client settings throughout. Shares of the
-allowed rate are printed in the fault-suite counts, not asserted (speed lives in ``benchmarks/``).
+The server (``benchmarks/ratelimited.py``) runs in its own process: a token bucket (one second of
+burst, or none: ``burst=0``, a strict bucket), 429 + ``Retry-After: 1`` beyond it, 50 ms latency.
+Default client settings throughout. Shares of the allowed rate are printed in the fault-suite
+counts, not asserted (speed lives in ``benchmarks/``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from benchmarks.ratelimited import RateLimitedServer, allowed_share, vector_for 
 
 from hfbridge.errors import HFBatchError  # noqa: E402
 from hfbridge.langchain import HFEmbeddings  # noqa: E402
+from hfbridge.transport.limiter import limiter_stats  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,34 @@ def test_async_job_at_100_per_second_in_order(limited_server, fault_report):
     fault_report("9,600 texts async at 100 req/s", seconds=round(seconds, 1),
                  rate_limited=stats.get("rate_limited", 0),
                  peak_in_flight=stats["peak_in_flight"],
+                 share=round(allowed_share(stats), 2))  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_strict_bucket_is_paced_not_paused_per_429(limited_server, fault_report, mode):
+    # Issue 15 follow-up: no burst, 10 requests per second admitted evenly. Before pacing, every
+    # 429 paused the key for its Retry-After (1 s): the job finished at 0.10 of the rate.
+    limited_server.configure(rate=10, latency=0.05, burst=0.0)
+    items = texts(1600, f"strict-{mode}")
+    embeddings = HFEmbeddings(base_url=limited_server.base, model="bench")
+    started = time.monotonic()
+    if mode == "sync":
+        vectors = embeddings.embed_documents(items)
+    else:
+        vectors = asyncio.run(embeddings.aembed_documents(items))
+    seconds = time.monotonic() - started
+    assert vectors == [vector_for(text) for text in items]
+    stats = limited_server.stats()
+    assert stats["texts"] == 1600
+    assert stats["texts_repeated"] == 0
+    (key,) = [key for key in limiter_stats() if key[0] == limited_server.url]
+    limiter = limiter_stats()[key]
+    assert limiter.paced_rate > 0  # the key is paced at the rate it measured
+    # only 429s with nothing measured yet pause the key (at the start); the rest are paced
+    assert stats.get("rate_limited", 0) > 0
+    assert limiter.pauses <= 3
+    fault_report(f"strict bucket, 1,600 texts at 10 req/s ({mode})", seconds=round(seconds, 1),
+                 rate_limited=stats.get("rate_limited", 0), pauses=limiter.pauses,
                  share=round(allowed_share(stats), 2))  # fmt: skip
 
 
