@@ -37,6 +37,22 @@ def texts(count: int, tag: str = "t") -> list[str]:
     return [f"{tag} text {i}" for i in range(count)]
 
 
+def embed_every_text_once(server, items, mode="sync"):
+    """Embed ``items`` with default settings; check every vector, in order, each text sent once."""
+    embeddings = HFEmbeddings(base_url=server.base, model="bench")
+    started = time.monotonic()
+    if mode == "sync":
+        vectors = embeddings.embed_documents(items)
+    else:
+        vectors = asyncio.run(embeddings.aembed_documents(items))
+    seconds = time.monotonic() - started
+    assert vectors == [vector_for(text) for text in items]
+    stats = server.stats()
+    assert stats["texts"] == len(items)
+    assert stats["texts_repeated"] == 0
+    return stats, seconds
+
+
 def test_the_issue_job_finishes_with_nothing_lost(limited_server, fault_report):
     # 3,200 texts at 10 req/s: before issue 15, HFBatchError after ~45 s with texts lost.
     limited_server.configure(rate=10, latency=0.05, burst=1.0)
@@ -55,15 +71,7 @@ def test_the_issue_job_finishes_with_nothing_lost(limited_server, fault_report):
 
 def test_async_job_at_100_per_second_in_order(limited_server, fault_report):
     limited_server.configure(rate=100, latency=0.05, burst=1.0)
-    items = texts(9600, "a")
-    embeddings = HFEmbeddings(base_url=limited_server.base, model="bench")
-    started = time.monotonic()
-    vectors = asyncio.run(embeddings.aembed_documents(items))
-    seconds = time.monotonic() - started
-    assert vectors == [vector_for(text) for text in items]
-    stats = limited_server.stats()
-    assert stats["texts"] == 9600
-    assert stats["texts_repeated"] == 0
+    stats, seconds = embed_every_text_once(limited_server, texts(9600, "a"), "async")
     fault_report("9,600 texts async at 100 req/s", seconds=round(seconds, 1),
                  rate_limited=stats.get("rate_limited", 0),
                  peak_in_flight=stats["peak_in_flight"],
@@ -75,18 +83,7 @@ def test_a_strict_bucket_is_paced_not_paused_per_429(limited_server, fault_repor
     # Issue 15 follow-up: no burst, 10 requests per second admitted evenly. Before pacing, every
     # 429 paused the key for its Retry-After (1 s): the job finished at 0.10 of the rate.
     limited_server.configure(rate=10, latency=0.05, burst=0.0)
-    items = texts(1600, f"strict-{mode}")
-    embeddings = HFEmbeddings(base_url=limited_server.base, model="bench")
-    started = time.monotonic()
-    if mode == "sync":
-        vectors = embeddings.embed_documents(items)
-    else:
-        vectors = asyncio.run(embeddings.aembed_documents(items))
-    seconds = time.monotonic() - started
-    assert vectors == [vector_for(text) for text in items]
-    stats = limited_server.stats()
-    assert stats["texts"] == 1600
-    assert stats["texts_repeated"] == 0
+    stats, seconds = embed_every_text_once(limited_server, texts(1600, f"strict-{mode}"), mode)
     (key,) = [key for key in limiter_stats() if key[0] == limited_server.url]
     limiter = limiter_stats()[key]
     assert limiter.paced_rate > 0  # the key is paced at the rate it measured
