@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from hfbridge.catalog import Catalog
-from hfbridge.transport import HFClient
+from hfbridge.transport import AsyncHFClient, HFClient
 
 REPO = Path(__file__).resolve().parent.parent
 REALSERVER_SCRIPT = REPO / "scripts" / "realserver.py"
@@ -98,5 +98,7 @@ def recorded_catalog(path: Path = RECORDED_ROUTER_MODELS) -> Catalog:
             return httpx.Response(200, json=model)
         return httpx.Response(404, json={"error": "not in the recorded catalog"})
 
+    # Both clients: the async one serves acapabilities and the catalog's background prefetch.
     client = HFClient(transport=httpx.MockTransport(router), max_retries=0)
-    return Catalog(client, cache_dir=False, offline=False)
+    async_client = AsyncHFClient(transport=httpx.MockTransport(router), max_retries=0)
+    return Catalog(client, async_client, cache_dir=False, offline=False)

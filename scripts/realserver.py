@@ -495,6 +495,11 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+def _without(command: list[str], part: str) -> list[str]:
+    """``command`` without ``part`` (a checkout's own path, which must not tell servers apart)."""
+    return [item for item in command if item != part]
+
+
 def _specs(paths: Installed) -> dict[str, _Spec]:
     """Return launch specs (with port placeholder ``{port}``) for both servers."""
     template = paths.chat_template.read_text()
@@ -535,7 +540,9 @@ def _specs(paths: Installed) -> dict[str, _Spec]:
             "chat",
             chat_cmd,
             CHAT_MODEL_ALIAS,
-            _fingerprint(*chat_cmd, MODEL_SHA256, template),
+            # The template by content, not by path: every checkout (a CI clone, a worktree) of
+            # the same template reuses the running server instead of restarting it under others.
+            _fingerprint(*_without(chat_cmd, str(paths.chat_template)), MODEL_SHA256, template),
             "llama-server",
         ),
         "embed": _Spec(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
+import types
 import warnings
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -206,6 +208,41 @@ def test_sync_capabilities_from_a_running_loop_answer_from_memory_and_prefetch(b
     assert second.known is True
     assert second.supports_tools is True
     assert capabilities(MODEL, catalog=catalog).known is True  # outside a loop: as before
+
+
+def test_sync_capabilities_in_a_notebook_kernel_fetch(backend, monkeypatch):
+    # A Jupyter kernel runs every cell on its event loop: a sync call from a cell is the user's
+    # sync code (bind_tools, capabilities), so it fetches instead of answering "unknown".
+    kernel_shell = type("ZMQInteractiveShell", (), {"__module__": "ipykernel.zmqshell"})()
+    fake_ipython = types.ModuleType("IPython")
+    fake_ipython.get_ipython = lambda: kernel_shell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
+    catalog = backend.catalog()
+
+    async def cell() -> Any:
+        return capabilities(MODEL, catalog=catalog)
+
+    caps = asyncio.run(cell())
+
+    assert caps.known is True
+    assert caps.supports_tools is True
+    assert backend.sync_catalog_calls == 1
+
+
+def test_a_terminal_ipython_shell_is_not_a_kernel(backend, monkeypatch):
+    terminal_shell = type("TerminalInteractiveShell", (), {"__module__": "IPython.terminal"})()
+    fake_ipython = types.ModuleType("IPython")
+    fake_ipython.get_ipython = lambda: terminal_shell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
+    catalog = backend.catalog()
+
+    async def coroutine() -> Any:
+        return capabilities(MODEL, catalog=catalog)
+
+    caps = asyncio.run(coroutine())
+
+    assert caps.known is False  # an async path: answered from memory, fetched in the background
+    assert backend.sync_catalog_calls == 0
 
 
 def test_the_disk_cache_is_read_and_written_off_the_loop(backend, tmp_path, monkeypatch):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
 from dataclasses import dataclass, field
 
 from hfbridge.catalog.catalog import Catalog, CatalogUnavailableWarning, default_catalog
@@ -235,11 +237,14 @@ def capabilities(spec: ModelSpec | str, *, catalog: Catalog | None = None) -> Mo
     Called on a thread that runs an event loop (a sync helper such as LlamaIndex's ``metadata``
     used from async code), it never blocks the loop with a request: it answers from memory, or
     "unknown" while a fetch starts in the background for the next question. Async code should
-    await :func:`acapabilities`. A configuration error (:class:`HFConfigError`) is raised.
+    await :func:`acapabilities`. A notebook cell is the exception: the kernel runs every cell on
+    its event loop, and a sync call there is sync code that blocks like every other one in the
+    cell (``ChatHF.invoke`` does), so it fetches. A configuration error (:class:`HFConfigError`)
+    is raised.
     """
     spec = _spec(spec)
     catalog = catalog or default_catalog()
-    if _event_loop_running():
+    if _event_loop_running() and not _in_notebook_kernel():
         cached, model = catalog.cached_router_model(spec.model_id)
         if not cached:
             catalog.prefetch_router_model(spec.model_id)
@@ -255,6 +260,17 @@ def capabilities(spec: ModelSpec | str, *, catalog: Catalog | None = None) -> Mo
     except Exception as error:  # noqa: BLE001 - by contract the catalog never fails a call
         return _unavailable(spec, catalog, error)
     return _build(spec, model, catalog)
+
+
+def _in_notebook_kernel() -> bool:
+    # The loop of a Jupyter kernel runs the user's cells on the main thread: a sync call from a
+    # cell (bind_tools, capabilities) is the user's sync code, not an async path of ours.
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    if get_ipython is None or threading.current_thread() is not threading.main_thread():
+        return False
+    shell = get_ipython()
+    return shell is not None and "kernel" in getattr(shell, "__class__", type).__module__
 
 
 def _event_loop_running() -> bool:
