@@ -161,18 +161,16 @@ class Limiter:
     def _dispatch(self, now: float) -> tuple[float, float]:
         """Hand free slots to waiters in order (lock held); the pause and pacing delay left.
 
-        When a grant leaves the next waiter held only by the pacer, it is woken to time its wait
-        (the others sleep until they reach the head).
+        When the pacer holds the queue back, its head is woken to time its wait (it may have gone
+        to sleep on a full window, with no timeout); the others sleep until they reach the head.
         """
-        granted = False
         while self._waiters:
             ticket = self._try_take(now)
             if ticket is None:
                 break
             self._waiters.popleft().grant(ticket)
-            granted = True
         delay = self.pacer.delay(now)
-        if granted and delay > 0 and self._waiters:
+        if delay > 0 and self._waiters:  # the head may be asleep with no timeout (a full window)
             self._waiters[0].wake()
         return self.law.paused(now), delay
 
