@@ -24,6 +24,7 @@ CHARTS = {
     "import": "fig6_import.png",
     "memory": "fig7_memory.png",
     "bulk": "fig8_bulk.png",
+    "rerank": "fig9_rerank.png",
 }
 STYLES = {"floor": ":", "raw": "-.", "hfbridge": "-", "anchor": "--"}
 COLOURS = {"floor": "#9e9e9e", "raw": "#5c6bc0", "hfbridge": "#ef6c00", "anchor": "#26a69a"}
@@ -215,6 +216,18 @@ TARGETS = [
         "embeddings <= 1.1x server-bound (LlamaIndex)",
         "embed",
         "hfbridge HFEmbedding.get_text_embedding_batch",
+        _vs_floor(1.1),
+    ),
+    Target(
+        "rerank 1,000 documents <= 1.1x server-bound (LangChain)",
+        "rerank",
+        "hfbridge HFReranker.compress_documents",
+        _vs_floor(1.1),
+    ),
+    Target(
+        "rerank 1,000 documents <= 1.1x server-bound (LlamaIndex)",
+        "rerank",
+        "hfbridge HFRerank.postprocess_nodes",
         _vs_floor(1.1),
     ),
     Target(

@@ -40,11 +40,13 @@ FIGURES = {  # key -> module, in the order they run
     "import": "fig_import",
     "memory": "fig_memory",
     "bulk": "fig_bulk",
+    "rerank": "fig_rerank",
 }
 PACKAGES = [
     "hfbridge", "httpx", "aiohttp", "httpx-aiohttp", "langchain-core", "llama-index-core",
     "langchain-huggingface", "langchain-openai", "llama-index-llms-huggingface-api",
     "llama-index-embeddings-huggingface-api", "huggingface-hub", "openai",
+    "llama-index-postprocessor-tei-rerank",
 ]  # fmt: skip
 
 

@@ -7,6 +7,9 @@
   them again in :meth:`LocalServers.close` or when the kernel exits.
 - :func:`recorded_catalog`: a :class:`~hfbridge.catalog.Catalog` answering from a recorded
   router ``/v1/models`` body instead of the network.
+- :func:`local_reranker`: a loopback server answering TEI's ``/rerank`` (``benchmarks/
+  rerank_server.py``). No reranker model can be had on this machine, so it scores by the share of
+  the query's words a text contains: it shows the plumbing, not a model's judgement.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hfbridge.transport import AsyncHFClient, HFClient
 
 REPO = Path(__file__).resolve().parent.parent
 REALSERVER_SCRIPT = REPO / "scripts" / "realserver.py"
+RERANK_SERVER_SCRIPT = REPO / "benchmarks" / "rerank_server.py"
 RECORDED_ROUTER_MODELS = REPO / "tests" / "fixtures" / "catalog" / "router_models.json"
 
 
@@ -48,13 +52,12 @@ class LocalServers:
             self.running = None
 
 
-def _load_realserver() -> ModuleType:
-    name = "hfbridge_realserver"
+def _load_script(name: str, path: Path) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REALSERVER_SCRIPT)
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {REALSERVER_SCRIPT}")
+        raise RuntimeError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -72,7 +75,7 @@ def local_servers() -> LocalServers:
             embed_url=embed_url,
             embed_model=os.environ.get("HFBRIDGE_TEST_EMBED_MODEL", "multilingual-e5-small-q4"),
         )
-    running = _load_realserver().start_servers()
+    running = _load_script("hfbridge_realserver", REALSERVER_SCRIPT).start_servers()
     atexit.register(running.stop)  # also stopped if the notebook fails before its last cell
     return LocalServers(
         running.chat_url, running.chat_model, running.embed_url, running.embed_model, running
@@ -102,3 +105,11 @@ def recorded_catalog(path: Path = RECORDED_ROUTER_MODELS) -> Catalog:
     client = HFClient(transport=httpx.MockTransport(router), max_retries=0)
     async_client = AsyncHFClient(transport=httpx.MockTransport(router), max_retries=0)
     return Catalog(client, async_client, cache_dir=False, offline=False)
+
+
+def local_reranker() -> str:
+    """Start the loopback TEI-shaped reranker (word-overlap scores); its URL. Stops at exit."""
+    server = _load_script("hfbridge_rerank_server", RERANK_SERVER_SCRIPT).start(latency=0.0)
+    url: str = server.__enter__().url
+    atexit.register(server.__exit__, None, None, None)
+    return url

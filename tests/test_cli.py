@@ -195,6 +195,25 @@ def test_models_for_a_hub_task_use_the_provider_mapping(catalog, hub):
     assert len(hub.requests) == 2  # followed the Link header
 
 
+def test_models_for_rerank_ask_the_hub_for_text_ranking_models(catalog, hub):
+    code, text = run(catalog, "models", "--task", "rerank")
+    assert code == 0
+    assert "Hub rerank models (pipeline tag 'text-ranking'" in text
+    assert "not told apart" in text  # what the catalog cannot tell is said
+    assert hub.requests[0].url.params["pipeline_tag"] == "text-ranking"
+
+
+def test_aliases_show_the_rerank_table(catalog, tmp_path):
+    (tmp_path / "hfbridge.toml").write_text('[rerank]\nsmall = "org/tiny-reranker"\n')
+    code, text = run(catalog, "aliases", "--kind", "rerank")
+    assert code == 0
+    assert rows(text) == [
+        ["rerank", "default", "BAAI/bge-reranker-v2-m3", "built-in"],
+        ["rerank", "large", "BAAI/bge-reranker-large", "built-in"],
+        ["rerank", "small", "org/tiny-reranker", str(tmp_path / "hfbridge.toml")],
+    ]
+
+
 def test_models_json(catalog):
     code, text = run(
         catalog, "models", "--provider", "cerebras", "--search", "gpt-oss", "--format", "json"

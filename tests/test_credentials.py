@@ -72,7 +72,7 @@ def test_loading_a_self_hosted_dump_does_not_hand_hf_token_to_that_server(monkey
     restored = loaded(text, cls, secrets_from_env=True)
 
     recorder = Recorder()
-    settings = restored.service().client.config if cls is HFTextGen else None
+    settings = restored.service.client.config if cls is HFTextGen else None
     if cls is ChatHF:
         restored.transport = httpx.MockTransport(recorder)
         restored.invoke("hi")
@@ -95,7 +95,7 @@ def test_an_explicit_key_for_a_self_hosted_server_is_not_replaced_by_hf_token(mo
 
     with_key = loaded(text, cls, secrets_map={"HFBRIDGE_BASE_URL_TOKEN": LOCAL_KEY})
     assert with_key.token.get_secret_value() == LOCAL_KEY
-    headers = with_key.service().client.config.headers_for(BASE + "/chat/completions")
+    headers = with_key.service.client.config.headers_for(BASE + "/chat/completions")
     assert headers["authorization"] == f"Bearer {LOCAL_KEY}"
 
 
@@ -253,9 +253,9 @@ def test_a_deep_copied_chathf_sends_the_token(how, mode):
 
 def test_a_deep_copied_hftextgen_keeps_the_token():
     model = HFTextGen(model="org/m", token=HF_TOKEN)
-    model.service()
+    model.service  # noqa: B018 - built
     copied = copy.deepcopy(model)
-    headers = copied.service().client.config.headers_for("https://router.huggingface.co/v1")
+    headers = copied.service.client.config.headers_for("https://router.huggingface.co/v1")
     assert headers["authorization"] == f"Bearer {HF_TOKEN}"
 
 

@@ -90,3 +90,42 @@ def test_tenacity_and_the_json_parser_load_only_when_needed():
     after = result.stdout.split("AFTER RETRY", 1)[1]
     assert "tenacity" in after
     assert "pydantic_core" in after
+
+
+HTTPX_ON_USE = textwrap.dedent(
+    """
+    import sys
+    import hfbridge.transport
+    import hfbridge.inference.chat
+    import hfbridge.llama_index.llms, hfbridge.llama_index.embeddings
+    print("AFTER IMPORT", "httpx" in sys.modules)
+    from hfbridge.llama_index import HFLLM
+    llm = HFLLM(model="org/name")
+    print("AFTER CONSTRUCTION", "httpx" in sys.modules)
+    llm.service.client.http  # the pool: a request would build it
+    print("AFTER FIRST USE", "httpx" in sys.modules)
+    """
+)
+
+
+def test_httpx_loads_on_first_use_not_on_import():
+    result = run(HTTPX_ON_USE)
+    assert result.returncode == 0, result.stderr
+    assert "AFTER IMPORT False" in result.stdout
+    assert "AFTER CONSTRUCTION False" in result.stdout
+    assert "AFTER FIRST USE True" in result.stdout
+
+
+def test_the_lazy_module_is_the_module_once_used_from_many_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hfbridge.transport._lazy import LazyModule
+
+    lazy = LazyModule("colorsys")  # a module these tests never import otherwise
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: lazy.rgb_to_hsv, range(32)))
+    import colorsys
+
+    assert found == [colorsys.rgb_to_hsv] * 32
+    assert "rgb_to_hsv" in vars(lazy)  # read directly from now on
+    assert "imported" in repr(lazy)

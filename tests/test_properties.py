@@ -19,29 +19,17 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from tests.transport.sse_oracle import LineDecoder, SSEDecoder, iter_lines, iter_sse_payloads
 
 from hfbridge.catalog.models import parse_router_model, parse_router_models
 from hfbridge.errors import HFError, HFModelLoadingError, HFStatusError, error_from_response
 from hfbridge.inference.chat import ChatService
 from hfbridge.inference.embeddings import EmbeddingService
-from hfbridge.transport import (
-    AsyncHFClient,
-    HFClient,
-    HFResponse,
-    RetryPolicy,
-    compute_wait,
-    parse_retry_after,
-)
+from hfbridge.transport import AsyncHFClient, HFClient, HFResponse, RetryPolicy
 from hfbridge.transport._common import parse_event
 from hfbridge.transport.limiter import reset_limiters
-from hfbridge.transport.sse import (
-    EventParser,
-    LineDecoder,
-    SSEDecoder,
-    iter_events,
-    iter_lines,
-    iter_sse_payloads,
-)
+from hfbridge.transport.retry import compute_wait, parse_retry_after
+from hfbridge.transport.sse import EventParser, iter_events
 from hfbridge.wire.chat import parse_chat_completion
 from hfbridge.wire.embeddings import parse_feature_extraction, parse_openai_embeddings
 from hfbridge.wire.stream import ChunkAccumulator

@@ -289,7 +289,7 @@ def test_tls_verification_is_on_by_default():
     assert AsyncHFClient().config.verify is True
     for service in (ChatService(model="org/m"), EmbeddingService(), TextGenService()):
         assert service.client.config.verify is True
-    assert ChatHF(model="org/m").service().client.config.verify is True
+    assert ChatHF(model="org/m").service.client.config.verify is True
     assert HFLLM(model="org/m").service.client.config.verify is True
     context = _sync_ssl_context(HFClient().http)
     assert context.verify_mode == ssl.CERT_REQUIRED

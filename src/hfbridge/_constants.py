@@ -39,8 +39,6 @@ XDG_CACHE_HOME_ENV: Final = "XDG_CACHE_HOME"
 # --- timeouts (seconds) ---------------------------------------------------------------------------
 CONNECT_TIMEOUT: Final = 10.0
 READ_TIMEOUT: Final = 120.0  # long enough for a cold model's first token
-WRITE_TIMEOUT: Final = 30.0
-POOL_TIMEOUT: Final = 30.0
 STREAM_IDLE_TIMEOUT: Final = None
 """Seconds a stream may go without an event (comments do not count); ``None``: the read timeout."""
 DRAIN_TIMEOUT: Final = 0.1
@@ -58,7 +56,6 @@ RETRY_INITIAL_DELAY: Final = 0.5
 RETRY_MAX_BACKOFF: Final = 8.0
 RETRY_WAIT_CAP: Final = 60.0
 """Upper bound for any single wait, including a server's ``Retry-After`` or ``estimated_time``."""
-RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 # --- connection pool ------------------------------------------------------------------------------
 MAX_CONNECTIONS: Final = 256

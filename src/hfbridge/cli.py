@@ -4,7 +4,7 @@
 
     hfbridge models [--provider P] [--task T] [--tools] [--search S] [--sort price|latency|...]
     hfbridge status MODEL
-    hfbridge aliases [--kind chat|embeddings] [--check]
+    hfbridge aliases [--kind chat|embeddings|rerank] [--check]
     hfbridge demo
 
 Tables use ``rich`` when it is installed (``pip install 'hfbridge[cli]'``) and the output is a
@@ -22,7 +22,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 from hfbridge.catalog import (
     Catalog,
@@ -35,10 +35,12 @@ from hfbridge.catalog import (
     default_catalog,
     resolve_model,
 )
+from hfbridge.catalog.aliases import RERANK_PIPELINE_TAG
 from hfbridge.errors import HFConfigError, HFError
 
 _ROUTER_TASKS = frozenset({"chat", "conversational", "chat-completion", "text-generation"})
 _VISION_TASK = "image-text-to-text"
+_RERANK_TASK = "rerank"
 _WIDE = 200  # columns for rich when the output is not a terminal (no truncated model ids)
 _HUB_LIMIT = 50
 _USAGE = 2
@@ -203,6 +205,13 @@ def _sort_key(order: str) -> Callable[[dict[str, Any]], tuple[float, float]]:
 def cmd_models(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
     """``hfbridge models``: one row per (model, provider)."""
     task = args.task
+    title = f"Hub models for task {task!r}"
+    if task == _RERANK_TASK:
+        task = RERANK_PIPELINE_TAG
+        title = (
+            f"Hub rerank models (pipeline tag {task!r}; cross-encoders tagged text-classification "
+            "are not told apart from other classifiers by the catalog)"
+        )
     if task is not None and task not in _ROUTER_TASKS and task != _VISION_TASK:
         if args.tools or args.sort:
             raise HFConfigError(
@@ -215,7 +224,7 @@ def cmd_models(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
             refresh=args.refresh,
         )  # fmt: skip
         records = [record for model in hub for record in _mapping_records(model, args.provider)]
-        render(f"Hub models for task {task!r}", MAPPING_COLUMNS, records, out, args.format)
+        render(title, MAPPING_COLUMNS, records, out, args.format)
         return 0
     records = []
     for model in catalog.router_models(refresh=args.refresh):
@@ -303,7 +312,7 @@ ALIAS_COLUMNS = (
 
 def cmd_aliases(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
     """``hfbridge aliases``: the resolved tables and where each entry came from."""
-    kinds: list[ModelKind] = [args.kind] if args.kind else ["chat", "embeddings"]
+    kinds: list[ModelKind] = [args.kind] if args.kind else list(get_args(ModelKind))
     records = [
         {"kind": kind, "alias": alias, "model": model, "source": source}
         for kind in kinds
@@ -346,7 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", parents=[common], help="list models and their providers")
     models.add_argument("--provider", help="only this provider (e.g. groq)")
-    models.add_argument("--task", help="pipeline tag (default: chat models from the router)")
+    models.add_argument(
+        "--task",
+        help="pipeline tag, or 'rerank' for text-ranking models (default: chat models from the "
+        "router)",
+    )
     models.add_argument(
         "--tools", action="store_true", help="only live providers with tool calling"
     )
@@ -364,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     aliases = commands.add_parser(
         "aliases", parents=[common], help="the alias tables and their sources"
     )
-    aliases.add_argument("--kind", choices=("chat", "embeddings"))
+    aliases.add_argument("--kind", choices=get_args(ModelKind))
     aliases.add_argument("--check", action="store_true", help="check them against the catalog")
     aliases.set_defaults(handler=cmd_aliases)
 

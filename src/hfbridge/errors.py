@@ -25,6 +25,37 @@ Every error says what failed, why, and what to do. None ever contains the token.
         ├── HFRateLimitError         429 (retry_after)
         └── HFServerError            5xx
             └── HFModelLoadingError  503 "model is loading" (estimated_time)
+
+The error policy, on this screen: properties of every error, read by the transport (``retried``:
+it sends the request again, within ``max_retries``; ``backpressure``: inside a bulk job it waits
+and retries until the job's deadline instead; ``congestion``: the adaptive limiter cuts its
+window), the route loop of :mod:`hfbridge.inference.service` (``fails_over``: another provider may
+succeed, so the next target is tried) and bulk jobs (``stops_batch``: the error would fail every
+request of the job, so no new request is sent)::
+
+                            retried  backpressure  congestion  fails_over  stops_batch
+    connection              yes      -             -           -           -
+    timeout, not yet sent   yes      -             -           -           -
+    read timeout, sent      -        -             -           -           -
+    408                     yes      -             -           -           -
+    401, 402, 403, 404      -        -             -           -           yes
+    422                     -        -             -           yes         -
+    429 (HFRateLimitError)  yes      yes           yes         -           -
+    429 insufficient_quota  -        -             -           -           yes (billing)
+    500, 502, 504           yes      -             -           yes         -
+    503                     yes      -             yes         yes         -
+    503 model loading       yes      yes           yes         yes         -
+    other 5xx               -        -             -           yes         -
+    HFStreamError           -        -             -           422/5xx event -
+    everything else         -        -             -           -           -
+
+(``retried`` by status: :data:`RETRIED_STATUSES`. The retry policy adds two rules, in
+:func:`hfbridge.transport.retry.is_retryable`: a read timeout of a request already sent is retried
+with ``RetryPolicy(retry_read_timeouts=True)``, and a server asking to wait longer than
+``wait_cap`` is not retried.)
+
+Change a treatment here and nowhere else: e.g. ``HFRateLimitError.fails_over = True`` would send a
+rate-limited call to the next capable provider.
 """
 
 from __future__ import annotations
@@ -32,12 +63,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from hfbridge._constants import ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER, REQUEST_ID_HEADERS
 from hfbridge._redact import redact, redact_url
 
 __all__ = [
+    "RETRIED_STATUSES",
     "HFAuthenticationError",
     "HFBadRequestError",
     "HFBatchError",
@@ -67,12 +99,43 @@ __all__ = [
 
 _MAX_BODY_IN_MESSAGE = 500
 
+RETRIED_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+"""Statuses the transport sends again (a 503 "model is loading" included)."""
+
 
 class HFError(Exception):
-    """Base class of every error hfbridge raises."""
+    """Base class of every error hfbridge raises.
+
+    ``retried``, ``fails_over`` and ``stops_batch`` are the error policy (module docstring).
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
+
+    @property
+    def retried(self) -> bool:
+        """Whether the transport sends the request again after this error."""
+        return False
+
+    @property
+    def fails_over(self) -> bool:
+        """Whether another provider may succeed: a routed call tries its next target."""
+        return False
+
+    @property
+    def stops_batch(self) -> bool:
+        """Whether every request of a job would fail the same way: a batch sends no more."""
+        return False
+
+    @property
+    def backpressure(self) -> bool:
+        """Whether the server asks to wait (a bulk job retries until its deadline)."""
+        return False
+
+    @property
+    def congestion(self) -> bool:
+        """Whether the server is overloaded or rate-limiting (the adaptive limiter backs off)."""
+        return False
 
     @property
     def message(self) -> str:
@@ -113,6 +176,8 @@ class HFCapabilityError(HFConfigError):
 class HFConnectionError(HFError):
     """The request did not get an HTTP answer (DNS, refused, reset, TLS, protocol error)."""
 
+    retried = True
+
 
 class HFTimeoutError(HFConnectionError):
     """The request took longer than the configured timeout.
@@ -130,6 +195,14 @@ class HFTimeoutError(HFConnectionError):
         self.kind = kind
         self.request_sent = request_sent
 
+    @property
+    def retried(self) -> bool:  # type: ignore[override]
+        """Connect, pool and write timeouts: yes; a read timeout once the request was sent: no.
+
+        ``RetryPolicy(retry_read_timeouts=True)`` retries those too (``transport.retry``).
+        """
+        return not self.request_sent
+
 
 class HFStreamError(HFError):
     """A stream failed after it started, or the server sent an error event inside it.
@@ -143,6 +216,12 @@ class HFStreamError(HFError):
         super().__init__(message)
         self.error_type = error_type
         self.status_code = status_code
+
+    @property
+    def fails_over(self) -> bool:
+        """An error event opening a stream fails over as its status would."""
+        status = self.status_code
+        return status is not None and (status == 422 or status >= 500)  # noqa: PLR2004
 
 
 class HFResponseError(HFError):
@@ -232,6 +311,16 @@ class HFStatusError(HFError):
         self.error_code = error_code
         self.retry_after = retry_after
 
+    @property
+    def retried(self) -> bool:
+        """By status: :data:`RETRIED_STATUSES`."""
+        return self.status_code in RETRIED_STATUSES
+
+    @property
+    def congestion(self) -> bool:
+        """By status: 429 and 503."""
+        return self.status_code in (429, 503)
+
 
 class HFBadRequestError(HFStatusError):
     """400: the server rejected the request (unsupported model or parameter)."""
@@ -250,6 +339,7 @@ class HFBadRequestError(HFStatusError):
 class HFAuthenticationError(HFStatusError):
     """401: the token is missing or invalid."""
 
+    stops_batch = True
     hint = (
         "Token missing or invalid: set HF_TOKEN or pass token=... (a token with the "
         "'Make calls to Inference Providers' permission)."
@@ -263,6 +353,8 @@ class HFAuthenticationError(HFStatusError):
 class HFPaymentRequiredError(HFStatusError):
     """402: inference credits exhausted."""
 
+    stops_batch = True
+    congestion = False  # billing: waiting does not refill an account
     hint = (
         "Credits exhausted: add credits or subscribe to PRO at https://hf.co/settings/billing, "
         "or bill an organization with bill_to=..."
@@ -277,6 +369,8 @@ class HFQuotaExceededError(HFPaymentRequiredError):
     and it stops a batch like a 402. ``status_code`` stays 429, as the server sent it.
     """
 
+    retried = False  # its status says 429, its body says billing
+
     hint = (
         "Quota or credits exhausted (a billing limit, not a rate limit: retrying will not help): "
         "add credits at https://hf.co/settings/billing, or bill an organization with bill_to=..."
@@ -290,6 +384,7 @@ class HFQuotaExceededError(HFPaymentRequiredError):
 class HFPermissionError(HFStatusError):
     """403: gated model or a token without the needed permission."""
 
+    stops_batch = True
     hint = (
         "Access denied: if the model is gated, accept its licence at "
         "https://huggingface.co/{model}; otherwise give the token the 'Make calls to Inference "
@@ -305,6 +400,7 @@ class HFPermissionError(HFStatusError):
 class HFNotFoundError(HFStatusError):
     """404: unknown model, route or endpoint."""
 
+    stops_batch = True
     hint = (
         "Model or route not found: check the model id '{model}' and the base URL, "
         "or look for a served model with `hfbridge models --search <name>`."
@@ -325,18 +421,21 @@ class HFPayloadTooLargeError(HFStatusError):
 class HFUnprocessableError(HFStatusError):
     """422: the server understood the request but could not process it (validation)."""
 
+    fails_over = True
     hint = "The server could not process the input: check parameters, tools and message format."
 
 
 class HFRateLimitError(HFStatusError):
     """429: rate limited; ``retry_after`` is the server's suggested wait in seconds, if any."""
 
+    backpressure = True
     hint = "Rate limited: {retry_after}, lower concurrency, or raise max_retries."
 
 
 class HFServerError(HFStatusError):
     """5xx: the server or the provider failed."""
 
+    fails_over = True
     hint = "The server failed: retry later, raise max_retries, or pin another provider."
     hint_self_hosted: str | None = (
         "The server failed: check its log, retry later, or raise max_retries."
@@ -346,6 +445,7 @@ class HFServerError(HFStatusError):
 class HFModelLoadingError(HFServerError):
     """503 with "currently loading": the model is starting; ``estimated_time`` in seconds."""
 
+    backpressure = True
     hint = "The model is loading ({estimated_time}): retry later or raise max_retries."
     hint_self_hosted = None  # a loading model says the same on any server
 

@@ -123,7 +123,7 @@ def test_a_changed_file_is_reloaded(tmp_path):
     [
         ("{not json", "not valid JSON"),
         ("/no/such/file.json", "neither JSON text nor an existing file"),
-        ('{"rerank": {"default": "a/b"}}', "unknown alias kind 'rerank'"),
+        ('{"reranking": {"default": "a/b"}}', "unknown alias kind 'reranking'"),
         ('{"chat": ["a/b"]}', "must be a table"),
         ('{"chat": {"default": 3}}', "chat.default must be a model id string"),
         ('{"chat": {"default": "not a model"}}', "env HFBRIDGE_ALIASES: chat.default"),
@@ -155,17 +155,20 @@ def test_bad_override_is_rejected():
     with pytest.raises(HFConfigError, match=r"override: chat\.default"):
         alias_table("chat", {"default": "no good"})
     with pytest.raises(HFConfigError, match="unknown alias kind"):
-        alias_sources("rerank")  # type: ignore[arg-type]
+        alias_sources("reranking")  # type: ignore[arg-type]
 
 
 # --- checks against the catalog ----------------------------------------------------------------
 
+RERANKER = "BAAI/bge-reranker-v2-m3"  # the one reranker of the fixtures
+SERVED_RERANK = dict.fromkeys(("default", "large", "small"), RERANKER)
 OVERRIDES = {
     "chat": {"agent": "google/gemma-2-2b-it", "small": "CohereLabs/c4ai-command-r-plus"},
     "embeddings": {
         "large": "sentence-transformers/all-mpnet-base-v2",
         "small": "nobody/unknown-embedder",
     },
+    "rerank": {**SERVED_RERANK, "small": "sentence-transformers/all-mpnet-base-v2"},
 }
 
 
@@ -176,16 +179,19 @@ def test_check_aliases_flags_unserved_and_tool_less_agent(catalog):
         ("chat", "small"),
         ("chat", "agent"),
         ("embeddings", "small"),
+        ("rerank", "small"),  # an embeddings model: hf-inference serves it for feature-extraction
     ]
     assert "no live provider serves 'CohereLabs/c4ai-command-r-plus'" in issues[0].message
     assert "supports tool calling, which 'agent' promises" in issues[1].message
-    assert len(record) == 3
+    assert "for text-ranking or text-classification" in issues[3].message
+    assert len(record) == 4
     assert "hfbridge models" in str(record[0].message)
 
 
 def test_builtin_chat_aliases_are_served_in_the_recorded_catalogue(catalog):
     overrides = {
-        "embeddings": dict.fromkeys(("large", "small"), "sentence-transformers/all-mpnet-base-v2")
+        "embeddings": dict.fromkeys(("large", "small"), "sentence-transformers/all-mpnet-base-v2"),
+        "rerank": SERVED_RERANK,
     }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -197,6 +203,7 @@ def test_a_pinned_agent_must_have_tools_there(catalog):
     overrides = {
         "chat": {"agent": "meta-llama/Llama-3.1-8B-Instruct:novita"},
         "embeddings": dict.fromkeys(("large", "small"), served),
+        "rerank": SERVED_RERANK,
     }
     issues = check_aliases(catalog, overrides=overrides, warn=False)
     assert [i.message for i in issues] == [

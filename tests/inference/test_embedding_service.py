@@ -747,10 +747,10 @@ def test_a_large_sync_job_runs_on_the_async_engine_in_a_private_loop():
     service = make(handler, base_url=BASE, model="m", batch_size=1)
     many = TEXTS * 7  # 70 batches
     assert service.embed_documents(many) == [vec(text) for text in many]
-    assert threads == {"hfbridge-embed-loop"}
+    assert threads == {"hfbridge-batch-loop"}
     threads.clear()
     service.embed_documents(TEXTS)  # 10 batches: the thread pool
-    assert "hfbridge-embed-loop" not in threads
+    assert "hfbridge-batch-loop" not in threads
 
 
 def test_a_sync_client_given_alone_carries_a_large_sync_job():

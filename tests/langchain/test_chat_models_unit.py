@@ -842,9 +842,19 @@ def test_ls_params_and_identity():
 
 def test_service_is_built_once_and_shared():
     model = ChatHF(model="org/name")
-    assert model.service() is model.service()
-    assert model.service("org/other") is not model.service()
-    assert model.service("org/other").spec.model_id == "org/other"
+    assert model.service is model.service
+    assert model.service_for("org/other") is model.service_for("org/other")
+    assert model.service_for("org/other") is not model.service
+    assert model.service_for("org/other").spec.model_id == "org/other"
+    assert model.service_for("org/other").connection is model.service.connection
+
+
+def test_calling_service_still_works_and_says_it_is_a_property_now():
+    model = ChatHF(model="org/name")
+    with pytest.warns(DeprecationWarning, match="property"):
+        assert model.service() is model.service
+    with pytest.warns(DeprecationWarning, match="service_for"):
+        assert model.service("org/other").spec.model_id == "org/other"
 
 
 def test_tools_passed_per_call_are_converted_and_the_choice_normalised():

@@ -347,4 +347,4 @@ def test_dump_and_load_round_trip():
         ["END"],
         "qwen-coder",
     )
-    assert loaded.service().api == "hf-inference"
+    assert loaded.service.api == "hf-inference"

@@ -26,7 +26,7 @@ from hfbridge.wire.chat import (
     build_chat_payload,
     parse_chat_completion,
 )
-from hfbridge.wire.stream import ChunkAccumulator, StreamDelta, ToolCallDelta
+from hfbridge.wire.stream import ChunkAccumulator
 
 # A 1x1 PNG: enough for LlamaIndex to detect the mimetype.
 PNG = base64.b64decode(
@@ -308,20 +308,23 @@ def test_a_completion_becomes_a_chat_response_with_usage_and_origin():
     assert _convert.completion_response(response).text == "hi"
 
 
-def _deltas(chunks):
+def _responses(chunks):
+    """Each chunk through the stream's one accumulator, then read back as LlamaIndex sees it."""
     accumulator = ChunkAccumulator()
-    return [delta for chunk in chunks for delta in accumulator.add(chunk)]
+    return [
+        _convert.stream_response(delta, accumulator)
+        for chunk in chunks
+        for delta in accumulator.add(chunk)
+    ]
 
 
-def test_the_stream_assembler_yields_cumulative_messages_and_deltas():
-    deltas = _deltas([
+def test_stream_responses_are_cumulative_messages_and_deltas():
+    responses = [r for r in _responses([
         {"choices": [{"index": 0, "delta": {"role": "assistant"}}]},
         {"choices": [{"index": 0, "delta": {"content": "Hel"}}]},
         {"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]},
         {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
-    ])  # fmt: skip
-    assembler = _convert.StreamAssembler()
-    responses = [r for r in map(assembler.add, deltas) if r is not None]
+    ]) if r is not None]  # fmt: skip
     assert [(r.delta, r.message.content) for r in responses] == [
         ("Hel", "Hel"), ("lo", "Hello"), ("", "Hello"),
     ]  # fmt: skip
@@ -330,8 +333,8 @@ def test_the_stream_assembler_yields_cumulative_messages_and_deltas():
     assert responses[-1].raw["usage"]["total_tokens"] == 5
 
 
-def test_the_stream_assembler_builds_tool_calls_from_fragments():
-    deltas = _deltas([
+def test_stream_responses_build_tool_calls_from_fragments():
+    first, _, third = _responses([
         {"choices": [{"index": 0, "delta": {"tool_calls": [
             {"index": 0, "id": "c1", "type": "function",
              "function": {"name": "weather", "arguments": '{"ci'}}]}}]},
@@ -340,8 +343,6 @@ def test_the_stream_assembler_builds_tool_calls_from_fragments():
         {"choices": [{"index": 0, "delta": {"tool_calls": [
             {"index": 1, "id": "c2", "function": {"name": "clock", "arguments": "{}"}}]}}]},
     ])  # fmt: skip
-    assembler = _convert.StreamAssembler()
-    first, _, third = (assembler.add(delta) for delta in deltas)
     assert first is not None
     assert third is not None
     assert _convert.tool_selections(first.message)[0].tool_kwargs == {}
@@ -354,11 +355,15 @@ def test_the_stream_assembler_builds_tool_calls_from_fragments():
     )
 
 
-def test_the_stream_assembler_ignores_other_choices_and_empty_deltas():
-    assembler = _convert.StreamAssembler()
-    assert assembler.add(StreamDelta(choice_index=1, content="other")) is None
-    assert assembler.add(StreamDelta()) is None
-    response = assembler.add(StreamDelta(reasoning="hmm"))
-    assert response is not None
-    assert response.additional_kwargs == {"thinking_delta": "hmm"}
-    assert assembler.add(StreamDelta(tool_calls=(ToolCallDelta(index=0, name="f"),))) is not None
+def test_stream_responses_ignore_other_choices_and_empty_deltas():
+    other, empty, reasoning, tool = _responses([
+        {"choices": [{"index": 1, "delta": {"content": "other"}}]},
+        {"choices": [{"index": 0, "delta": {}}]},
+        {"choices": [{"index": 0, "delta": {"reasoning": "hmm"}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": "f"}}]}}]},
+    ])  # fmt: skip
+    assert (other, empty) == (None, None)
+    assert reasoning is not None
+    assert reasoning.additional_kwargs == {"thinking_delta": "hmm"}
+    assert reasoning.message.content == ""
+    assert tool is not None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hfbridge.transport import ClientConfig, Secret, resolve_token
-from hfbridge.transport.auth import hf_home, is_hf_host, is_hf_origin, origin_of
+from hfbridge.transport import ClientConfig, Secret
+from hfbridge.transport.auth import hf_home, is_hf_host, is_hf_origin, origin_of, resolve_token
 
 EXPLICIT = "hf_explicit0000000000"
 ENV = "hf_env000000000000000"

@@ -18,8 +18,8 @@ from hfbridge.errors import (
     HFTimeoutError,
     error_from_response,
 )
-from hfbridge.transport import RetryPolicy, compute_wait, parse_retry_after
-from hfbridge.transport.retry import is_retryable
+from hfbridge.transport import RetryPolicy
+from hfbridge.transport.retry import compute_wait, is_retryable, parse_retry_after
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 

@@ -7,18 +7,16 @@ import json
 
 import pytest
 from tests.transport.conftest import FIXTURES, fixture_bytes, split_every
-
-from hfbridge.transport.sse import (
-    EventParser,
+from tests.transport.sse_oracle import (
     LineDecoder,
     SSEDecoder,
-    aiter_events,
     aiter_lines,
     aiter_sse_payloads,
-    iter_events,
     iter_lines,
     iter_sse_payloads,
 )
+
+from hfbridge.transport.sse import EventParser, aiter_events, iter_events
 
 ALL_FIXTURES = sorted(path.name for path in FIXTURES.glob("*.sse"))
 CHUNK_SIZES = [1, 2, 3, 7, 64, 10_000]

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hfbridge.transport._timing import Deadline, DeadlineExpired
-from hfbridge.transport.sse import EventParser, LineDecoder, LineTooLong, iter_events
+from hfbridge.transport.sse import EventParser, LineTooLong, iter_events
 
 LINE = 8 * 1024 * 1024  # one event of 8 MiB
 
@@ -55,13 +55,6 @@ def test_lines_up_to_the_cap_are_kept_whole():
     out = [p for i in range(0, len(body) + 8, 1000) for p in parser.feed((b"data: " + body +
            b"\n\n")[i : i + 1000])]  # fmt: skip
     assert out == [body.decode()]
-
-
-def test_the_line_decoder_has_the_same_cap():
-    decoder = LineDecoder(max_line=10)
-    assert decoder.feed(b"short\nabc") == ["short"]
-    with pytest.raises(LineTooLong):
-        decoder.feed(b"defghijkl")
 
 
 def test_the_idle_deadline_is_checked_between_chunks():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hfbridge.errors import HFResponseError, HFStreamError
-from hfbridge.transport.sse import iter_lines, iter_sse_payloads
+from hfbridge.transport.sse import EventParser, iter_events
 from hfbridge.wire.responses_result import parse_response, response_details
 from hfbridge.wire.responses_stream import ResponsesStreamFold
 
@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "responses"
 
 def events(name):
     raw = (FIXTURES / name).read_bytes()
-    return [json.loads(payload) for payload in iter_sse_payloads(iter_lines([raw]))]
+    return [json.loads(payload) for payload in iter_events([raw], EventParser())]
 
 
 def fold_all(items):

@@ -14,8 +14,9 @@ The small, framework-free API every adapter uses:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hfbridge._lazy_exports import lazy_exports
 
 # Imports are lazy (PEP 562): adapters import `aliases` and `spec` at start-up, and the
 # catalog client, its pydantic models and routing only load when first used.
@@ -95,13 +96,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 
 __all__ = [

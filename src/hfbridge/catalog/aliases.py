@@ -4,11 +4,13 @@ Resolution order, highest first:
 
 1. ``overrides`` (per call, or per instance: adapters pass their ``aliases=`` the same way);
 2. the env var ``HFBRIDGE_ALIASES``: JSON text, or the path of a JSON or TOML file;
-3. ``./hfbridge.toml`` (``[chat]`` / ``[embeddings]`` tables, or the same under ``[aliases]``);
-4. ``./pyproject.toml`` ``[tool.hfbridge.aliases.chat]`` / ``[tool.hfbridge.aliases.embeddings]``;
+3. ``./hfbridge.toml`` (``[chat]`` / ``[embeddings]`` / ``[rerank]`` tables, or the same under
+   ``[aliases]``);
+4. ``./pyproject.toml`` ``[tool.hfbridge.aliases.chat]`` / ``.embeddings`` / ``.rerank``;
 5. the built-in tables below.
 
-Every source has the shape ``{"chat": {"default": "org/name", ...}, "embeddings": {...}}``; a
+Every source has the shape ``{"chat": {"default": "org/name", ...}, "embeddings": {...},
+"rerank": {...}}``; a
 malformed source or model id raises :class:`~hfbridge.errors.HFConfigError` before any request.
 :func:`alias_sources` tells where each entry came from (``hfbridge aliases`` prints it), and
 :func:`check_aliases` checks the table against the live catalog.
@@ -25,6 +27,10 @@ calling by several providers):
   docs' own tool-calling and structured-output example model.
 - embeddings keep the seed's sentence-transformers picks (``all-mpnet-base-v2``,
   ``sentence-t5-large``, ``all-MiniLM-L6-v2``), served by hf-inference.
+- rerank: ``default`` ``BAAI/bge-reranker-v2-m3`` (multilingual; a recorded hf-inference answer
+  exists, huggingface.js PR #2496), ``large`` ``BAAI/bge-reranker-large``, ``small``
+  ``cross-encoder/ms-marco-MiniLM-L6-v2`` (the classic English cross-encoder). The latter two
+  could not be checked against the live router from here (no machine reaches huggingface.co).
 """
 
 from __future__ import annotations
@@ -47,14 +53,9 @@ if TYPE_CHECKING:  # the catalog client loads only when aliases are checked agai
     from hfbridge.catalog.catalog import Catalog
 from hfbridge.errors import HFConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
 logger = logging.getLogger("hfbridge.catalog")
 
-ModelKind = Literal["chat", "embeddings"]
+ModelKind = Literal["chat", "embeddings", "rerank"]
 KINDS: tuple[str, ...] = get_args(ModelKind)
 BUILTIN = "built-in"
 OVERRIDE = "override"
@@ -70,6 +71,11 @@ BUILTIN_ALIASES: dict[ModelKind, dict[str, str]] = {
         "default": "sentence-transformers/all-mpnet-base-v2",
         "large": "sentence-transformers/sentence-t5-large",
         "small": "sentence-transformers/all-MiniLM-L6-v2",
+    },
+    "rerank": {
+        "default": "BAAI/bge-reranker-v2-m3",
+        "large": "BAAI/bge-reranker-large",
+        "small": "cross-encoder/ms-marco-MiniLM-L6-v2",
     },
 }
 
@@ -115,6 +121,11 @@ def _validate(raw: Any, source: str) -> Tables:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported here: most processes have no alias file, and the parser costs ~3 ms to import.
+    if sys.version_info >= (3, 11):
+        import tomllib  # noqa: PLC0415
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
     try:
         with path.open("rb") as stream:
             data: dict[str, Any] = tomllib.load(stream)
@@ -270,6 +281,13 @@ class AliasIssue:
 
 
 _EMBEDDING_TASKS = frozenset({"feature-extraction", "sentence-similarity"})
+RERANK_PIPELINE_TAG = "text-ranking"
+"""The Hub's pipeline tag for rerankers (``hfbridge models --task rerank`` lists these)."""
+RERANK_TASKS = frozenset({RERANK_PIPELINE_TAG, "text-classification"})
+"""The Hub tasks a reranker is served under: ``text-ranking`` (the Hub's pipeline tag for
+rerankers) and ``text-classification`` (cross-encoders tagged before it existed). The catalog can
+tell a ``text-ranking`` model is a reranker; a ``text-classification`` one may be any classifier:
+nothing in the catalog's fields (pipeline tag, provider mapping) tells a cross-encoder apart."""
 
 
 def _check_chat(alias: str, model: str, catalog: Catalog) -> str | None:
@@ -298,6 +316,16 @@ def _check_embeddings(model: str, catalog: Catalog) -> str | None:
     return None
 
 
+def _check_rerank(model: str, catalog: Catalog) -> str | None:
+    mapping = catalog.provider_mapping(parse_model_spec(model).model_id)
+    if not any(
+        entry.is_live and entry.provider == "hf-inference" and entry.task in RERANK_TASKS
+        for entry in mapping
+    ):
+        return f"hf-inference does not serve {model!r} for text-ranking or text-classification"
+    return None
+
+
 def check_aliases(
     catalog: Catalog | None = None,
     *,
@@ -307,7 +335,8 @@ def check_aliases(
     """Check every alias against the live catalog; return (and by default warn about) problems.
 
     Chat aliases must name a model with a live provider (``agent``: one that supports tools);
-    embeddings aliases a model with a live feature-extraction mapping on the Hub. When the catalog
+    embeddings aliases a model with a live feature-extraction mapping on the Hub; rerank aliases a
+    model hf-inference serves for text-ranking or text-classification. When the catalog
     cannot be reached nothing is reported (one :class:`CatalogUnavailableWarning` says so).
     """
     from hfbridge.catalog.capability import AliasWarning  # noqa: PLC0415 - lazy: see imports
@@ -315,13 +344,14 @@ def check_aliases(
 
     catalog = catalog if catalog is not None else default_catalog()
     issues: list[AliasIssue] = []
-    for kind in ("chat", "embeddings"):
+    for kind in get_args(ModelKind):
         for alias, model in alias_table(kind, (overrides or {}).get(kind)).items():
             if kind == "chat":
                 problem = _check_chat(alias, model, catalog)
             else:
+                check = _check_embeddings if kind == "embeddings" else _check_rerank
                 try:
-                    problem = _check_embeddings(model, catalog)
+                    problem = check(model, catalog)
                 except Exception as error:  # noqa: BLE001 - a check never fails the caller
                     catalog.warn_unavailable(error)
                     problem = None

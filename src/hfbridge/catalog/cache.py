@@ -89,11 +89,6 @@ class TTLCache:
         self._write(key, body, entry.fetched_at)
         return entry
 
-    def clear_memory(self) -> None:
-        """Forget the in-memory entries (the disk copies stay)."""
-        with self._lock:
-            self._memory.clear()
-
     def _read(self, key: str, parse: Callable[[Any], Any]) -> Entry | None:
         if self.directory is None:
             return None

@@ -38,6 +38,7 @@ from hfbridge._constants import (
     HUB_OFFLINE_ENV,
 )
 from hfbridge._redact import redact_url
+from hfbridge._urls import validate_base_url
 from hfbridge.catalog.cache import Entry, TTLCache, default_cache_dir
 from hfbridge.catalog.models import (
     HubModel,
@@ -58,15 +59,8 @@ from hfbridge.errors import (
     HFNotFoundError,
     HFResponseError,
 )
-from hfbridge.transport import (
-    AsyncHFClient,
-    ClientConfig,
-    HFClient,
-    HFResponse,
-    hub_api_url,
-    router_v1_url,
-    validate_base_url,
-)
+from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, HFResponse, router_v1_url
+from hfbridge.transport.config import hub_api_url
 
 logger = logging.getLogger("hfbridge.catalog")
 

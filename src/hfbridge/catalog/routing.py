@@ -29,17 +29,10 @@ from hfbridge.catalog.capability import (
 )
 from hfbridge.catalog.catalog import Catalog
 from hfbridge.catalog.spec import ModelSpec
-from hfbridge.errors import (
-    HFCapabilityError,
-    HFServerError,
-    HFStreamError,
-    HFUnprocessableError,
-)
+from hfbridge.errors import HFCapabilityError, HFError
 
 MAX_FALLBACKS = 2
 _TOKENS_PER_UNIT = 1_000_000  # catalog prices are USD per million tokens
-_UNPROCESSABLE = 422
-_SERVER_ERRORS = range(500, 600)
 Verdict = Literal["yes", "no", "unknown"]
 
 
@@ -302,16 +295,13 @@ async def aplan_route(
 
 
 def is_failover_error(exc: BaseException) -> bool:
-    """Whether another provider may succeed where this one failed.
+    """Whether another provider may succeed where this one failed (``HFError.fails_over``).
 
     5xx (including 503 "model is loading" once the transport's retries are spent) and 422 (the
-    provider rejected a feature, e.g. tools), as status errors or as error events opening a stream.
+    provider rejected a feature, e.g. tools), as status errors or as error events opening a stream:
+    the policy table in :mod:`hfbridge.errors`.
     """
-    if isinstance(exc, (HFServerError, HFUnprocessableError)):
-        return True
-    if isinstance(exc, HFStreamError) and exc.status_code is not None:
-        return exc.status_code == _UNPROCESSABLE or exc.status_code in _SERVER_ERRORS
-    return False
+    return isinstance(exc, HFError) and exc.fails_over
 
 
 def estimate_cost(

@@ -21,7 +21,7 @@ from hfbridge.errors import HFBatchError, HFConfigError, HFError
 from hfbridge.inference.progress import Progress
 from hfbridge.transport.jobs import BulkJob, bulk_job
 
-__all__ = ["arun_bulk", "batch_error", "check_concurrency", "ranges", "run_bulk"]
+__all__ = ["arun_bulk", "batch_error", "check_concurrency", "positive_int", "ranges", "run_bulk"]
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -33,6 +33,13 @@ def check_concurrency(name: str, value: object) -> int:
         raise HFConfigError(
             f"{name} must be an integer >= 1 (the most requests in flight), got {value!r}."
         )
+    return value
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` if it is an integer >= 1 (a batch limit); :class:`HFConfigError` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise HFConfigError(f"{name} must be a positive integer, got {value!r}.")
     return value
 
 

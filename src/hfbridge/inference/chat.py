@@ -8,35 +8,48 @@ Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent ve
 
 A named ``tool_choice`` goes to a self-hosted server that ignores it (llama.cpp: learnt once per
 ``base_url``, see :mod:`hfbridge.inference.server_kinds`) as that tool alone with ``"required"``.
-
-Models known to write their reasoning inline (``<think>...</think>``, the DeepSeek-R1 family; see
-:mod:`hfbridge.wire.reasoning`) have it moved from the content to the reasoning, in streams too.
+Inline reasoning (``<think>``) is split out by the route (:mod:`hfbridge.wire.chat_completions`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from typing_extensions import Unpack
+
 from hfbridge.catalog.aliases import resolve_model
-from hfbridge.catalog.spec import ModelSpec, is_provider_slug
-from hfbridge.errors import HFError
+from hfbridge.catalog.spec import ModelSpec
+from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
-from hfbridge.transport import AsyncHFClient, CallContext, ClientConfig, HFClient, Secret
-from hfbridge.wire.chat import ChatCompletion, Usage, build_chat_payload, parse_chat_completion
-from hfbridge.wire.reasoning import ThinkSplitter, split_completion, thinks_inline
+from hfbridge.inference.service import (
+    PROVIDER_HEADERS,
+    CallOptions,
+    RouteService,
+    Served,
+    ServedStream,
+)
+from hfbridge.wire.chat import ChatCompletion, Usage
+from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatRequest, chat_request
+from hfbridge.wire.route import Target
 from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
-from hfbridge.wire.stream_end import CHOICES_FINISHED
 from hfbridge.wire.tool_choice import IGNORES_NAMED_CHOICE, force_named_tool, named_tool
 
 logger = logging.getLogger("hfbridge.inference")
 
-CHAT_ROUTE = "chat/completions"
-_NO_EVENT: Any = object()  # a stream's JSON events may be null, so None cannot mean "no event"
 _UNPRICED: Any = object()  # "the cost is still to be asked of the catalog" (None: unpriced)
-PROVIDER_HEADERS = ("x-inference-provider", "x-hf-provider")
+
+__all__ = [
+    "PROVIDER_HEADERS",
+    "AsyncChatStream",
+    "CallOptions",
+    "ChatResult",
+    "ChatService",
+    "ChatStream",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +64,6 @@ class ChatResult:
     route: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CallOptions:
-    """Per-call transport settings (``None``: the client's)."""
-
-    timeout: float | None = None
-    max_retries: int | None = None
-    headers: Mapping[str, str] | None = field(default=None, repr=False)  # may carry a key
-    stream_idle_timeout: float | None = None
-
-
 def _needs(params: Mapping[str, Any]) -> tuple[bool, bool]:
     tools = bool(params.get("tools")) and params.get("tool_choice") != "none"
     response_format = params.get("response_format")
@@ -68,7 +71,7 @@ def _needs(params: Mapping[str, Any]) -> tuple[bool, bool]:
     return tools, schema
 
 
-class ChatService:
+class ChatService(OnConnection):
     """Send chat completions for one configured model over the shared transport.
 
     Args:
@@ -80,44 +83,71 @@ class ChatService:
         catalog: the catalog used for routing (default: the process-wide one).
     """
 
-    def __init__(  # noqa: PLR0913 - the public settings, passed through by adapters
+    def __init__(
         self,
         *,
         model: str | None = None,
-        base_url: str | None = None,
-        token: str | Secret | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        aliases: Mapping[str, str] | None = None,
-        client: HFClient | None = None,
-        async_client: AsyncHFClient | None = None,
-        catalog: Any = None,
+        connection: Connection | None = None,
+        **settings: Unpack[ConnectionArgs],
     ) -> None:
-        config = (client.config if client is not None else None) or ClientConfig.create(
-            token=token,
-            base_url=base_url,
-            bill_to=bill_to,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-        )
-        self.custom_endpoint = base_url is not None
+        self.connection = connection or Connection.create(**settings)
+        self.custom_endpoint = self.connection.self_hosted
         self.spec = resolve_model(
-            model, kind="chat", overrides=aliases, custom_endpoint=self.custom_endpoint
-        )
-        self.client = client or HFClient(config)
-        self.async_client = async_client or AsyncHFClient(config)
-        self.catalog = catalog
+            model, kind="chat", overrides=self.connection.aliases,
+            custom_endpoint=self.custom_endpoint,
+        )  # fmt: skip
+        self.routes = RouteService(CHAT_COMPLETIONS, self.connection)
+        self._specs: dict[Target, ModelSpec] = {}
+        self._primary = [self._target(self.spec)]
 
     def __repr__(self) -> str:
         return f"ChatService(model={self.spec.router_model!r}, {self.client.config!r})"
+
+    def for_model(self, model: str | None) -> ChatService:
+        """The service for another model over the same connection."""
+        return ChatService(model=model, connection=self.connection)
+
+    def __call__(self, model: str | None = None) -> ChatService:
+        """Deprecated: ``ChatHF.service`` is a property; ``service(model)`` is :meth:`for_model`."""
+        warnings.warn(
+            "ChatHF.service is a property now: use .service, or .service_for(model) for another "
+            "model.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self if model is None else self.for_model(model)
+
+    @property
+    def catalog(self) -> Any:
+        """The catalog used for routing (``None``: the process-wide one)."""
+        return self.connection.catalog
 
     # --- routing ---
 
     def _wire_model(self, spec: ModelSpec) -> str:
         return spec.model_id if self.custom_endpoint else spec.router_model
+
+    def _target(self, spec: ModelSpec) -> Target:
+        target = Target(
+            model=self._wire_model(spec), model_id=spec.model_id, provider=spec.provider,
+            base_url=self.connection.base_url,
+        )  # fmt: skip
+        self._specs[target] = spec
+        return target
+
+    def targets(self, params: Mapping[str, Any]) -> tuple[list[Target], str]:
+        """:meth:`candidates` as the route loop's targets."""
+        if not any(_needs(params)):
+            return self._primary, "as configured"
+        specs, reason = self.candidates(params)
+        return [self._target(spec) for spec in specs], reason
+
+    async def atargets(self, params: Mapping[str, Any]) -> tuple[list[Target], str]:
+        """Async form of :meth:`targets`."""
+        if not any(_needs(params)):
+            return self._primary, "as configured"
+        specs, reason = await self.acandidates(params)
+        return [self._target(spec) for spec in specs], reason
 
     def candidates(self, params: Mapping[str, Any]) -> tuple[list[ModelSpec], str]:
         """The models to try in order (primary first) and why."""
@@ -170,70 +200,61 @@ class ChatService:
         caps = await acapabilities(spec.with_provider(None), catalog=self.catalog)
         return _price(caps, provider, usage)
 
-    @staticmethod
-    def fail_over(exc: HFError, spec: ModelSpec, remaining: int) -> bool:
-        """Whether to try the next candidate after ``exc`` on ``spec`` (logged when so).
-
-        One decision for calls and streams: only provider errors fail over, and only while
-        candidates remain; otherwise the caller re-raises ``exc``.
-        """
-        if remaining <= 0:
-            return False
-        from hfbridge.catalog import is_failover_error  # noqa: PLC0415
-
-        if not is_failover_error(exc):
-            return False
-        logger.warning("hfbridge: %s failed (%s); failing over", spec, type(exc).__name__)
-        return True
+    def _result(
+        self, served: Served[ChatCompletion], route: str, *, cost: Any = _UNPRICED
+    ) -> ChatResult:
+        """The result; ``cost`` when already known (async paths price it beforehand)."""
+        target = served.target
+        if self.custom_endpoint:
+            note_answer(self.client.config.base_url, served.headers)
+        provider = served.provider
+        if cost is _UNPRICED:
+            cost = self._cost(self._specs.get(target, self.spec), provider, served.result.usage)
+        return ChatResult(
+            completion=served.result,
+            model=target.model or "",
+            provider=provider,
+            request_id=served.request_id,
+            cost_usd=cost,
+            route=route,
+        )
 
     # --- what the server honours ---
 
-    def for_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def for_server(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """``payload`` as this server honours it (see :mod:`hfbridge.wire.tool_choice`)."""
         if not self.custom_endpoint or named_tool(payload) is None:
             return payload
         return _forced(payload, server_kind(self.client))
 
-    async def afor_server(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def afor_server(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """Async form of :meth:`for_server`."""
         if not self.custom_endpoint or named_tool(payload) is None:
             return payload
         return _forced(payload, await aserver_kind(self.async_client))
 
-    def _provider(self, spec: ModelSpec, headers: Mapping[str, str]) -> str | None:
-        if self.custom_endpoint:
-            return None
-        if spec.provider:
-            return spec.provider
-        named = next((headers[h] for h in PROVIDER_HEADERS if h in headers), None)
-        return named if is_provider_slug(named) else None  # a server's header, checked
+    def _request(
+        self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], *,
+        stream: bool = False, include_usage: bool = True,
+    ) -> ChatRequest:  # fmt: skip
+        return chat_request(
+            messages, params, model=self._primary[0].model, stream=stream,
+            include_usage=include_usage,
+        )  # fmt: skip
 
-    def _result(  # noqa: PLR0913 - a result's parts
-        self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
-        request_id: str | None, route: str, *, cost: Any = _UNPRICED,
-    ) -> ChatResult:  # fmt: skip
-        """The result; ``cost`` when already known (async paths price it beforehand)."""
-        if self.custom_endpoint:
-            note_answer(self.client.config.base_url, headers)
-        provider = self._provider(spec, headers)
-        if cost is _UNPRICED:
-            cost = self._cost(spec, provider, completion.usage)
-        return ChatResult(
-            completion=completion,
-            model=self._wire_model(spec),
-            provider=provider,
-            request_id=request_id,
-            cost_usd=cost if isinstance(cost, float) else None,
-            route=route,
-        )
+    def _served_request(self, request: ChatRequest) -> ChatRequest:
+        return _with_body(request, self.for_server(request.body))
 
-    async def _aresult(
-        self, spec: ModelSpec, completion: ChatCompletion, headers: Mapping[str, str],
-        request_id: str | None, route: str,
-    ) -> ChatResult:  # fmt: skip
+    async def _aserved_request(self, request: ChatRequest) -> ChatRequest:
+        return _with_body(request, await self.afor_server(request.body))
+
+    async def _aresult(self, served: Served[ChatCompletion], route: str) -> ChatResult:
         """Async form of :meth:`_result` (no sync catalog request on the event loop)."""
-        cost = await self._acost(spec, self._provider(spec, headers), completion.usage)
-        return self._result(spec, completion, headers, request_id, route, cost=cost)
+        return self._result(served, route, cost=await self._served_cost(served))
+
+    async def _served_cost(self, served: Served[ChatCompletion]) -> float | None:
+        spec = self._specs.get(served.target, self.spec)
+        return await self._acost(spec, served.provider, served.result.usage)
 
     # --- capabilities (from the catalog; unknown for self-hosted endpoints) ---
 
@@ -293,25 +314,9 @@ class ChatService:
         options: CallOptions | None = None,
     ) -> ChatResult:
         """One non-streamed completion (with failover across the route's providers)."""
-        options = options or CallOptions()
-        payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
-        payload = self.for_server(payload)
-        candidates, route = self.candidates(params)
-        for position, spec in enumerate(candidates):
-            payload["model"] = self._wire_model(spec)
-            try:
-                response = self.client.request(
-                    "POST", CHAT_ROUTE, json=payload, headers=options.headers,
-                    timeout=options.timeout, max_retries=options.max_retries,
-                    context=CallContext(model=payload["model"], provider=spec.provider),
-                )  # fmt: skip
-            except HFError as exc:
-                if self.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            completion = _inline_reasoning(payload["model"], parse_chat_completion(response.json()))
-            return self._result(spec, completion, response.headers, response.request_id, route)
-        raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
+        request = self._served_request(self._request(messages, params))
+        targets, route = self.targets(params)
+        return self._result(self.routes.call(request, targets, options), route)
 
     async def acomplete(
         self,
@@ -320,27 +325,9 @@ class ChatService:
         options: CallOptions | None = None,
     ) -> ChatResult:
         """Async form of :meth:`complete`."""
-        options = options or CallOptions()
-        payload = build_chat_payload(self._wire_model(self.spec), messages, params=params)
-        payload = await self.afor_server(payload)
-        candidates, route = await self.acandidates(params)
-        for position, spec in enumerate(candidates):
-            payload["model"] = self._wire_model(spec)
-            try:
-                response = await self.async_client.request(
-                    "POST", CHAT_ROUTE, json=payload, headers=options.headers,
-                    timeout=options.timeout, max_retries=options.max_retries,
-                    context=CallContext(model=payload["model"], provider=spec.provider),
-                )  # fmt: skip
-            except HFError as exc:
-                if self.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            completion = _inline_reasoning(payload["model"], parse_chat_completion(response.json()))
-            return await self._aresult(
-                spec, completion, response.headers, response.request_id, route
-            )
-        raise AssertionError("unreachable: the last candidate re-raises")  # pragma: no cover
+        request = await self._aserved_request(self._request(messages, params))
+        targets, route = await self.atargets(params)
+        return await self._aresult(await self.routes.acall(request, targets, options), route)
 
     def stream(
         self,
@@ -350,12 +337,12 @@ class ChatService:
         *,
         include_usage: bool = True,
     ) -> ChatStream:
-        """A streamed completion; iterate the returned :class:`ChatStream` for deltas."""
-        payload = build_chat_payload(
-            self._wire_model(self.spec), messages, params=params, stream=True,
-            include_usage=include_usage,
-        )  # fmt: skip
-        return ChatStream(self, payload, params, options or CallOptions())
+        """A streamed completion; iterate the returned :class:`ChatStream` for deltas.
+
+        The request is validated here, before any request; it is sent on iteration.
+        """
+        request = self._request(messages, params, stream=True, include_usage=include_usage)
+        return ChatStream(self, request, options, sync=True)
 
     def astream(
         self,
@@ -366,11 +353,12 @@ class ChatService:
         include_usage: bool = True,
     ) -> AsyncChatStream:
         """Async form of :meth:`stream`."""
-        payload = build_chat_payload(
-            self._wire_model(self.spec), messages, params=params, stream=True,
-            include_usage=include_usage,
-        )  # fmt: skip
-        return AsyncChatStream(self, payload, params, options or CallOptions())
+        request = self._request(messages, params, stream=True, include_usage=include_usage)
+        return ChatStream(self, request, options, sync=False)
+
+
+def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> ChatRequest:
+    return request if body is request.body else request.with_body(body)
 
 
 def _price(caps: Any, provider: str | None, usage: Usage | None) -> float | None:
@@ -387,152 +375,58 @@ def _structured_method(caps: Any) -> str:
     return "json_schema"
 
 
-def _forced(payload: dict[str, Any], kind: str | None) -> dict[str, Any]:
+def _forced(payload: Mapping[str, Any], kind: str | None) -> Mapping[str, Any]:
     if kind not in IGNORES_NAMED_CHOICE:
         return payload
     logger.debug("hfbridge: %s ignores a named tool_choice: sending that tool, 'required'", kind)
     return force_named_tool(payload)
 
 
-def _inline_reasoning(model: str | None, completion: ChatCompletion) -> ChatCompletion:
-    """``completion`` with ``<think>`` reasoning split out, for a model known to write it inline."""
-    return split_completion(completion) if thinks_inline(model, completion.model) else completion
+class ChatStream(ServedStream[StreamDelta, ChatResult]):
+    """Deltas, then :meth:`result` gives the assembled :class:`ChatResult`.
 
-
-class _StreamBase:
-    """State shared by the sync and async streams: the accumulator and the serving route."""
+    Iterate with ``for`` after :meth:`ChatService.stream`, ``async for`` after ``astream``.
+    """
 
     def __init__(
-        self, service: ChatService, payload: dict[str, Any], params: Mapping[str, Any],
-        options: CallOptions,
+        self, service: ChatService, request: ChatRequest, options: CallOptions | None, *,
+        sync: bool,
     ) -> None:  # fmt: skip
-        self.service = service
-        self.payload = payload
-        self.params = params
-        self.options = options
-        self.accumulator = ChunkAccumulator()
-        self.spec = service.spec
         self.route = ""
-        self.request_id: str | None = None
-        self.headers: Mapping[str, str] = {}
-        self.finished = False
-        self.cost: Any = _UNPRICED  # known once an async stream has ended
-        self._thinks: bool | None = None  # decided at the first chunk (its model name counts)
-        self._splitters: dict[int, ThinkSplitter] = {}
+        self.request = request
+        self._service = service
+        self._cost: Any = _UNPRICED  # an async stream is priced when it ends (asynchronously)
+        if sync:
+            inner: Any = service.routes.stream(request, self._plan, options)
+            super().__init__(inner, self._finished)
+        else:
+            inner = service.routes.astream(request, self._aplan, options)
+            super().__init__(inner, self._finished, aend=self._aprice)
 
-    def _split(self, deltas: list[StreamDelta]) -> list[StreamDelta]:
-        """``deltas`` with inline reasoning moved out of the content (decided at the first)."""
-        thinks = self._thinks
-        if thinks is None:
-            thinks = self._thinks = thinks_inline(self.payload.get("model"), self.accumulator.model)
-        if thinks:
-            for delta in deltas:
-                if delta.content:
-                    splitter = self._splitters.setdefault(delta.choice_index, ThinkSplitter())
-                    reasoning, delta.content = splitter.feed(delta.content)
-                    delta.reasoning += reasoning
-        return deltas
+    def _plan(self) -> list[Target]:
+        # Asked on iteration, like the server's reading of the body (it may take a request).
+        self.inner.request = self._service._served_request(self.request)  # noqa: SLF001
+        targets, self.route = self._service.targets(self.request.params)
+        return targets
 
-    def _held_back(self) -> list[StreamDelta]:
-        """At the end of the stream: text the reasoning splitters still held."""
-        deltas = []
-        for index, splitter in sorted(self._splitters.items()):
-            reasoning, content = splitter.flush()
-            if reasoning or content:
-                deltas.append(StreamDelta(choice_index=index, content=content, reasoning=reasoning))
-        return deltas
+    async def _aplan(self) -> list[Target]:
+        self.inner.request = await self._service._aserved_request(self.request)  # noqa: SLF001
+        targets, self.route = await self._service.atargets(self.request.params)
+        return targets
 
-    def _context(self, spec: ModelSpec) -> CallContext:
-        self.payload["model"] = self.service._wire_model(spec)  # noqa: SLF001 - same module family
-        return CallContext(model=self.payload["model"], provider=spec.provider)
+    async def _aprice(self, served: Served[ChatCompletion]) -> None:
+        # result() is sync and must not ask the catalog on the event loop: priced here.
+        self._cost = await self._service._served_cost(served)  # noqa: SLF001 - same module
 
-    def result(self) -> ChatResult:
-        """The assembled result; only valid once the stream has been consumed to its end."""
-        if not self.finished:
-            raise HFError(
-                "The stream has not finished: consume it fully before asking for the result."
-            )
-        completion = self.accumulator.completion()
-        if self._thinks:
-            completion = split_completion(completion)
-        return self.service._result(  # noqa: SLF001 - same module family
-            self.spec, completion, self.headers, self.request_id, self.route, cost=self.cost
-        )
+    def _finished(self, served: Served[ChatCompletion]) -> ChatResult:
+        return self._service._result(served, self.route, cost=self._cost)  # noqa: SLF001
+
+    @property
+    def accumulator(self) -> ChunkAccumulator:
+        """The stream's record so far (text, reasoning and tool calls per choice)."""
+        fold = self.inner.fold
+        return fold if isinstance(fold, ChunkAccumulator) else ChunkAccumulator()
 
 
-class ChatStream(_StreamBase):
-    """Iterator of :class:`StreamDelta`; :meth:`result` gives the assembled :class:`ChatResult`."""
-
-    def __iter__(self) -> Iterator[StreamDelta]:
-        self.payload = self.service.for_server(self.payload)
-        candidates, self.route = self.service.candidates(self.params)
-        for position, spec in enumerate(candidates):
-            events = self.service.client.stream(
-                "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
-                timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec), end=CHOICES_FINISHED,
-                idle_timeout=self.options.stream_idle_timeout,
-            )  # fmt: skip
-            iterator = iter(events)
-            try:
-                first = next(iterator, _NO_EVENT)
-            except HFError as exc:
-                if self.service.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
-            add = self.accumulator.add
-            try:
-                if first is not _NO_EVENT:
-                    yield from self._split(add(first))
-                for event in iterator:
-                    deltas = add(event)
-                    yield from deltas if self._thinks is False else self._split(deltas)
-            finally:
-                events.close()
-            yield from self._held_back()
-            self.finished = True
-            return
-
-
-class AsyncChatStream(_StreamBase):
-    """Async iterator of :class:`StreamDelta`; :meth:`result` once consumed."""
-
-    async def __aiter__(self) -> AsyncIterator[StreamDelta]:
-        self.payload = await self.service.afor_server(self.payload)
-        candidates, self.route = await self.service.acandidates(self.params)
-        for position, spec in enumerate(candidates):
-            events = self.service.async_client.stream(
-                "POST", CHAT_ROUTE, json=self.payload, headers=self.options.headers,
-                timeout=self.options.timeout, max_retries=self.options.max_retries,
-                context=self._context(spec), end=CHOICES_FINISHED,
-                idle_timeout=self.options.stream_idle_timeout,
-            )  # fmt: skip
-            iterator = events.__aiter__()
-            try:
-                first = await anext(iterator, _NO_EVENT)
-            except HFError as exc:
-                if self.service.fail_over(exc, spec, len(candidates) - position - 1):
-                    continue
-                raise
-            self.spec, self.headers, self.request_id = spec, events.headers, events.request_id
-            add = self.accumulator.add
-            try:
-                if first is not _NO_EVENT:
-                    for delta in self._split(add(first)):
-                        yield delta
-                async for event in iterator:
-                    deltas = add(event)
-                    for delta in deltas if self._thinks is False else self._split(deltas):
-                        yield delta
-            finally:
-                await events.aclose()
-            for delta in self._held_back():
-                yield delta
-            # Priced here, asynchronously: result() is sync and must not ask the catalog.
-            service = self.service
-            self.cost = await service._acost(  # noqa: SLF001 - same module family
-                spec, service._provider(spec, self.headers), self.accumulator.usage  # noqa: SLF001
-            )
-            self.finished = True
-            return
+AsyncChatStream = ChatStream
+"""The same class, made by :meth:`ChatService.astream` (iterate with ``async for``)."""

@@ -17,7 +17,8 @@ from pydantic import AfterValidator, PlainSerializer
 
 from hfbridge._constants import BASE_URL_TOKEN_ENV, TOKEN_ENV
 from hfbridge._redact import REDACTED, is_credential_header
-from hfbridge.transport.auth import SecretHeaders, is_hf_origin, origin_of
+from hfbridge._urls import origin_of
+from hfbridge.transport.auth import SecretHeaders, is_hf_origin
 
 __all__ = [
     "HeadersSetting",

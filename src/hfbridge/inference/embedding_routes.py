@@ -13,10 +13,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hfbridge._constants import HF_INFERENCE_PROVIDER
+from hfbridge._urls import validate_base_url
 from hfbridge.catalog.aliases import resolve_model
 from hfbridge.errors import HFConfigError
-from hfbridge.transport import hf_inference_url, provider_url, validate_base_url
-from hfbridge.wire.embeddings import EmbeddingAPI, EmbeddingParams
+from hfbridge.wire.embeddings import (
+    FEATURE_EXTRACTION,
+    OPENAI_EMBEDDING_PROVIDERS,
+    OPENAI_EMBEDDINGS,
+    EmbeddingAPI,
+    EmbeddingParams,
+)
+from hfbridge.wire.route import Target
 
 __all__ = [
     "OPENAI_EMBEDDING_PROVIDERS",
@@ -25,13 +32,6 @@ __all__ = [
     "check_params",
     "select_route",
 ]
-
-OPENAI_EMBEDDING_PROVIDERS: dict[str, str] = {
-    "together": "/v1/embeddings",
-    "scaleway": "/v1/embeddings",
-    "deepinfra": "/v1/openai/embeddings",
-}
-"""Providers that serve embeddings through an OpenAI-style route on the router's proxy."""
 
 RouteKind = Literal["hf-inference", "custom-feature-extraction", "custom-openai", "provider-openai"]
 
@@ -59,18 +59,29 @@ _ROUTES: dict[RouteKind, tuple[str, frozenset[str]]] = {
 
 @dataclass(frozen=True, slots=True)
 class EmbeddingRoute:
-    """Where and how embeddings requests go.
+    """Where and how embeddings requests go: the route's kind and its one target.
 
     ``model_id`` is the resolved model (an HF id, or the name a self-hosted server knows);
     ``wire_model`` is the ``model`` field of OpenAI-style bodies (the provider's own id on a
-    provider route).
+    provider route); ``base_url`` the self-hosted server's URL, if any.
     """
 
     kind: RouteKind
-    url: str
     model_id: str
     wire_model: str
     provider: str | None = None
+    base_url: str | None = None
+
+    @property
+    def target(self) -> Target:
+        """The one target of every request (embeddings never fail over)."""
+        return Target(self.wire_model, self.model_id, self.provider, self.base_url)
+
+    @property
+    def url(self) -> str:
+        """The URL requests go to."""
+        wire = OPENAI_EMBEDDINGS if self.api == "openai" else FEATURE_EXTRACTION
+        return wire.url(self.target, False)  # noqa: FBT003 - a route's url(target, stream)
 
     @property
     def api(self) -> EmbeddingAPI:
@@ -126,9 +137,10 @@ def select_route(
                 "provider_model_id applies only to provider routes (together, scaleway, "
                 "deepinfra); with a base_url, pass the server's model name as model=..."
             )
-        if chosen == "feature-extraction":
-            return EmbeddingRoute("custom-feature-extraction", root, spec.model_id, spec.model_id)
-        return EmbeddingRoute("custom-openai", f"{root}/embeddings", spec.model_id, spec.model_id)
+        kind: RouteKind = (
+            "custom-feature-extraction" if chosen == "feature-extraction" else "custom-openai"
+        )
+        return EmbeddingRoute(kind, spec.model_id, spec.model_id, None, root)
 
     spec = resolve_model(model, kind="embeddings", overrides=aliases)
     if spec.policy is not None:
@@ -145,8 +157,7 @@ def select_route(
                 "through feature-extraction only: drop api='openai'/provider_model_id, pin one of "
                 f"{', '.join(OPENAI_EMBEDDING_PROVIDERS)}, or pass a base_url."
             )
-        url = hf_inference_url(spec.model_id, "feature-extraction")
-        return EmbeddingRoute("hf-inference", url, spec.model_id, spec.model_id, provider)
+        return EmbeddingRoute("hf-inference", spec.model_id, spec.model_id, provider)
     if provider not in OPENAI_EMBEDDING_PROVIDERS:
         known = ", ".join([HF_INFERENCE_PROVIDER, *OPENAI_EMBEDDING_PROVIDERS])
         raise HFConfigError(
@@ -158,9 +169,8 @@ def select_route(
             f"provider {provider!r} serves OpenAI-style embeddings only: drop "
             "api='feature-extraction' (it needs a base_url or the hf-inference provider)."
         )
-    url = provider_url(provider, OPENAI_EMBEDDING_PROVIDERS[provider])
     wire_model = provider_model_id.strip() if provider_model_id else spec.model_id
-    return EmbeddingRoute("provider-openai", url, spec.model_id, wire_model, provider)
+    return EmbeddingRoute("provider-openai", spec.model_id, wire_model, provider)
 
 
 def check_params(route: EmbeddingRoute, params: EmbeddingParams) -> None:

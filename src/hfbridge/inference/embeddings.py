@@ -4,7 +4,8 @@
 model family's instructions, splits the input into batches by item count *and* request bytes
 (:func:`~hfbridge.wire.embeddings.plan_batches`), sends them concurrently (tasks for the async
 API; for the sync API, a large job runs the async engine on a private event loop in a thread of its
-own, a small one uses a thread pool, so both work inside a running event loop) and puts every
+own, a small one uses a thread pool, so both work inside a running event loop: the
+:class:`~hfbridge.inference.batches.BatchEngine` every batched route shares) and puts every
 vector back at its input position. How many requests are in flight is the transport limiter's call
 (:mod:`hfbridge.transport.limiter`: it grows while answers are fine and shrinks on 429/503, shared
 by every job on the same model and host); ``max_concurrency`` is only its ceiling for this service.
@@ -19,67 +20,39 @@ duplicates or moved vectors: ``len(texts)`` vectors in order, or raises.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import logging
-import threading
-import weakref
-from collections.abc import Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
+
+from typing_extensions import Unpack
 
 from hfbridge._constants import (
     EMBED_BATCH_SIZE,
     EMBED_CONCURRENCY,
-    EMBED_LOOP_MIN_BATCHES,
     EMBED_MAX_BATCH_BYTES,
 )
 from hfbridge._redact import redact_url
-from hfbridge.errors import (
-    HFAuthenticationError,
-    HFBatchError,
-    HFConfigError,
-    HFError,
-    HFNotFoundError,
-    HFPayloadTooLargeError,
-    HFPaymentRequiredError,
-    HFPermissionError,
-    HFResponseError,
-)
-from hfbridge.inference.bulk import ranges
-from hfbridge.inference.embedding_routes import (
-    OPENAI_EMBEDDING_PROVIDERS,
-    EmbeddingRoute,
-    check_params,
-    select_route,
-)
-from hfbridge.inference.progress import Progress, ProgressCallback, check_show_progress
-from hfbridge.transport import (
-    AsyncHFClient,
-    CallContext,
-    ClientConfig,
-    HFClient,
-    HFResponse,
-    Secret,
-)
-from hfbridge.transport.jobs import BulkJob, bulk_job, validate_job_timeout
+from hfbridge.errors import HFConfigError, HFError, HFPayloadTooLargeError, HFResponseError
+from hfbridge.inference.batches import BatchEngine, Done
+from hfbridge.inference.bulk import positive_int
+from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
+from hfbridge.inference.embedding_routes import EmbeddingRoute, check_params, select_route
+from hfbridge.inference.progress import ProgressCallback, check_show_progress
+from hfbridge.inference.routes import get_route
+from hfbridge.inference.service import RouteService
+from hfbridge.transport.jobs import validate_job_timeout
 from hfbridge.wire.embeddings import (
+    OPENAI_EMBEDDING_PROVIDERS,
+    ROUTES_BY_API,
     Batch,
     EmbeddingParams,
+    EmbeddingRequest,
     Vector,
     apply_instruction,
     body_size,
-    feature_extraction_body,
     instructions_for,
     json_size,
-    openai_body,
-    parse_feature_extraction,
-    parse_openai_embeddings,
     plan_batches,
 )
-
-logger = logging.getLogger("hfbridge.inference")
-_Result = TypeVar("_Result")
 
 __all__ = [
     "OPENAI_EMBEDDING_PROVIDERS",
@@ -88,15 +61,6 @@ __all__ = [
     "ProgressCallback",
     "select_route",
 ]
-
-# Errors that would fail every request of the job: stop sending new batches after one.
-_FATAL = (HFAuthenticationError, HFPaymentRequiredError, HFPermissionError, HFNotFoundError)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise HFConfigError(f"{name} must be a positive integer, got {value!r}.")
-    return value
 
 
 def _instruction(name: str, value: str | None, default: str) -> str:
@@ -107,102 +71,7 @@ def _instruction(name: str, value: str | None, default: str) -> str:
     return value
 
 
-def _in_private_loop(job: Coroutine[Any, Any, _Result]) -> _Result:
-    """Run ``job`` to its end on a new event loop in a thread of its own; its result or error.
-
-    A large sync job runs on the async engine this way: one thread of aiohttp requests costs
-    about half the CPU of a pool of httpx threads (BENCHMARKS.md figure 8), and a thread of its
-    own works whether or not the caller's thread runs an event loop. The thread runs in a copy of
-    the caller's context, so an enclosing bulk job holds.
-    """
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(asyncio.run(job))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            outcome.append(exc)
-
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(run,), name="hfbridge-embed-loop")
-    thread.start()
-    thread.join()
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    result: _Result = outcome[0]
-    return result
-
-
-_Outcome = list[Vector] | HFError | None  # vectors, the batch's error, or None: not sent
-
-
-class _Job:
-    """Bookkeeping of one call: vectors by input position, errors, progress, early stop."""
-
-    def __init__(self, total: int, progress: Progress, bulk: BulkJob) -> None:
-        self.vectors: list[Vector | None] = [None] * total
-        self.errors: dict[int, HFError] = {}
-        self.first_error: HFError | None = None
-        self.stopped = False
-        self.bulk = bulk
-        self._progress = progress
-        self._lock = threading.Lock()
-
-    def note(self, error: HFError) -> None:
-        """Remember a failure as it happens (from any thread); a fatal one stops the job."""
-        with self._lock:
-            if self.first_error is None:
-                self.first_error = error
-            if isinstance(error, _FATAL):
-                self.stopped = True
-
-    def record(self, outcomes: list[tuple[Batch, _Outcome]]) -> None:
-        """Store the outcome of each (sub-)batch at its input positions."""
-        for batch, outcome in outcomes:
-            if outcome is None:
-                continue
-            if isinstance(outcome, HFError):
-                for index in batch.indices:
-                    self.errors[index] = outcome
-            else:
-                for index, vector in zip(batch.indices, outcome, strict=True):
-                    self.vectors[index] = vector
-            self._progress.advance(len(batch))
-
-    def result(self) -> list[Vector]:
-        """Every vector in input order, or :class:`HFBatchError` naming the missing positions."""
-        missing = [index for index, vector in enumerate(self.vectors) if vector is None]
-        if not missing:
-            vectors = [vector for vector in self.vectors if vector is not None]
-            widths = sorted({len(vector) for vector in vectors})
-            if len(widths) > 1:
-                raise HFResponseError(
-                    f"the server returned embeddings of different sizes {widths} within one job: "
-                    "the endpoint may route to several models. No result is returned."
-                )
-            return vectors
-        total, failed = len(self.vectors), len(self.errors)
-        unsent = len(missing) - failed
-        cause = self.first_error
-        message = (
-            f"Embedding failed for {len(missing)} of {total} text(s) (input positions "
-            f"{ranges(missing)}); no partial result is returned."
-        )
-        if self.bulk.remaining() <= 0:
-            message += (
-                f" The job reached its deadline (job_timeout={self.bulk.job_timeout:g} s) after "
-                f"{self.bulk.backpressure} rate-limit answer(s): raise job_timeout, or send fewer "
-                "texts per call."
-            )
-        elif unsent:
-            message += f" {unsent} text(s) were not sent after an error that fails every request."
-        if cause is not None:
-            message += f" First error: {cause.message}"
-        error = HFBatchError(message, failed_indices=missing, errors=dict(self.errors), total=total)
-        raise error from cause
-
-
-class EmbeddingService:
+class EmbeddingService(OnConnection):
     """Embed texts for one configured model and route over the shared transport.
 
     Args:
@@ -227,22 +96,17 @@ class EmbeddingService:
         show_progress: a tqdm bar (texts, rate, 429s met): ``None`` shows it for long jobs when a
             terminal or notebook is attached and tqdm is installed (``hfbridge[progress]``).
         progress: called after each batch with ``(texts done, texts in the job)``.
-        client, async_client: clients to use instead of ones built from the settings.
+        connection: the connection to send through; else one is built from ``settings``
+            (``base_url``, ``token``, ``client``, ... as
+            :class:`~hfbridge.inference.connection.ConnectionArgs`).
     """
 
-    def __init__(  # noqa: PLR0913 - the public settings, passed through by adapters
+    def __init__(  # noqa: PLR0913 - the embedding settings, passed through by adapters
         self,
         *,
         model: str | None = None,
-        base_url: str | None = None,
         api: str | None = None,
         provider_model_id: str | None = None,
-        token: str | Secret | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        aliases: Mapping[str, str] | None = None,
         normalize: bool | None = None,
         truncate: bool | None = None,
         truncation_direction: str | None = None,
@@ -257,12 +121,12 @@ class EmbeddingService:
         document_instruction: str | None = None,
         show_progress: bool | None = None,
         progress: ProgressCallback | None = None,
-        client: HFClient | None = None,
-        async_client: AsyncHFClient | None = None,
+        connection: Connection | None = None,
+        **settings: Unpack[ConnectionArgs],
     ) -> None:
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.max_batch_bytes = _positive_int("max_batch_bytes", max_batch_bytes)
-        self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.max_batch_bytes = positive_int("max_batch_bytes", max_batch_bytes)
+        self.max_concurrency = positive_int("max_concurrency", max_concurrency)
         self.job_timeout = None if job_timeout is None else validate_job_timeout(job_timeout)
         self.params = EmbeddingParams.create(
             normalize=normalize,
@@ -272,9 +136,10 @@ class EmbeddingService:
             dimensions=dimensions,
             encoding_format=encoding_format,
         )
+        self.connection = connection or Connection.create(**settings)
         self.route = select_route(
-            model=model, base_url=base_url, api=api,
-            provider_model_id=provider_model_id, aliases=aliases,
+            model=model, base_url=self.connection.base_url, api=api,
+            provider_model_id=provider_model_id, aliases=self.connection.aliases,
         )  # fmt: skip
         check_params(self.route, self.params)
         family = instructions_for(self.route.model_id) if prompt_name is None else None
@@ -286,19 +151,19 @@ class EmbeddingService:
         )
         self.show_progress = check_show_progress(show_progress)
         self.progress = progress
-        config = (client.config if client is not None else None) or ClientConfig.create(
-            token=token, base_url=base_url, bill_to=bill_to, timeout=timeout,
-            max_retries=max_retries, headers=headers,
-        )  # fmt: skip
-        self.client = client or HFClient(config)
-        self.async_client = async_client or AsyncHFClient(config)
+        self.routes: RouteService[EmbeddingRequest, list[Vector], Vector] = RouteService(
+            get_route(ROUTES_BY_API[self.route.api]), self.connection
+        )
+        self._targets = [self.route.target]
+        empty = EmbeddingRequest((), self.params)
+        self._base_bytes = body_size(self.routes.route.build(empty, self.route.target, False))  # noqa: FBT003
         # A sync client given alone (its own transport, say) must carry every sync request.
-        self._sync_only = client is not None and async_client is None
-        self._context = CallContext(model=self.route.model_id, provider=self.route.provider)
-        self._base_bytes = body_size(self._body(Batch((), ())))
-        self._thread_slots = threading.BoundedSemaphore(self.max_concurrency)
-        self._loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
-        self._loop_slots = weakref.WeakKeyDictionary()
+        self.engine: BatchEngine[list[Vector]] = BatchEngine(
+            max_concurrency=self.max_concurrency,
+            job_timeout=self.job_timeout, too_large=self._too_large, what="Embedding",
+            unit="text", show_progress=self.show_progress, progress=progress,
+            sync_only=self.connection.sync_only,
+        )  # fmt: skip
 
     # A service is a handle (clients, a semaphore bounding its requests in flight): a copied
     # adapter shares it, as it shares the connection pools; a deep copy used to fail on the lock.
@@ -368,38 +233,10 @@ class EmbeddingService:
             base_bytes=self._base_bytes,
         )
 
-    def _progress(self, total: int, batches: int, show: bool | None, bulk: BulkJob) -> Progress:
-        return Progress(
-            total, requests=batches, show=self.show_progress if show is None else show,
-            job=bulk, callback=self.progress,
-        )  # fmt: skip
-
-    # --- wire ---
-
-    def _body(self, batch: Batch) -> dict[str, Any]:
-        if self.route.api == "openai":
-            return openai_body(batch.texts, model=self.route.wire_model, params=self.params)
-        # A lone text goes as a bare string, as the official clients send one input.
-        inputs = batch.texts[0] if len(batch) == 1 else batch.texts
-        return feature_extraction_body(inputs, self.params)
-
-    def _parse(self, batch: Batch, response: HFResponse) -> list[Vector]:
-        payload = response.json()
-        try:
-            if self.route.api == "openai":
-                return parse_openai_embeddings(payload, count=len(batch))
-            return parse_feature_extraction(
-                payload, count=len(batch), single=len(batch) == 1, normalize=self.params.normalize
-            )
-        except HFResponseError as exc:
-            raise HFResponseError(
-                f"{redact_url(self.route.url)} (model '{self.route.model_id}'): {exc.message}",
-                body=exc.body,
-                request_id=response.request_id,
-            ) from None
-
-    def _too_large(self, batch: Batch, exc: HFPayloadTooLargeError) -> HFPayloadTooLargeError:
-        """The error for one text the server refuses even alone."""
+    def _too_large(self, batch: Batch, exc: HFError) -> HFError:
+        """The error for one text the server refuses even alone (an HTTP 413)."""
+        if not isinstance(exc, HFPayloadTooLargeError):  # the engine splits on 413 only
+            return exc
         hint = ", or set truncate=True" if "truncate" in self.route.supported_params else ""
         error = HFPayloadTooLargeError(
             f"The text at input position {batch.indices[0]} ({json_size(batch.texts[0])} bytes in "
@@ -411,123 +248,33 @@ class EmbeddingService:
         error.__cause__ = exc
         return error
 
-    # --- sync engine ---
+    # --- sending ---
 
     def _run(self, texts: list[str], show_progress: bool | None) -> list[Vector]:
         plan = self._plan(texts)
-        if not plan:
-            return []
-        if len(plan) >= EMBED_LOOP_MIN_BATCHES and not self._sync_only:
-            return _in_private_loop(self._arun(texts, show_progress))
-        with bulk_job(self.job_timeout) as bulk:
-            progress = self._progress(len(texts), len(plan), show_progress, bulk)
-            job = _Job(len(texts), progress, bulk)
-            try:
-                if len(plan) == 1 or self.max_concurrency == 1:
-                    for batch in plan:
-                        job.record(self._send(batch, job))
-                else:
-                    self._run_threads(plan, job)
-            finally:
-                progress.close()
-        return job.result()
-
-    def _run_threads(self, plan: list[Batch], job: _Job) -> None:
-        workers = min(self.max_concurrency, len(plan))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfbridge-embed")
-        try:
-            # Each thread runs in a copy of this context: its requests belong to the bulk job.
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._send, batch, job)
-                for batch in plan
-            ]
-            for future in as_completed(futures):
-                job.record(future.result())
-        except BaseException:
-            job.stopped = True  # queued batches see it and return without sending
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-
-    def _send(self, batch: Batch, job: _Job) -> list[tuple[Batch, _Outcome]]:
-        """Send one batch (split on 413); failures become outcomes, never exceptions."""
-        try:
-            with self._thread_slots:
-                if job.stopped:
-                    return [(batch, None)]
-                response = self.client.request(
-                    "POST", self.route.url, json=self._body(batch), context=self._context
-                )
-            return [(batch, self._parse(batch, response))]
-        except HFPayloadTooLargeError as exc:
-            if len(batch) > 1:
-                left, right = batch.split()
-                logger.debug("HTTP 413 for %d texts: splitting the batch in two", len(batch))
-                return self._send(left, job) + self._send(right, job)
-            error: HFError = self._too_large(batch, exc)
-        except HFError as exc:
-            error = exc
-        job.note(error)
-        return [(batch, error)]
-
-    # --- async engine ---
-
-    def _slots(self) -> asyncio.Semaphore:
-        """This service's concurrency bound on the running loop (one semaphore per loop)."""
-        loop = asyncio.get_running_loop()
-        slots = self._loop_slots.get(loop)
-        if slots is None:
-            slots = asyncio.Semaphore(self.max_concurrency)
-            self._loop_slots[loop] = slots
-        return slots
+        return self._place(
+            self.engine.run(plan, len(texts), self._send, self._asend, show_progress)
+        )
 
     async def _arun(self, texts: list[str], show_progress: bool | None) -> list[Vector]:
         plan = self._plan(texts)
-        if not plan:
-            return []
-        slots = self._slots()
-        with bulk_job(self.job_timeout) as bulk:
-            progress = self._progress(len(texts), len(plan), show_progress, bulk)
-            job = _Job(len(texts), progress, bulk)
+        return self._place(await self.engine.arun(plan, len(texts), self._asend, show_progress))
 
-            async def run(batch: Batch) -> None:
-                job.record(await self._asend(batch, job, slots))
+    def _send(self, batch: Batch) -> list[Vector]:
+        return self.routes.call(EmbeddingRequest(batch.texts, self.params), self._targets).result
 
-            tasks = [asyncio.ensure_future(run(batch)) for batch in plan]  # inherit the job
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                job.stopped = True
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-            finally:
-                progress.close()
-        return job.result()
+    async def _asend(self, batch: Batch) -> list[Vector]:
+        request = EmbeddingRequest(batch.texts, self.params)
+        return (await self.routes.acall(request, self._targets)).result
 
-    async def _asend(
-        self, batch: Batch, job: _Job, slots: asyncio.Semaphore
-    ) -> list[tuple[Batch, _Outcome]]:
-        """Async :meth:`_send`: the halves of a 413 split run concurrently."""
-        try:
-            async with slots:
-                if job.stopped:
-                    return [(batch, None)]
-                response = await self.async_client.request(
-                    "POST", self.route.url, json=self._body(batch), context=self._context
-                )
-            return [(batch, self._parse(batch, response))]
-        except HFPayloadTooLargeError as exc:
-            if len(batch) > 1:
-                left, right = batch.split()
-                logger.debug("HTTP 413 for %d texts: splitting the batch in two", len(batch))
-                first, second = await asyncio.gather(
-                    self._asend(left, job, slots), self._asend(right, job, slots)
-                )
-                return first + second
-            error: HFError = self._too_large(batch, exc)
-        except HFError as exc:
-            error = exc
-        job.note(error)
-        return [(batch, error)]
+    @staticmethod
+    def _place(done: Done[list[Vector]]) -> list[Vector]:
+        """Every vector at its input position (the engine answered every position)."""
+        vectors = [vector for _, answer in done for vector in answer]
+        widths = sorted({len(vector) for vector in vectors})
+        if len(widths) > 1:
+            raise HFResponseError(
+                f"the server returned embeddings of different sizes {widths} within one job: "
+                "the endpoint may route to several models. No result is returned."
+            )
+        return vectors

@@ -64,8 +64,10 @@ class Progress:
         self._job, self._callback = job, callback
         self._lock = threading.Lock()
         self._seen = 0
-        wanted = show if show is not None else (
-            requests >= PROGRESS_MIN_BATCHES and attached() and has_tqdm()
+        wanted = (
+            show
+            if show is not None
+            else (requests >= PROGRESS_MIN_BATCHES and attached() and has_tqdm())
         )
         self._bar: Any = None
         if wanted and requests > 1:

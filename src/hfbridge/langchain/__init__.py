@@ -1,4 +1,4 @@
-"""LangChain adapters: chat model, text-generation LLM and embeddings backed by Hugging Face.
+"""LangChain adapters: chat model, text-generation LLM, embeddings and reranker on Hugging Face.
 
 Needs ``langchain-core``: ``pip install 'hfbridge[langchain]'``. Names load lazily (PEP 562), so
 importing one adapter does not import the others.
@@ -6,33 +6,18 @@ importing one adapter does not import the others.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-try:
-    import langchain_core  # noqa: F401 - fail early, with the install hint
-except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
-    raise ImportError(
-        "hfbridge.langchain needs langchain-core: pip install 'hfbridge[langchain]'"
-    ) from exc
+from hfbridge._lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "HFReranker": "hfbridge.langchain.rerank",
     "ChatHF": "hfbridge.langchain.chat_models",
     "HFEmbeddings": "hfbridge.langchain.embeddings",
     "HFTextGen": "hfbridge.langchain.llms",
 }
 
-__all__ = ["ChatHF", "HFEmbeddings", "HFTextGen"]
+__all__ = ["ChatHF", "HFEmbeddings", "HFReranker", "HFTextGen"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hfbridge.langchain' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), _EXPORTS, requires=("langchain_core", "langchain")
+)

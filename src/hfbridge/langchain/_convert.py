@@ -27,16 +27,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import ChatResult as ServiceResult
-from hfbridge.wire.chat import (
-    ChatChoice,
-    Usage,
-    normalize_tool_choice,
-    validate_tool,
-)
+from hfbridge.langchain._base import MODEL_PROVIDER
+from hfbridge.wire.chat import ChatChoice, Usage, WireTools, normalize_tool_choice, wire_tools
 from hfbridge.wire.stream import StreamDelta
-
-MODEL_PROVIDER = "huggingface"
-"""``response_metadata["model_provider"]`` and ``ls_provider`` of every message ChatHF returns."""
 
 _PLAIN_ROLES: dict[type, str] = {HumanMessage: "user", SystemMessage: "system"}
 
@@ -101,26 +94,31 @@ def _assistant_to_wire(message: AIMessage) -> dict[str, Any]:
 # --- tools ---------------------------------------------------------------------------------------
 
 
-def tools_to_wire(tools: Sequence[Any], *, strict: bool | None = None) -> list[dict[str, Any]]:
-    """Pydantic classes, functions, ``BaseTool`` objects or dicts as validated OpenAI tools."""
+def tools_to_wire(tools: Sequence[Any], *, strict: bool | None = None) -> WireTools:
+    """Pydantic classes, functions, ``BaseTool`` objects or dicts as validated OpenAI tools.
+
+    Tools converted already (bound with ``bind_tools``, then passed on each call) are kept as they
+    are: converted and checked once.
+    """
+    if isinstance(tools, WireTools):
+        return tools
     converted = []
     for tool in tools:
         try:
             openai_tool = convert_to_openai_tool(tool, strict=strict)
         except (ValueError, TypeError) as exc:
             raise HFConfigError(f"cannot use {tool!r} as a tool: {exc}") from exc
-        converted.append(validate_tool(openai_tool))
-    return converted
+        converted.append(openai_tool)
+    return wire_tools(converted)
 
 
 def tool_params(
     tools: Sequence[Any], tool_choice: Any = None, *, strict: bool | None = None
 ) -> dict[str, Any]:
     """The ``tools`` / ``tool_choice`` body fields for ``tools`` and any spelling of a choice."""
-    wire_tools = tools_to_wire(tools, strict=strict)
-    names = [tool["function"]["name"] for tool in wire_tools]
-    params: dict[str, Any] = {"tools": wire_tools} if wire_tools else {}
-    choice = normalize_tool_choice(tool_choice, names)
+    checked = tools_to_wire(tools, strict=strict)
+    params: dict[str, Any] = {"tools": checked} if checked else {}
+    choice = normalize_tool_choice(tool_choice, checked.names)
     if choice is not None:
         params["tool_choice"] = choice
     return params

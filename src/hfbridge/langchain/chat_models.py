@@ -7,9 +7,8 @@ OpenAI-compatible endpoint (TGI, vLLM, llama.cpp) given by ``base_url``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import (
@@ -18,21 +17,17 @@ from langchain_core.language_models import (
     LanguageModelInput,
     ModelProfile,
 )
-from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.tools import BaseTool
-from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
-from typing_extensions import Self
+from pydantic import Field
 
-from hfbridge._constants import LEGACY_TOKEN_ENV, TEXTGEN_BATCH_CONCURRENCY, TOKEN_ENV
-from hfbridge.errors import HFConfigError, config_error_from
+from hfbridge._constants import TEXTGEN_BATCH_CONCURRENCY
+from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
-from hfbridge.inference.credentials import HeadersSetting, token_secret_name
+from hfbridge.inference.connection import Connection
+from hfbridge.inference.settings import CALL_OPTION_KEYS_SET, ServiceHolder
+from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
 from hfbridge.langchain._convert import (
-    MODEL_PROVIDER,
     delta_to_chunk,
     final_chunk,
     messages_to_wire,
@@ -40,13 +35,12 @@ from hfbridge.langchain._convert import (
     to_chat_result,
     tool_params,
 )
-from hfbridge.langchain._secrets import dump_credentials
-from hfbridge.langchain._structured import structured_runnable
-from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, RetryPolicy
-from hfbridge.transport.config import validate_base_url, validate_timeout
-from hfbridge.transport.jobs import bulk_job, validate_job_timeout
+from hfbridge.transport.jobs import bulk_job
 from hfbridge.wire.chat import build_chat_payload
-from hfbridge.wire.params import check_params
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable, RunnableConfig
+    from langchain_core.tools import BaseTool
 
 SAMPLING_FIELDS: tuple[str, ...] = (
     "temperature",
@@ -66,17 +60,18 @@ SAMPLING_FIELDS: tuple[str, ...] = (
 RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream"})
 """Body keys ChatHF owns; ``model_kwargs`` / ``extra_body`` may not set them."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
-"""Per-call keyword arguments that shape the HTTP call rather than the body."""
-
 _PROBE = ({"role": "user", "content": "."},)
-_MISSING: Any = object()
 _IGNORED_CALL_KEYS = frozenset({"stream", "ls_structured_output_format"})
-_OPTION_KEYS = frozenset(CALL_OPTION_KEYS)
 _LS_CALL_KEYS = frozenset({"model", "temperature", "max_tokens", "max_new_tokens", "stop"})
 
 
-class ChatHF(BaseChatModel):
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[ChatService]
+else:
+    _Holder = ServiceHolder
+
+
+class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
     """Chat with any Hugging Face model: a drop-in for ``ChatOpenAI`` / ``ChatHuggingFace``.
 
     Example:
@@ -95,33 +90,13 @@ class ChatHF(BaseChatModel):
     request. Retries happen in the transport (``max_retries``), never here.
     """
 
-    model: str | None = Field(default=None, alias="model_name")
-    """Model id, ``model:provider``, ``model:policy`` or alias; ``None`` means ``default``."""
-    base_url: str | None = None
-    """A self-hosted OpenAI-compatible root (``.../v1``); ``None`` uses the router."""
-    token: SecretStr | None = Field(
-        default_factory=secret_from_env([TOKEN_ENV, LEGACY_TOKEN_ENV], default=None),
-        alias="api_key",
-    )
-    """Hugging Face token (``api_key`` accepted); read from ``HF_TOKEN`` when not given."""
-    bill_to: str | None = None
-    """Organisation billed for router calls (``X-HF-Bill-To``)."""
-    timeout: float | None = None
-    """Seconds to wait for the answer's headers, and for any silence in a body (default 120)."""
-    stream_idle_timeout: float | None = None
-    """Seconds a stream may go without an event (keep-alive comments do not count); default:
-    ``timeout``. Per call too: ``stream(..., stream_idle_timeout=...)``."""
-    max_retries: int | None = None
-    """Retries after the first attempt, done by the transport (default 2)."""
-    default_headers: HeadersSetting = None
-    """Headers sent with every request. Credential headers (``Authorization``, ``x-api-key``, ...)
-    are secrets: masked in ``repr`` and dumps, left out of pickles, sent where a token may go."""
+    # The connection settings (model, base_url, token, bill_to, timeout, max_retries,
+    # default_headers, aliases, verify, use_cache, client, async_client, transport, catalog) are
+    # ServiceHolder's, declared once for every adapter (hfbridge.inference.settings).
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra body fields (provider-specific parameters)."""
     extra_body: dict[str, Any] | None = None
     """More body fields, merged after ``model_kwargs``."""
-    aliases: dict[str, str] | None = None
-    """Per-instance alias overrides, e.g. ``{"default": "Qwen/Qwen2.5-7B-Instruct"}``."""
 
     temperature: float | None = None
     top_p: float | None = None
@@ -141,54 +116,26 @@ class ChatHF(BaseChatModel):
     """Stream under ``invoke`` too (callbacks then see every token)."""
     stream_usage: bool = True
     """Ask for usage in streams (``stream_options.include_usage``)."""
-    job_timeout: float | None = None
-    """Seconds one ``batch``/``abatch`` call may take; 429s are retried until then (1800)."""
 
-    client: HFClient | None = Field(default=None, exclude=True)
-    """An ``HFClient`` to send through, with its own settings (token, headers); not serialised."""
-    async_client: AsyncHFClient | None = Field(default=None, exclude=True)
-    """An ``AsyncHFClient`` to send through; not serialised."""
-    transport: Any = Field(default=None, exclude=True)
-    """An httpx transport for both clients built from these settings (e.g. ``MockTransport``)."""
-    catalog: Any = Field(default=None, exclude=True)
-    """The catalog used for routing (default: the process-wide one); not serialised."""
-
-    _services: dict[tuple[Any, ...], ChatService] = PrivateAttr(default_factory=dict)
-    _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
-    """Values derived from the settings, built on first use and dropped when a setting changes
-    (LangChain asks for some of them several times per call)."""
-
-    model_config = ConfigDict(populate_by_name=True)
+    checks_sampling = True
+    framework_fields = frozenset(BaseChatModel.model_fields)
 
     def __init__(self, **kwargs: Any) -> None:
-        unknown = sorted(set(kwargs) - _accepted_arguments())
-        if unknown:
-            raise HFConfigError(
-                f"ChatHF got unknown argument(s) {unknown}: pass provider-specific body fields in "
-                "model_kwargs={...} or extra_body={...}."
-            )
-        check_params(kwargs)  # the values as given: pydantic would turn True into 1
-        try:
-            super().__init__(**kwargs)
-        except ValidationError as exc:
-            raise config_error_from(exc, "ChatHF") from None
-        self._check_settings()
+        refuse_unknown(
+            ChatHF, kwargs,
+            "pass provider-specific body fields in model_kwargs={...} or extra_body={...}.",
+        )  # fmt: skip
+        super().__init__(**kwargs)
 
     # --- settings -------------------------------------------------------------------------------
 
-    def _check_settings(self) -> None:
+    def build_service(self, connection: Connection) -> ChatService:
+        """The :class:`ChatService` this model sends through."""
+        return ChatService(model=self.model, connection=connection)
+
+    def check_settings(self) -> None:
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""
-        if self.base_url is not None:
-            validate_base_url(self.base_url)
-        self.model_id  # noqa: B018 - resolving the model raises on a bad id or unknown alias
-        if self.timeout is not None:
-            validate_timeout(self.timeout)
-        if self.stream_idle_timeout is not None:
-            validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
-        if self.max_retries is not None:
-            RetryPolicy(max_retries=self.max_retries)
-        if self.job_timeout is not None:
-            validate_job_timeout(self.job_timeout)
+        super().check_settings()
         for name, extra in (("model_kwargs", self.model_kwargs), ("extra_body", self.extra_body)):
             clash = sorted(RESERVED_BODY_KEYS & set(extra or {}))
             if clash:
@@ -197,33 +144,16 @@ class ChatHF(BaseChatModel):
                 )
         build_chat_payload(None, _PROBE, params=self._default_params)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        if name in _field_names():
-            self._memo = {}  # a new dict: a copy of this model may still share the old one
-
-    def __copy__(self) -> Self:
-        copied = super().__copy__()
-        copied._memo = {}  # noqa: SLF001 - model_copy(update=...) skips __setattr__
-        return copied
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        copied = super().__deepcopy__(memo)
-        # Caches, not settings: the copy builds its own services from its (copied) settings.
-        copied._memo = {}  # noqa: SLF001 - as in __copy__
-        copied._services = {}  # noqa: SLF001
-        return copied
-
-    def _memoized(self, key: str, build: Callable[[], Any]) -> Any:
-        memo = self._memo
-        value = memo.get(key, _MISSING)
-        if value is _MISSING:
-            value = memo[key] = build()
-        return value
+    def service_for(self, model: str | None) -> ChatService:
+        """The service for another model (a per-call ``model=``), sharing the connection."""
+        if model is None:
+            return self.service
+        service = self.memoized(("service", model), lambda: self.service.for_model(model))
+        return cast("ChatService", service)
 
     @property
     def _default_params(self) -> dict[str, Any]:
-        return dict(self._memoized("default_params", self._sampling_values))
+        return dict(self.memoized("default_params", self._sampling_values))
 
     def _sampling_values(self) -> dict[str, Any]:
         values = {name: getattr(self, name) for name in SAMPLING_FIELDS}
@@ -231,66 +161,12 @@ class ChatHF(BaseChatModel):
 
     @property
     def model_id(self) -> str:
-        """The model string requests carry (aliases resolved once, by the cached service)."""
-        model_id: str = self._memoized("model_id", self._resolved_model_id)
-        return model_id
+        """The model string requests carry (aliases resolved once, by the service)."""
+        return cast("str", self.memoized("model_id", self._resolved_model_id))
 
     def _resolved_model_id(self) -> str:
-        spec = self.service().spec
+        spec = self.service.spec
         return spec.model_id if self.base_url is not None else spec.router_model
-
-    def _service_key(self, model: str | None) -> tuple[Any, ...]:
-        return (
-            model or self.model, self.base_url, self.token, self._explicit_token, self.bill_to,
-            self.timeout, self.max_retries, tuple(sorted((self.default_headers or {}).items())),
-            tuple(sorted((self.aliases or {}).items())), id(self.client), id(self.async_client),
-            id(self.transport), id(self.catalog),
-        )  # fmt: skip
-
-    @property
-    def _explicit_token(self) -> bool:
-        # A token read from the environment stays implicit so that the transport only sends it
-        # to Hugging Face hosts, never to a self-hosted base_url.
-        return "token" in self.model_fields_set and self.token is not None
-
-    def service(self, model: str | None = None) -> ChatService:
-        """The :class:`ChatService` this model sends through (built once per model, cached)."""
-        if model is None:
-            default: ChatService = self._memoized("service", self._find_service)
-            return default
-        return self._find_service(model)
-
-    def _find_service(self, model: str | None = None) -> ChatService:
-        key = self._service_key(model)
-        cached = self._services.get(key)
-        if cached is None:
-            client, async_client = self.client, self.async_client
-            if self.transport is not None:
-                config = ClientConfig.create(**self._client_settings())
-                client = client or HFClient(config, transport=self.transport)
-                async_client = async_client or AsyncHFClient(config, transport=self.transport)
-            cached = ChatService(
-                model=model or self.model, aliases=self.aliases, client=client,
-                async_client=async_client, catalog=self.catalog, **self._client_settings(),
-            )  # fmt: skip
-            self._services[key] = cached
-        return cached
-
-    def _client_settings(self) -> dict[str, Any]:
-        token = self.token.get_secret_value() if self._explicit_token and self.token else None
-        return {
-            "token": token, "base_url": self.base_url, "bill_to": self.bill_to,
-            "timeout": self.timeout, "max_retries": self.max_retries,
-            "headers": self.default_headers,
-        }  # fmt: skip
-
-    def __getstate__(self) -> dict[Any, Any]:
-        # pydantic pickles a SecretStr's value: the token never travels in a pickle, nor do the
-        # cached services (connection pools). Unpickled, the model finds HF_TOKEN or the login.
-        state: dict[Any, Any] = super().__getstate__()
-        private = {**(state.get("__pydantic_private__") or {}), "_services": {}, "_memo": {}}
-        dict_ = {**state["__dict__"], "token": None}
-        return {**state, "__dict__": dict_, "__pydantic_private__": private}
 
     # --- LangChain metadata ---------------------------------------------------------------------
 
@@ -300,35 +176,15 @@ class ChatHF(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return dict(self._memoized("identifying_params", self._identity))
+        return dict(self.memoized("identifying_params", self._identity))
 
     def _identity(self) -> dict[str, Any]:
         return {"model": self.model_id, "base_url": self.base_url, **self._default_params}
 
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        """Serialised dumps name the token's env variable, never its value.
-
-        ``HF_TOKEN`` for Hugging Face; ``HFBRIDGE_BASE_URL_TOKEN`` for a self-hosted ``base_url``.
-        """
-        return {"token": token_secret_name(self.base_url)}
-
-    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
-        """The ``dumpd``/``dumps`` form: credentials as references (see ``langchain/_secrets``)."""
-        dumped: SerializedConstructor | SerializedNotImplemented = dump_credentials(
-            super().to_json(), base_url=self.base_url, explicit_token=self._explicit_token
-        )
-        return dumped
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        """ChatHF can be dumped and loaded with ``langchain_core.load``."""
-        return True
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         if stop is None and _LS_CALL_KEYS.isdisjoint(kwargs):
             # The common call: nothing overrides the instance; LangChain asks once per call.
-            cached: LangSmithParams = self._memoized("ls_params", self._instance_ls_params)
+            cached: LangSmithParams = self.memoized("ls_params", self._instance_ls_params)
             return cached.copy()
         return self._ls_params(stop, kwargs)
 
@@ -336,21 +192,12 @@ class ChatHF(BaseChatModel):
         return self._ls_params(None, {})
 
     def _ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any]) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider=MODEL_PROVIDER,
-            ls_model_name=str(kwargs.get("model") or self.model_id),
-            ls_model_type="chat",
-        )
-        temperature = kwargs.get("temperature", self.temperature)
-        if temperature is not None:
-            params["ls_temperature"] = temperature
-        max_tokens = kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_tokens))
-        if max_tokens is not None:
-            params["ls_max_tokens"] = max_tokens
-        stops = stop_list(stop if stop is not None else kwargs.get("stop", self.stop))
-        if stops:
-            params["ls_stop"] = stops
-        return params
+        return ls_params(
+            str(kwargs.get("model") or self.model_id), "chat",
+            kwargs.get("temperature", self.temperature),
+            kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_tokens)),
+            stop_list(stop if stop is not None else kwargs.get("stop", self.stop)) or (),
+        )  # fmt: skip
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         # Only what holds without a network call: the catalog (asked lazily, per request) is the
@@ -361,25 +208,19 @@ class ChatHF(BaseChatModel):
 
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
-    ) -> tuple[ChatService, list[dict[str, Any]], dict[str, Any], CallOptions, bool]:
+    ) -> tuple[ChatService, list[dict[str, Any]], dict[str, Any], CallOptions | None, bool]:
         call = {key: value for key, value in kwargs.items() if key not in _IGNORED_CALL_KEYS}
-        service = self.service(call.pop("model", None))
-        if _OPTION_KEYS.isdisjoint(call):
-            options = self._memoized("call_options", self._instance_call_options)
+        service = self.service_for(call.pop("model", None))
+        if CALL_OPTION_KEYS_SET.isdisjoint(call):
+            options = self.memoized("call_options", self.call_options)
         else:
-            timeout, max_retries, headers, idle = (call.pop(key, None) for key in CALL_OPTION_KEYS)
-            options = CallOptions(
-                timeout=timeout if timeout is not None else self.timeout,
-                max_retries=max_retries if max_retries is not None else self.max_retries,
-                headers=headers,
-                stream_idle_timeout=idle if idle is not None else self.stream_idle_timeout,
-            )
+            options = self.pop_call_options(call)
         include_usage = bool(call.pop("stream_usage", self.stream_usage))
         extra_body = call.pop("extra_body", None) or {}
         if "max_new_tokens" in call:
             call["max_tokens"] = call.pop("max_new_tokens")
         params = {
-            **self._memoized("default_params", self._sampling_values), **self.model_kwargs,
+            **self.memoized("default_params", self._sampling_values), **self.model_kwargs,
             **(self.extra_body or {}), **call, **extra_body,
         }  # fmt: skip
         params["stop"] = stop_list(stop if stop is not None else params.get("stop"))
@@ -387,13 +228,6 @@ class ChatHF(BaseChatModel):
             tools, choice = params.pop("tools", None) or [], params.pop("tool_choice", None)
             params.update(tool_params(tools, choice))
         return service, messages_to_wire(messages), params, options, include_usage
-
-    def _instance_call_options(self) -> CallOptions:
-        return CallOptions(
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            stream_idle_timeout=self.stream_idle_timeout,
-        )
 
     # --- bulk ---------------------------------------------------------------------------------
 
@@ -509,7 +343,7 @@ class ChatHF(BaseChatModel):
         if parallel_tool_calls is not None:
             params["parallel_tool_calls"] = parallel_tool_calls
         if params.get("tools") and params.get("tool_choice") != "none" and self.base_url is None:
-            self.service(kwargs.get("model")).check_tools_supported()
+            self.service_for(kwargs.get("model")).check_tools_supported()
         return self.bind(**params, **kwargs)
 
     def with_structured_output(
@@ -534,22 +368,13 @@ class ChatHF(BaseChatModel):
             strict: ask the provider to follow the schema exactly.
             kwargs: more fields bound for every call.
         """
-        chosen = method or self.service(kwargs.get("model")).structured_output_method()
+        chosen = method or self.service_for(kwargs.get("model")).structured_output_method()
+        from hfbridge.langchain._structured import structured_runnable  # noqa: PLC0415 - on use
+
         return structured_runnable(
             self, schema, method=chosen, include_raw=include_raw, strict=strict,
             bind_kwargs=kwargs,
         )  # fmt: skip
-
-
-@functools.cache
-def _field_names() -> frozenset[str]:
-    return frozenset(ChatHF.model_fields)
-
-
-@functools.cache
-def _accepted_arguments() -> frozenset[str]:
-    fields = ChatHF.model_fields
-    return frozenset(fields) | {field.alias for field in fields.values() if field.alias}
 
 
 def _with_ceiling(

@@ -9,36 +9,26 @@ models (Code Llama, StarCoder, SantaCoder, CodeQwen, Qwen-Coder, DeepSeek-Coder,
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams
 from langchain_core.language_models.llms import BaseLLM
-from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
-from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import Field
 
-from hfbridge._constants import (
-    DEFAULT_NUM_OUTPUT,
-    LEGACY_TOKEN_ENV,
-    TEXTGEN_BATCH_CONCURRENCY,
-    TOKEN_ENV,
-)
-from hfbridge.errors import HFConfigError, config_error_from
+from hfbridge._constants import DEFAULT_NUM_OUTPUT, TEXTGEN_BATCH_CONCURRENCY
+from hfbridge.errors import HFConfigError
 from hfbridge.inference.bulk import arun_bulk, check_concurrency, run_bulk
-from hfbridge.inference.chat import CallOptions
-from hfbridge.inference.credentials import HeadersSetting, token_secret_name
+from hfbridge.inference.connection import Connection
+from hfbridge.inference.service import CallOptions
+from hfbridge.inference.settings import ServiceHolder
 from hfbridge.inference.textgen import TextGenResult, TextGenService
-from hfbridge.langchain._secrets import dump_credentials
-from hfbridge.transport import AsyncHFClient, HFClient, RetryPolicy
-from hfbridge.transport.config import validate_timeout
-from hfbridge.transport.jobs import bulk_job, validate_job_timeout
+from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
+from hfbridge.transport.jobs import bulk_job
 from hfbridge.wire.fim import resolve_fim_family
-from hfbridge.wire.params import check_params
 from hfbridge.wire.textgen import GenerationParams, check_supported, normalize_stop
 
 PARAM_FIELDS: tuple[str, ...] = (
@@ -57,13 +47,14 @@ PARAM_FIELDS: tuple[str, ...] = (
 )
 """Instance fields sent as generation parameters when set (per-call keyword arguments win)."""
 
-CALL_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
-"""Per-call keyword arguments that shape the HTTP call rather than the generation."""
 
-MODEL_PROVIDER = "huggingface"
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[TextGenService]
+else:
+    _Holder = ServiceHolder
 
 
-class HFTextGen(BaseLLM):
+class HFTextGen(_Holder, LangChainSerialisation, BaseLLM):
     r"""Text completion with any Hugging Face model: a drop-in for ``HuggingFaceEndpoint``.
 
     Example:
@@ -93,29 +84,10 @@ class HFTextGen(BaseLLM):
     :class:`~hfbridge.errors.HFBatchError` naming the prompts without a result.
     """
 
-    model: str | None = Field(default=None, alias="model_name")
-    """Model id, ``model:provider`` or alias; with ``base_url`` any name (``None``: left out)."""
-    base_url: str | None = None
-    """A self-hosted server: a TGI root, or an OpenAI-compatible root ending in ``/v1``."""
+    # The connection settings (model, base_url, token, ...) are ServiceHolder's, declared once
+    # for every adapter (hfbridge.inference.settings). With base_url, model may be None: left out.
     api: Literal["tgi", "hf-inference", "completions", "chat"] | None = None
     """The route; ``None`` picks the default described above."""
-    token: SecretStr | None = Field(
-        default_factory=secret_from_env([TOKEN_ENV, LEGACY_TOKEN_ENV], default=None),
-        alias="api_key",
-    )
-    """Hugging Face token (``api_key`` accepted); read from ``HF_TOKEN`` when not given."""
-    bill_to: str | None = None
-    """Organisation billed for router calls (``X-HF-Bill-To``)."""
-    timeout: float | None = None
-    """Seconds to wait for the answer's headers, and for any silence in a body (default 120)."""
-    stream_idle_timeout: float | None = None
-    """Seconds a stream may go without an event (comments do not count); default: ``timeout``."""
-    max_retries: int | None = None
-    """Retries after the first attempt, done by the transport (default 2)."""
-    default_headers: HeadersSetting = None
-    """Headers sent with every request; credential headers are secrets (as for ``ChatHF``)."""
-    aliases: dict[str, str] | None = None
-    """Per-instance alias overrides, e.g. ``{"default": "Qwen/Qwen2.5-7B-Instruct"}``."""
 
     max_new_tokens: int | None = Field(default=DEFAULT_NUM_OUTPUT, alias="max_tokens")
     """Most tokens to generate (``max_tokens`` accepted); sent as ``max_tokens`` where needed."""
@@ -143,47 +115,24 @@ class HFTextGen(BaseLLM):
     """FIM format for :meth:`infill` when the model name does not tell (e.g. ``"qwen-coder"``)."""
     batch_concurrency: int = TEXTGEN_BATCH_CONCURRENCY
     """The most prompts of one ``batch``/``generate`` call in flight (the limiter adapts below)."""
-    job_timeout: float | None = None
-    """Seconds one ``batch``/``generate`` call may take; 429s are retried until then (1800)."""
 
-    client: HFClient | None = Field(default=None, exclude=True)
-    """An ``HFClient`` to send through (e.g. with an ``httpx.MockTransport``); not serialised."""
-    async_client: AsyncHFClient | None = Field(default=None, exclude=True)
-    """An ``AsyncHFClient`` to send through; not serialised."""
-    catalog: Any = Field(default=None, exclude=True)
-    """The catalog used by ``api="chat"`` (default: the process-wide one); not serialised."""
-
-    _services: dict[tuple[Any, ...], TextGenService] = PrivateAttr(default_factory=dict)
-
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+    checks_sampling = True
+    framework_fields = frozenset(BaseLLM.model_fields)
 
     def __init__(self, **kwargs: Any) -> None:
-        unknown = sorted(set(kwargs) - _accepted_arguments())
-        if unknown:
-            raise HFConfigError(
-                f"HFTextGen got unknown argument(s) {unknown}: pass other server parameters in "
-                "model_kwargs={...}."
-            )
-        check_params(kwargs)  # the values as given: pydantic would turn True into 1
-        try:
-            super().__init__(**kwargs)
-        except ValidationError as exc:
-            raise config_error_from(exc, "HFTextGen") from None
-        self._check_settings()
+        refuse_unknown(HFTextGen, kwargs, "pass other server parameters in model_kwargs={...}.")
+        super().__init__(**kwargs)
 
     # --- settings -------------------------------------------------------------------------------
 
-    def _check_settings(self) -> None:
+    def build_service(self, connection: Connection) -> TextGenService:
+        """The :class:`TextGenService` this LLM sends through."""
+        return TextGenService(model=self.model, api=self.api, connection=connection)
+
+    def check_settings(self) -> None:
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""
-        if self.timeout is not None:
-            validate_timeout(self.timeout)
-        if self.stream_idle_timeout is not None:
-            validate_timeout(self.stream_idle_timeout, what="stream_idle_timeout")
-        if self.max_retries is not None:
-            RetryPolicy(max_retries=self.max_retries)
+        super().check_settings()
         check_concurrency("batch_concurrency", self.batch_concurrency)
-        if self.job_timeout is not None:
-            validate_job_timeout(self.job_timeout)
         clash = sorted(set(PARAM_FIELDS) & set(self.model_kwargs))
         if clash:
             raise HFConfigError(
@@ -191,66 +140,30 @@ class HFTextGen(BaseLLM):
             )
         if self.fim_family is not None:
             resolve_fim_family(None, self.fim_family)
-        check_supported(self.service().api, self._default_params())
+        check_supported(self.service.api, self._default_params())
 
     def _default_params(self) -> GenerationParams:
+        params: GenerationParams = self.memoized("default_params", self._instance_params)
+        return params
+
+    def _instance_params(self) -> GenerationParams:
         values = {name: getattr(self, name) for name in PARAM_FIELDS}
         return GenerationParams.from_mapping({**values, **self.model_kwargs})
 
-    @property
-    def _explicit_token(self) -> bool:
-        # A token read from the environment stays implicit so that the transport only sends it
-        # to Hugging Face hosts, never to a self-hosted base_url.
-        return "token" in self.model_fields_set and self.token is not None
-
-    def service(self) -> TextGenService:
-        """The :class:`TextGenService` this LLM sends through (built once per settings, cached)."""
-        key = (
-            self.model, self.base_url, self.api, self.token, self._explicit_token, self.bill_to,
-            self.timeout, self.max_retries, tuple(sorted((self.default_headers or {}).items())),
-            tuple(sorted((self.aliases or {}).items())), id(self.client), id(self.async_client),
-            id(self.catalog),
-        )  # fmt: skip
-        cached = self._services.get(key)
-        if cached is None:
-            token = self.token.get_secret_value() if self._explicit_token and self.token else None
-            cached = TextGenService(
-                model=self.model, base_url=self.base_url, api=self.api, token=token,
-                bill_to=self.bill_to, timeout=self.timeout, max_retries=self.max_retries,
-                headers=self.default_headers, aliases=self.aliases, client=self.client,
-                async_client=self.async_client, catalog=self.catalog,
-            )  # fmt: skip
-            self._services[key] = cached
-        return cached
-
     def _call(
         self, stop: Sequence[str] | None, kwargs: Mapping[str, Any]
-    ) -> tuple[TextGenService, GenerationParams, CallOptions]:
+    ) -> tuple[TextGenService, GenerationParams, CallOptions | None]:
         """The service, validated parameters and call options of one call (before any request)."""
         call = dict(kwargs)
-        timeout, max_retries, headers, idle = (call.pop(key, None) for key in CALL_OPTION_KEYS)
-        options = CallOptions(
-            timeout=timeout if timeout is not None else self.timeout,
-            max_retries=max_retries if max_retries is not None else self.max_retries,
-            headers=headers,
-            stream_idle_timeout=idle if idle is not None else self.stream_idle_timeout,
-        )
+        options = self.pop_call_options(call)
         if "max_tokens" in call:
             call["max_new_tokens"] = call.pop("max_tokens")
         params = self._default_params().merged(call)
         if stop is not None:
             params = params.with_stop(stop)
-        service = self.service()
+        service = self.service
         check_supported(service.api, params)
         return service, params, options
-
-    def __getstate__(self) -> dict[Any, Any]:
-        # pydantic pickles a SecretStr's value: the token never travels in a pickle, nor do the
-        # cached services (connection pools). Unpickled, the model finds HF_TOKEN or the login.
-        state: dict[Any, Any] = super().__getstate__()
-        private = {**(state.get("__pydantic_private__") or {}), "_services": {}}
-        dict_ = {**state["__dict__"], "token": None}
-        return {**state, "__dict__": dict_, "__pydantic_private__": private}
 
     # --- LangChain metadata ---------------------------------------------------------------------
 
@@ -260,46 +173,20 @@ class HFTextGen(BaseLLM):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        service = self.service()
+        service = self.service
         params = self._default_params()
         values = {name: getattr(params, name) for name in params.set_names()}
         if params.stop:
             values["stop"] = list(params.stop)
         return {"model": service.model, "base_url": self.base_url, "api": service.api, **values}
 
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        """Serialised dumps name the token's env variable, never its value (see ``ChatHF``)."""
-        return {"token": token_secret_name(self.base_url)}
-
-    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
-        """The ``dumpd``/``dumps`` form: credentials as references (see ``langchain/_secrets``)."""
-        dumped: SerializedConstructor | SerializedNotImplemented = dump_credentials(
-            super().to_json(), base_url=self.base_url, explicit_token=self._explicit_token
-        )
-        return dumped
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        """HFTextGen can be dumped and loaded with ``langchain_core.load``."""
-        return True
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider=MODEL_PROVIDER,
-            ls_model_name=str(self.service().model or self.base_url or ""),
-            ls_model_type="llm",
-        )
-        temperature = kwargs.get("temperature", self.temperature)
-        if temperature is not None:
-            params["ls_temperature"] = temperature
-        max_tokens = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
-        if max_tokens is not None:
-            params["ls_max_tokens"] = max_tokens
-        stops = normalize_stop(stop if stop is not None else kwargs.get("stop", self.stop))
-        if stops:
-            params["ls_stop"] = list(stops)
-        return params
+        return ls_params(
+            str(self.service.model or self.base_url or ""), "llm",
+            kwargs.get("temperature", self.temperature),
+            kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens)),
+            normalize_stop(stop if stop is not None else kwargs.get("stop", self.stop)),
+        )  # fmt: skip
 
     # --- requests -------------------------------------------------------------------------------
 
@@ -386,7 +273,7 @@ class HFTextGen(BaseLLM):
         ``api="chat"`` (a chat template would wrap the special tokens), raises
         :class:`HFConfigError`.
         """
-        service = self.service()
+        service = self.service
         if service.api == "chat":
             raise HFConfigError(
                 "infill needs a raw-prompt route (api='tgi', 'hf-inference' or 'completions'): "
@@ -483,9 +370,3 @@ async def _acollect(
             await run_manager.on_llm_new_token(text, chunk=GenerationChunk(text=text))
     result: TextGenResult = stream.result()
     return result
-
-
-@functools.cache
-def _accepted_arguments() -> frozenset[str]:
-    fields = HFTextGen.model_fields
-    return frozenset(fields) | {field.alias for field in fields.values() if field.alias}

@@ -34,16 +34,17 @@ from hfbridge.wire.chat import (
     ChatCompletion,
     ToolCall,
     Usage,
+    WireTools,
     arguments_text,
     normalize_tool_choice,
-    validate_tool,
 )
+from hfbridge.wire.chat import wire_tools as checked_tools
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
     from hfbridge.inference.chat import ChatResult
-    from hfbridge.wire.stream import StreamDelta
+    from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
 
 WIRE_ROLES: dict[MessageRole, str] = {
     MessageRole.SYSTEM: "system",
@@ -187,9 +188,9 @@ def tool_call_dict(call_id: str, name: str, arguments: str) -> dict[str, Any]:
 # --- tools -------------------------------------------------------------------------------------
 
 
-def wire_tools(tools: Sequence[BaseTool]) -> list[dict[str, Any]]:
-    """OpenAI tool definitions for LlamaIndex tools (checked before any request)."""
-    return [validate_tool(tool.metadata.to_openai_tool(skip_length_check=True)) for tool in tools]
+def wire_tools(tools: Sequence[BaseTool]) -> WireTools:
+    """OpenAI tool definitions for LlamaIndex tools (checked once, before any request)."""
+    return checked_tools(tool.metadata.to_openai_tool(skip_length_check=True) for tool in tools)
 
 
 def wire_tool_choice(
@@ -367,45 +368,27 @@ def final_response(result: ChatResult) -> ChatResponse:
     return response
 
 
-class StreamAssembler:
-    """Turn the deltas of a stream (first choice) into cumulative ``ChatResponse``s."""
+def stream_response(delta: StreamDelta, record: ChunkAccumulator) -> ChatResponse | None:
+    """The cumulative response after ``delta``, or ``None`` when it adds nothing to choice 0.
 
-    def __init__(self) -> None:
-        self.content = ""
-        self.reasoning = ""
-        self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments so far]
-        self.usage: Usage | None = None
-
-    def add(self, delta: StreamDelta) -> ChatResponse | None:
-        """The response after ``delta``, or ``None`` when it adds nothing to the first choice."""
-        if delta.choice_index != 0:
-            return None
-        if delta.usage is not None:
-            self.usage = delta.usage
-        self.content += delta.content
-        self.reasoning += delta.reasoning
-        for fragment in delta.tool_calls:
-            call = self.calls.setdefault(fragment.index, ["", "", ""])
-            call[0] = call[0] or fragment.id or ""
-            call[1] = call[1] or fragment.name or ""
-            call[2] += fragment.arguments
-        if not (delta.content or delta.reasoning or delta.tool_calls or delta.usage
-                or delta.finish_reason):  # fmt: skip
-            return None
-        calls = [
-            ToolCall(id=call_id or f"call_{index}", name=name, arguments=arguments, index=index)
-            for index, (call_id, name, arguments) in sorted(self.calls.items())
-        ]
-        extra = usage_kwargs(delta.usage)
-        if delta.reasoning:
-            extra["thinking_delta"] = delta.reasoning
-        if delta.finish_reason:
-            extra["finish_reason"] = delta.finish_reason
-        if delta.native_finish_reason:
-            extra["native_finish_reason"] = delta.native_finish_reason
-        return ChatResponse(
-            message=assistant_message(self.content, self.reasoning, calls),
-            delta=delta.content,
-            raw=raw_chunk(delta, self.usage),
-            additional_kwargs=extra,
-        )
+    ``record`` is the stream's own accumulator (the route's fold), which has already taken the
+    chunk ``delta`` came from: the message so far is read from it, not folded a second time.
+    """
+    if delta.choice_index != 0 or not (
+        delta.content or delta.reasoning or delta.tool_calls or delta.usage or delta.finish_reason
+    ):
+        return None
+    content, reasoning = record.content(0)
+    extra = usage_kwargs(delta.usage)
+    if delta.reasoning:
+        extra["thinking_delta"] = delta.reasoning
+    if delta.finish_reason:
+        extra["finish_reason"] = delta.finish_reason
+    if delta.native_finish_reason:
+        extra["native_finish_reason"] = delta.native_finish_reason
+    return ChatResponse(
+        message=assistant_message(content, reasoning, record.tool_calls(0)),
+        delta=delta.content,
+        raw=raw_chunk(delta, record.usage),
+        additional_kwargs=extra,
+    )

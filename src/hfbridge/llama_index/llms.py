@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -22,7 +22,7 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.instrumentation.events.llm import (
     LLMStructuredPredictEndEvent,
     LLMStructuredPredictStartEvent,
@@ -31,17 +31,15 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection, dispatcher
 from llama_index.core.types import Model, PydanticProgramMode
-from pydantic import AliasChoices, ValidationError
+from pydantic import AliasChoices
 
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
-from hfbridge.errors import config_error_from
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
-from hfbridge.inference.credentials import HeadersSetting
+from hfbridge.inference.connection import Connection
+from hfbridge.inference.settings import ServiceHolder, model_field
 from hfbridge.llama_index import _convert
-from hfbridge.transport import AsyncHFClient, HFClient, Secret
 from hfbridge.wire.chat import json_schema_format
-from hfbridge.wire.params import check_param, check_params
-from hfbridge.wire.stream import StreamDelta
+from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -49,10 +47,6 @@ if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 
-_SERVICE_FIELDS = frozenset(
-    {"model", "base_url", "bill_to", "timeout", "max_retries", "default_headers", "aliases"}
-)
-_METADATA_FIELDS = _SERVICE_FIELDS | {"context_window", "max_tokens"}
 _SAMPLING_FIELDS = (
     "temperature",
     "max_tokens",
@@ -63,11 +57,16 @@ _SAMPLING_FIELDS = (
     "presence_penalty",
     "reasoning_effort",
 )
-_OPTION_KEYS = ("timeout", "max_retries", "extra_headers", "stream_idle_timeout")
 WireMessages = list[dict[str, Any]]
 
 
-class HFLLM(FunctionCallingLLM):
+if TYPE_CHECKING:  # the holder is generic for type checkers only: no class to build at import
+    _Holder = ServiceHolder[ChatService]
+else:
+    _Holder = ServiceHolder
+
+
+class HFLLM(_Holder, FunctionCallingLLM):
     """Chat models on Hugging Face (router or self-hosted) as a LlamaIndex function-calling LLM.
 
     Args:
@@ -99,19 +98,9 @@ class HFLLM(FunctionCallingLLM):
     the server, and a server without tool support answers a tool request with a clear error.
     """
 
-    model: str = Field(default="default", description="Model id, model:provider, or alias.")
-    base_url: str | None = Field(
-        default=None, description="OpenAI-compatible root of a self-hosted server (…/v1)."
-    )
-    bill_to: str | None = Field(default=None, description="Organisation billed for router calls.")
-    timeout: float | None = Field(default=None, description="Read timeout in seconds.")
-    stream_idle_timeout: float | None = Field(
-        default=None, description="Seconds a stream may go without an event (default: timeout)."
-    )
-    max_retries: int | None = Field(default=None, description="Retries for transient errors.")
-    default_headers: HeadersSetting = Field(
-        default=None, description="Headers sent on every request; credential ones are secrets."
-    )
+    # The connection settings (base_url, token, bill_to, timeout, ...) are ServiceHolder's,
+    # declared once for every adapter (hfbridge.inference.settings).
+    model: str = model_field("default")
     # Ranges are checked by hfbridge.wire.params (the same verdicts as ChatHF's and HFTextGen's).
     temperature: float | None = None
     max_tokens: int | None = Field(
@@ -129,64 +118,9 @@ class HFLLM(FunctionCallingLLM):
     context_window: int | None = Field(
         default=None, gt=0, description="Context length; default: the catalog's, else 4096."
     )
-    aliases: dict[str, str] | None = Field(default=None, description="Alias overrides.")
 
-    _token: Secret | None = PrivateAttr(default=None)
-    _client: HFClient | None = PrivateAttr(default=None)
-    _async_client: AsyncHFClient | None = PrivateAttr(default=None)
-    _catalog: Any = PrivateAttr(default=None)
-    _service: ChatService | None = PrivateAttr(default=None)
-    _metadata: LLMMetadata | None = PrivateAttr(default=None)
-
-    def __init__(
-        self,
-        *,
-        token: str | Secret | None = None,
-        api_key: str | None = None,
-        client: HFClient | None = None,
-        async_client: AsyncHFClient | None = None,
-        catalog: Any = None,
-        **data: Any,
-    ) -> None:
-        check_params(data)  # the values as given: pydantic would turn True into 1
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise config_error_from(exc, "HFLLM") from None
-        token = token if token is not None else api_key
-        self._token = Secret(token) if isinstance(token, str) else token
-        self._client = client
-        self._async_client = async_client
-        self._catalog = catalog
-        # Built now so that a bad model, URL or timeout fails here, before any request.
-        self._service = self._build_service()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SAMPLING_FIELDS:
-            check_param(name, value)
-        if name not in _METADATA_FIELDS:
-            super().__setattr__(name, value)
-            return
-        # A changed setting rebuilds the service at once, so a bad value fails here (and is
-        # undone), and clears the cached metadata.
-        previous = getattr(self, name)
-        super().__setattr__(name, value)
-        if name in _SERVICE_FIELDS:
-            try:
-                self._service = self._build_service()
-            except BaseException:
-                super().__setattr__(name, previous)
-                raise
-        self._metadata = None
-
-    def __getstate__(self) -> dict[Any, Any]:
-        # Clients and the service hold this process's connection pools, and the token must not
-        # travel: none is pickled. Unpickling re-runs __init__ (LlamaIndex), which rebuilds them.
-        clone = self.model_copy()
-        private = clone.__pydantic_private__ or {}
-        private.update(_token=None, _client=None, _async_client=None, _catalog=None, _service=None)
-        state: dict[Any, Any] = super(HFLLM, clone).__getstate__()
-        return state
+    checks_sampling = True
+    framework_fields = frozenset(FunctionCallingLLM.model_fields)
 
     @classmethod
     def class_name(cls) -> str:
@@ -195,35 +129,14 @@ class HFLLM(FunctionCallingLLM):
 
     # --- configuration ---
 
-    def _build_service(self) -> ChatService:
-        return ChatService(
-            model=self.model,
-            base_url=self.base_url,
-            token=self._token,
-            bill_to=self.bill_to,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            headers=self.default_headers,
-            aliases=self.aliases,
-            client=self._client,
-            async_client=self._async_client,
-            catalog=self._catalog,
-        )
-
-    @property
-    def service(self) -> ChatService:
-        """The chat service calls go through (built once, rebuilt after a setting changes)."""
-        service = self._service
-        if service is None:
-            service = self._service = self._build_service()
-        return service
+    def build_service(self, connection: Connection) -> ChatService:
+        """The chat service calls go through (rebuilt after a setting changes)."""
+        return ChatService(model=self.model, connection=connection)
 
     @property
     def metadata(self) -> LLMMetadata:
-        """Context window, output budget and tool support; computed once, then cached."""
-        metadata = self._metadata
-        if metadata is None:
-            metadata = self._metadata = self._build_metadata()
+        """Context window, output budget and tool support; computed once per settings."""
+        metadata: LLMMetadata = self.memoized("metadata", self._build_metadata)
         return metadata
 
     def _build_metadata(self) -> LLMMetadata:
@@ -243,18 +156,15 @@ class HFLLM(FunctionCallingLLM):
 
     def _request(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions | None]:
         """The body parameters and transport options for one call."""
-        params = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
-        params.update(self.additional_kwargs)
-        options = None
-        if self.stream_idle_timeout is not None or any(key in kwargs for key in _OPTION_KEYS):
-            options = CallOptions(
-                timeout=kwargs.pop("timeout", None),
-                max_retries=kwargs.pop("max_retries", None),
-                headers=kwargs.pop("extra_headers", None),
-                stream_idle_timeout=kwargs.pop("stream_idle_timeout", self.stream_idle_timeout),
-            )
+        params = dict(self.memoized("params", self._instance_params))
+        options = self.pop_call_options(kwargs)
         params.update(kwargs)
         return params, options
+
+    def _instance_params(self) -> dict[str, Any]:
+        return {
+            **{name: getattr(self, name) for name in _SAMPLING_FIELDS}, **self.additional_kwargs
+        }
 
     # --- chat and completion ---
 
@@ -436,6 +346,17 @@ class HFLLM(FunctionCallingLLM):
         kwargs["response_format"] = json_schema_format(output_cls.__name__, schema)
         return messages, kwargs
 
+    def _schema_start(
+        self, output_cls: type[Model], prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None, prompt_args: dict[str, Any],
+    ) -> tuple[list[ChatMessage], dict[str, Any]]:  # fmt: skip
+        dispatcher.event(
+            LLMStructuredPredictStartEvent(
+                output_cls=output_cls, template=prompt, template_args=prompt_args
+            )
+        )
+        return self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
+
     def structured_predict(
         self,
         output_cls: type[Model],
@@ -445,20 +366,10 @@ class HFLLM(FunctionCallingLLM):
     ) -> Model:
         """Predict an ``output_cls`` instance; see the section comment for the method used."""
         if not self._uses_json_schema():
-            predicted: Model = super().structured_predict(
-                output_cls, prompt, llm_kwargs, **prompt_args
-            )
-            return predicted
-        dispatcher.event(
-            LLMStructuredPredictStartEvent(
-                output_cls=output_cls, template=prompt, template_args=prompt_args
-            )
-        )
-        messages, kwargs = self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
-        response = self.chat(messages, **kwargs)
-        result: Model = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
+            predicted = super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+            return cast("Model", predicted)
+        messages, kwargs = self._schema_start(output_cls, prompt, llm_kwargs, prompt_args)
+        return _schema_end(output_cls, self.chat(messages, **kwargs))
 
     async def astructured_predict(
         self,
@@ -469,20 +380,12 @@ class HFLLM(FunctionCallingLLM):
     ) -> Model:
         """Async form of :meth:`structured_predict`."""
         if not await self._auses_json_schema():
-            predicted: Model = await super().astructured_predict(
+            predicted = await super().astructured_predict(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
-            return predicted
-        dispatcher.event(
-            LLMStructuredPredictStartEvent(
-                output_cls=output_cls, template=prompt, template_args=prompt_args
-            )
-        )
-        messages, kwargs = self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
-        response = await self.achat(messages, **kwargs)
-        result: Model = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
+            return cast("Model", predicted)
+        messages, kwargs = self._schema_start(output_cls, prompt, llm_kwargs, prompt_args)
+        return _schema_end(output_cls, await self.achat(messages, **kwargs))
 
     def _structured_stream_call(
         self,
@@ -535,6 +438,12 @@ class HFLLM(FunctionCallingLLM):
         return objects()
 
 
+def _schema_end(output_cls: type[Model], response: ChatResponse) -> Model:
+    result: Model = output_cls.model_validate_json(response.message.content or "")
+    dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+    return result
+
+
 def _user(prompt: str) -> WireMessages:
     return [{"role": "user", "content": prompt}]
 
@@ -547,12 +456,14 @@ class _Responses:
     back for that: no text ever waits.
     """
 
-    def __init__(self) -> None:
-        self._assembler = _convert.StreamAssembler()
+    def __init__(self, stream: ChatStream) -> None:
+        self._stream = stream
+        self._record: ChunkAccumulator | None = None  # the stream's fold, there once it started
         self._held: ChatResponse | None = None
 
     def take(self, delta: StreamDelta) -> list[ChatResponse]:
-        response = self._assembler.add(delta)
+        record = self._record = self._record or self._stream.accumulator
+        response = _convert.stream_response(delta, record)
         if response is None:
             return []
         out = [] if self._held is None else [self._held]
@@ -566,14 +477,14 @@ class _Responses:
 
 
 def _responses(stream: ChatStream) -> ChatResponseGen:
-    responses = _Responses()
+    responses = _Responses(stream)
     for delta in stream:
         yield from responses.take(delta)
     yield responses.end(stream)
 
 
 async def _aresponses(stream: AsyncChatStream) -> ChatResponseAsyncGen:
-    responses = _Responses()
+    responses = _Responses(stream)
     async for delta in stream:
         for response in responses.take(delta):
             yield response

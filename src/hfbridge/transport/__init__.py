@@ -1,23 +1,17 @@
 """The one layer that talks HTTP: clients, auth, retries, SSE, and service URLs.
 
-Nothing outside this package imports httpx.
+Nothing outside this package imports httpx. The names here are the ones a user of the clients
+needs; the rest (retry math, token discovery, the fast paths) is in the submodules.
 """
 
+from hfbridge._urls import hf_inference_url, provider_url, router_url, router_v1_url
 from hfbridge.transport._common import CallContext, HFResponse
 from hfbridge.transport.async_client import AsyncEventStream, AsyncHFClient
-from hfbridge.transport.auth import Secret, SecretHeaders, resolve_token
+from hfbridge.transport.auth import Secret, SecretHeaders
 from hfbridge.transport.client import EventStream, HFClient
-from hfbridge.transport.config import (
-    ClientConfig,
-    hf_inference_url,
-    hub_api_url,
-    provider_url,
-    router_url,
-    router_v1_url,
-    validate_base_url,
-)
+from hfbridge.transport.config import ClientConfig
 from hfbridge.transport.jobs import BulkJob, bulk_job
-from hfbridge.transport.retry import RetryPolicy, compute_wait, parse_retry_after
+from hfbridge.transport.retry import RetryPolicy
 
 __all__ = [
     "AsyncEventStream",
@@ -32,13 +26,8 @@ __all__ = [
     "Secret",
     "SecretHeaders",
     "bulk_job",
-    "compute_wait",
     "hf_inference_url",
-    "hub_api_url",
-    "parse_retry_after",
     "provider_url",
-    "resolve_token",
     "router_url",
     "router_v1_url",
-    "validate_base_url",
 ]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from hfbridge._json import loads
 from hfbridge._redact import redact, redact_url
+from hfbridge._urls import moved_router_origin, origin_of
 from hfbridge.errors import (
     HFConfigError,
     HFConnectionError,
@@ -25,16 +24,15 @@ from hfbridge.errors import (
     error_from_response,
     request_id_from,
 )
-from hfbridge.transport._pool import is_own_client
-from hfbridge.transport.auth import is_hf_origin, origin_of
-from hfbridge.transport.config import (
-    ClientConfig,
-    check_header,
-    connect_timeout,
-    moved_router_origin,
-    validate_timeout,
-)
+from hfbridge.transport._fastpath import is_own_client, own_request, parsed_url
+from hfbridge.transport.auth import is_hf_origin
+from hfbridge.transport.config import ClientConfig, check_header, connect_timeout, validate_timeout
 from hfbridge.transport.retry import parse_ratelimit, parse_retry_after
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
 
 JSONBody = Mapping[str, Any] | list[Any] | None
 
@@ -87,16 +85,6 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
     return request_id_from(headers)
 
 
-@lru_cache(maxsize=256)
-def parsed_url(url: str) -> httpx.URL:
-    """``url`` as an ``httpx.URL``, parsed once per distinct URL.
-
-    Parsing costs httpx more than the rest of building a request (see BENCHMARKS.md), and
-    ``httpx.URL`` is immutable, so one object serves every call.
-    """
-    return httpx.URL(url)
-
-
 def absolute_url(config: ClientConfig, url: str) -> str:
     """``url`` if absolute, else joined to the client's base URL."""
     if url.startswith(("http://", "https://")):
@@ -108,11 +96,6 @@ def build_timeout(config: ClientConfig, timeout: float | None) -> httpx.Timeout:
     """The httpx timeout for a call (per-call override, else the client's)."""
     read = config.timeout if timeout is None else validate_timeout(timeout)
     return httpx.Timeout(read, connect=connect_timeout(read))
-
-
-@lru_cache(maxsize=64)
-def _timeout_extension(read: float) -> tuple[tuple[str, float | None], ...]:
-    return tuple(httpx.Timeout(read, connect=connect_timeout(read)).as_dict().items())
 
 
 def encode_body(body: JSONBody) -> bytes | None:
@@ -203,28 +186,6 @@ def _lone_surrogate(text: str, path: str) -> tuple[str, str] | None:
     return None
 
 
-_HEADER_CACHE_SIZE = 256
-_merged_headers: dict[int, tuple[Mapping[str, str], httpx.Headers]] = {}
-
-
-def _own_client_headers(
-    client: httpx.Client | httpx.AsyncClient, headers: Mapping[str, str]
-) -> httpx.Headers:
-    """``client``'s headers updated with ``headers``, merged once per headers dict.
-
-    The dicts come from :meth:`ClientConfig.headers_for`, one per config and host kind, and are
-    never changed; an entry keeps its dict alive, so its id cannot be reused by another.
-    """
-    entry = _merged_headers.get(id(headers))
-    if entry is None or entry[0] is not headers:
-        if len(_merged_headers) >= _HEADER_CACHE_SIZE:
-            _merged_headers.clear()
-        merged = httpx.Headers(client.headers)
-        merged.update(headers)
-        entry = _merged_headers[id(headers)] = (headers, merged)
-    return entry[1]
-
-
 def build_request(  # noqa: PLR0913 - the parts of one request
     client: httpx.Client | httpx.AsyncClient,
     config: ClientConfig,
@@ -252,19 +213,11 @@ def build_request(  # noqa: PLR0913 - the parts of one request
         # What client.build_request would build (the tests compare the two), for half its cost:
         # our clients have httpx's default headers, no cookies and no base URL, so the merged
         # headers and the timeout are the same for every call and are built once.
-        if headers:
-            merged = httpx.Headers(client.headers)
-            merged.update(request_headers)
-        else:
-            merged = _own_client_headers(client, request_headers)
         read = config.timeout if timeout is None else validate_timeout(timeout)
-        return httpx.Request(
-            method,
-            target,
-            content=encode_body(json_body),
-            headers=merged,
-            extensions={"timeout": dict(_timeout_extension(read))},
-        )
+        return own_request(
+            client, method, target, content=encode_body(json_body), headers=request_headers,
+            extra=bool(headers), read_timeout=read,
+        )  # fmt: skip
     return client.build_request(
         method,
         target,
@@ -304,12 +257,15 @@ def is_router_or_hub(url: str) -> bool:
     return is_hf_origin(origin) or (origin is not None and origin == moved_router_origin())
 
 
-_TIMEOUT_KINDS: dict[type[httpx.TimeoutException], str] = {
-    httpx.ConnectTimeout: "connect",
-    httpx.PoolTimeout: "pool",
-    httpx.WriteTimeout: "write",
-    httpx.ReadTimeout: "read",
-}
+@functools.cache
+def _timeout_kinds() -> dict[type[httpx.TimeoutException], str]:
+    # Built on first use: reading httpx's classes would import httpx with this module.
+    return {
+        httpx.ConnectTimeout: "connect",
+        httpx.PoolTimeout: "pool",
+        httpx.WriteTimeout: "write",
+        httpx.ReadTimeout: "read",
+    }
 
 
 def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallContext) -> HFError:
@@ -318,7 +274,7 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str, context: CallCo
     where = f"{method} {redact_url(url)}{target}"
     detail = redact(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        kind = _TIMEOUT_KINDS.get(type(exc), "read")
+        kind = _timeout_kinds().get(type(exc), "read")
         sent = kind == "read"
         advice = (
             "The server may be overloaded or a cold model is starting: raise timeout=..., or "
@@ -440,3 +396,29 @@ def stream_cut(url: str, received: int, expects: str = "") -> HFStreamError:
         f"The stream from {redact_url(url)} ended after {received} event(s) without [DONE]"
         f"{before}: the connection was probably cut and the output is incomplete. Retry the call."
     )
+
+
+def answer(response: httpx.Response, context: CallContext) -> HFResponse:
+    """The complete answer whose body has been read, or its typed error (non-2xx)."""
+    if response.status_code >= 400:  # noqa: PLR2004
+        raise status_error(response, response.content, context)
+    return HFResponse(
+        status_code=response.status_code,
+        headers=response.headers,
+        content=response.content,
+        url=str(response.url),
+        request_id=request_id_of(response.headers),
+        next_url=response.links.get("next", {}).get("url"),
+    )
+
+
+def not_a_stream(response: httpx.Response) -> bool:
+    """Whether a stream request's answer is an error or a plain JSON document (read it whole)."""
+    return response.status_code >= 400 or is_json_answer(response.headers)  # noqa: PLR2004
+
+
+def not_a_stream_error(response: httpx.Response, body: bytes, context: CallContext) -> HFError:
+    """The error for an answer :func:`not_a_stream` flagged, once its body has been read."""
+    if response.status_code >= 400:  # noqa: PLR2004
+        return status_error(response, body, context)
+    return json_instead_of_stream(body, response, context)

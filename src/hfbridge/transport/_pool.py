@@ -12,68 +12,42 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import threading
 import urllib.request
 import weakref
 from collections.abc import AsyncGenerator
-from typing import TypeVar
-
-import httpx
+from typing import TYPE_CHECKING
 
 from hfbridge._constants import KEEPALIVE_EXPIRY, MAX_CONNECTIONS, MAX_KEEPALIVE_CONNECTIONS
+from hfbridge.transport._fastpath import without_cookies
 from hfbridge.transport._logs import install_redacting_filter
-from hfbridge.transport._network import install as install_network_layer
 
-LIMITS = httpx.Limits(
-    max_connections=MAX_CONNECTIONS,
-    max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-    keepalive_expiry=KEEPALIVE_EXPIRY,
-)
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
+
+
+
+@functools.cache
+def limits() -> httpx.Limits:
+    """The pools' connection limits (built on first use, with httpx)."""
+    return httpx.Limits(
+        max_connections=MAX_CONNECTIONS,
+        max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+
 
 install_redacting_filter()  # every request goes through this module's clients
 
 _lock = threading.Lock()
 _sync_pools: dict[bool | str, httpx.Client] = {}
-_AsyncEntry = tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+_AsyncEntry = tuple["httpx.AsyncClient", AsyncGenerator[None, None]]
 _async_pools: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[bool | str, _AsyncEntry]
 ] = weakref.WeakKeyDictionary()
-
-
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing.
-
-    hfbridge authenticates with tokens, never cookies, and one pool serves clients with different
-    tokens, so a cookie kept from one answer must not ride along on another client's request.
-    Skipping httpx's cookie parsing of every answer also saves about a sixth of a request's client
-    time (BENCHMARKS.md).
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        """Keep nothing from ``response``."""
-
-
-_Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
-_own_clients: weakref.WeakSet[httpx.Client | httpx.AsyncClient] = weakref.WeakSet()
-_direct_transports: weakref.WeakKeyDictionary[
-    httpx.Client | httpx.AsyncClient, httpx.BaseTransport | httpx.AsyncBaseTransport
-] = weakref.WeakKeyDictionary()
-
-
-def _without_cookies(client: _Client) -> _Client:
-    # httpx has no public switch: its ``cookies`` setter copies any jar into a plain one.
-    client._cookies = _NoCookies()  # noqa: SLF001
-    _own_clients.add(client)
-    return client
-
-
-def is_own_client(client: httpx.Client | httpx.AsyncClient) -> bool:
-    """Whether hfbridge built ``client`` (httpx's default headers, no cookies, no base URL).
-
-    Requests for such a client can be built without httpx's per-request merging of client
-    settings (:func:`hfbridge.transport._common.build_request`); an injected client keeps it.
-    """
-    return client in _own_clients
 
 
 def environment_proxies() -> bool:
@@ -85,30 +59,20 @@ def environment_proxies() -> bool:
     return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
 
 
-def direct_transport(
-    client: httpx.Client | httpx.AsyncClient,
-) -> httpx.BaseTransport | httpx.AsyncBaseTransport | None:
-    """The transport requests of hfbridge's own ``client`` may be handed to directly, if any.
-
-    Not when a proxy is set in the environment: httpx then routes by URL (``NO_PROXY``).
-    """
-    return _direct_transports.get(client)
-
-
 def new_sync_client(
     verify: bool | str, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
     """A fresh ``httpx.Client`` configured as hfbridge expects (redirects followed, pooled)."""
     if transport is None and not environment_proxies():
         # What httpx.Client builds by default, made here so that requests can go to it directly.
-        transport = httpx.HTTPTransport(verify=verify, limits=LIMITS, trust_env=True)
+        transport = httpx.HTTPTransport(verify=verify, limits=limits(), trust_env=True)
     client = httpx.Client(
-        transport=transport, verify=verify, limits=LIMITS, follow_redirects=True, trust_env=True
+        transport=transport, verify=verify, limits=limits(), follow_redirects=True, trust_env=True
     )
-    install_network_layer(client)  # deadlines and reuse tracking under httpcore's pools
-    if transport is not None:
-        _direct_transports[client] = transport
-    return _without_cookies(client)
+    from hfbridge.transport._network import install  # noqa: PLC0415 - imports httpcore: on first use
+
+    install(client)  # deadlines and reuse tracking under httpcore's pools
+    return without_cookies(client, transport)
 
 
 def new_async_client(
@@ -123,13 +87,11 @@ def new_async_client(
         # import it: BENCHMARKS.md, figure 6).
         from hfbridge.transport._aiohttp import AiohttpTransport  # noqa: PLC0415
 
-        transport = AiohttpTransport(verify=verify, limits=LIMITS)
+        transport = AiohttpTransport(verify=verify, limits=limits())
     client = httpx.AsyncClient(
         transport=transport, verify=verify, follow_redirects=True, trust_env=True
     )
-    if transport is not None:
-        _direct_transports[client] = transport
-    return _without_cookies(client)
+    return without_cookies(client, transport)
 
 
 def shared_sync_client(verify: bool | str) -> httpx.Client:

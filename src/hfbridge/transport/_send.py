@@ -28,22 +28,29 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-
-import httpx
+from typing import TYPE_CHECKING
 
 from hfbridge._redact import is_credential_header, redact_url
 from hfbridge.errors import HFResponseError, HFResponseTooLargeError
-from hfbridge.transport import _network
-from hfbridge.transport._pool import direct_transport, is_own_client
+from hfbridge.transport._fastpath import direct_transport, is_own_client
 from hfbridge.transport._timing import Deadline, DeadlineExpired, within
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
 
 logger = logging.getLogger("hfbridge.transport")
 
 _HOST = re.compile(r"^[A-Za-z0-9._~:-]+$")  # a name (IDNs arrive as punycode) or an IP address
 MAX_REDIRECTS = 20
 """Redirects followed per request (httpx's default)."""
-_STALE_SIGNS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-"""Failures that, on a reused connection before any answer, mean the server had closed it."""
+
+
+@functools.cache
+def _stale_signs() -> tuple[type[Exception], ...]:
+    """Failures that, on a reused connection before any answer, mean the server had closed it."""
+    return (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def attempt_deadline(request: httpx.Request) -> Deadline:
@@ -80,6 +87,8 @@ def send_request(
     if request.url.userinfo or not is_own_client(client):
         response = client.send(request, stream=True)  # the injected client's own rules
     elif isinstance(transport, httpx.BaseTransport):
+        from hfbridge.transport import _network  # noqa: PLC0415 - imports httpcore: on first use
+
         may_resend = _network.tracks(transport)  # only our network layer tells a reused connection
         response = _follow(transport.handle_request, request, deadline, may_resend=may_resend)
     else:  # a proxy from the environment: httpx routes by URL, hfbridge follows the redirects
@@ -91,7 +100,7 @@ def send_request(
     return response
 
 
-Send = Callable[[httpx.Request], httpx.Response]
+Send = Callable[["httpx.Request"], "httpx.Response"]
 
 
 def _follow(
@@ -109,10 +118,12 @@ def _follow(
 def _send_once(
     send: Send, request: httpx.Request, deadline: Deadline, *, may_resend: bool
 ) -> httpx.Response:
+    from hfbridge.transport import _network  # noqa: PLC0415 - imports httpcore: on first use
+
     _network.begin_attempt()
     try:
         response = send(request)
-    except _STALE_SIGNS as exc:
+    except _stale_signs() as exc:
         if not may_resend or _network.opened_connection():
             raise
         log_resend(request, exc)  # a reused connection, closed before any answer: resend once
@@ -329,11 +340,15 @@ def log_resend(request: httpx.Request, exc: BaseException) -> None:
 
 __all__ = [
     "MAX_REDIRECTS",
+    "Send",
     "aread_body",
     "asend_request",
     "attempt_deadline",
+    "body_too_large",
+    "headers_timeout",
     "log_resend",
     "read_body",
     "redirected",
     "send_request",
+    "too_many_redirects",
 ]

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
+from typing_extensions import Unpack
 
 from hfbridge.errors import HFError
 from hfbridge.transport._common import (
@@ -14,13 +14,13 @@ from hfbridge.transport._common import (
     HFResponse,
     JSONBody,
     absolute_url,
+    answer,
     build_request,
-    is_json_answer,
-    json_instead_of_stream,
     line_too_long,
+    not_a_stream,
+    not_a_stream_error,
     parse_event,
     request_id_of,
-    status_error,
     stream_broken,
     stream_cut,
     stream_idle,
@@ -30,9 +30,8 @@ from hfbridge.transport._logs import log_retry
 from hfbridge.transport._pool import new_async_client, shared_async_client
 from hfbridge.transport._send import aread_body, asend_request
 from hfbridge.transport._timing import AsyncWatch, DeadlineExpired
-from hfbridge.transport.auth import Secret
 from hfbridge.transport.client import FIRST_TRY, RETRY, bulk_wait, opening_error
-from hfbridge.transport.config import ClientConfig, validate_timeout
+from hfbridge.transport.config import ClientConfig, ClientSettings, validate_timeout
 from hfbridge.transport.jobs import BulkJob, current_job
 from hfbridge.transport.limiter import Limiter, limiter_for, outcome_of
 from hfbridge.transport.retry import RetryPolicy, is_backpressure
@@ -43,6 +42,11 @@ from hfbridge.transport.sse import (
     StreamEndRule,
     aiter_events,
 )
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use (transport/_lazy.py)
+    from hfbridge.transport._lazy import httpx
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying
@@ -92,35 +96,16 @@ class AsyncHFClient:
     several event loops in turn. Inject ``http_client`` or ``transport`` to use your own.
     """
 
-    def __init__(  # noqa: PLR0913 - the public settings
+    def __init__(
         self,
         config: ClientConfig | None = None,
         *,
-        token: str | Secret | None = None,
-        base_url: str | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        use_cache: bool | None = None,
-        verify: bool | str = True,
-        stream_idle_timeout: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        **settings: Unpack[ClientSettings],
     ) -> None:
-        self.config = ClientConfig.resolve(
-            config,
-            token=token,
-            base_url=base_url,
-            bill_to=bill_to,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-            use_cache=use_cache,
-            verify=verify,
-            stream_idle_timeout=stream_idle_timeout,
-        )
+        self.config = ClientConfig.resolve(config, **settings)
         self._injected = http_client
         self._owned: httpx.AsyncClient | None = None
         if http_client is None and transport is not None:
@@ -211,19 +196,13 @@ class AsyncHFClient:
         except BaseException:
             limiter.release(ticket, "other")
             raise
-        if response.status_code >= 400:  # noqa: PLR2004
-            error = status_error(response, response.content, context)
+        try:
+            answer_ = answer(response, context)
+        except HFError as error:
             limiter.release(ticket, *outcome_of(error))
-            raise error
+            raise
         limiter.release(ticket, "ok")
-        return HFResponse(
-            status_code=response.status_code,
-            headers=response.headers,
-            content=response.content,
-            url=str(response.url),
-            request_id=request_id_of(response.headers),
-            next_url=response.links.get("next", {}).get("url"),
-        )
+        return answer_
 
     def stream(  # noqa: PLR0913 - one request's parts
         self,
@@ -379,12 +358,9 @@ async def _start_events(
     response: httpx.Response, context: CallContext, config: ClientConfig, watch: AsyncWatch
 ) -> tuple[EventParser, AsyncIterator[str]]:
     """Check that ``response`` is an event stream; return its parser and payloads."""
-    if response.status_code >= 400:  # noqa: PLR2004
+    if not_a_stream(response):
         body = await aread_body(response, config.max_body_bytes)
-        raise status_error(response, body, context)
-    if is_json_answer(response.headers):
-        body = await aread_body(response, config.max_body_bytes)
-        raise json_instead_of_stream(body, response, context)
+        raise not_a_stream_error(response, body, context)
     parser = EventParser(config.max_line_bytes)
     return parser, aiter_events(response.aiter_bytes(), parser, watch)
 

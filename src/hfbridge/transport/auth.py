@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from hfbridge._constants import (
     HF_HOME_ENV,
@@ -28,11 +26,9 @@ from hfbridge._constants import (
     XDG_CACHE_HOME_ENV,
 )
 from hfbridge._redact import REDACTED, is_credential_header, register_secret
+from hfbridge._urls import Origin, origin_of
 
 TokenSource = Literal["explicit", "env", "file", "none"]
-Origin = tuple[str, str, int]
-"""``(scheme, host, port)`` of a URL: host lower-cased without a trailing dot, port explicit."""
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Secret:
@@ -153,23 +149,6 @@ def public_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
     """``headers`` without the credential-bearing ones."""
     items = headers.items() if isinstance(headers, Mapping) else headers
     return {name: value for name, value in items if not is_credential_header(name)}
-
-
-@lru_cache(maxsize=256)
-def origin_of(url: str | None) -> Origin | None:
-    """The ``(scheme, host, port)`` of an absolute ``url``; ``None`` when it has no host."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        return None
-    return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme, 0)
 
 
 def hub_origin() -> Origin | None:

@@ -12,34 +12,38 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, TypedDict
+
+from typing_extensions import Unpack
 
 from hfbridge._constants import (
     BILL_TO_HEADER,
     CONNECT_TIMEOUT,
-    HF_INFERENCE_PROVIDER,
     HUB_ENDPOINT_ENV,
     HUB_URL,
     MAX_BODY_BYTES,
     MAX_LINE_BYTES,
     MAX_RETRIES,
     READ_TIMEOUT,
-    ROUTER_URL,
-    ROUTER_URL_ENV,
     ROUTER_V1_URL,
     STREAM_IDLE_TIMEOUT,
     USE_CACHE_HEADER,
 )
-from hfbridge._redact import is_credential_header, redact_url, register_secret
+from hfbridge._redact import is_credential_header, register_secret
+from hfbridge._urls import (  # noqa: F401 - origin_of and router_url are read from here too
+    Origin,
+    moved_router_origin,
+    origin_of,
+    router_url,
+    router_v1_url,
+    validate_base_url,
+)
 from hfbridge._version import __version__
 from hfbridge.errors import HFConfigError
 from hfbridge.transport.auth import (
-    Origin,
     Secret,
     TokenSource,
     is_hf_origin,
-    origin_of,
     public_headers,
     resolve_token,
 )
@@ -47,45 +51,6 @@ from hfbridge.transport.retry import RetryPolicy
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 token
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")  # visible ASCII, space and tab: no CR, LF, NUL
-
-
-def validate_base_url(url: str, *, what: str = "base_url") -> str:
-    """Return ``url`` without a trailing slash; :class:`HFConfigError` if it is not usable.
-
-    Refused, besides what is not an http(s) URL with a host: credentials in the URL
-    (``user:password@``: they would show wherever the URL does, in ``repr``, dumps and logs; pass
-    them as ``token=...`` or in ``default_headers`` instead), and a query or fragment (routes are
-    appended to the path, so they would land after the ``?``).
-    """
-    if not isinstance(url, str) or not url.strip():
-        raise HFConfigError(f"{what} must be a non-empty http(s) URL, got {url!r}.")
-    url = url.strip()
-    shown = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise HFConfigError(f"{what} {shown!r} is not a valid URL: {exc}.") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HFConfigError(
-            f"{what} {shown!r} is not an http(s) URL with a host: "
-            "use e.g. 'http://127.0.0.1:8080/v1' or 'https://router.huggingface.co/v1'."
-        )
-    if parts.username is not None or parts.password is not None:
-        raise HFConfigError(
-            f"{what} {shown!r} carries credentials (user:password@), which would show wherever the "
-            "URL does: remove them and pass the key as token=... (sent as 'Authorization: Bearer') "
-            "or as a header, e.g. default_headers={'Authorization': 'Basic ...'}."
-        )
-    if parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise HFConfigError(
-            f"{what} {shown!r} has a query or fragment: routes are appended to its path, so they "
-            "would land after the '?'. Pass the root URL only (e.g. 'http://127.0.0.1:8080/v1'); "
-            "send query-string credentials as a header instead."
-        )
-    if port == 0:
-        raise HFConfigError(f"{what} {shown!r} has port 0.")
-    return url.rstrip("/")
 
 
 def check_header(name: Any, value: Any, *, what: str = "header") -> tuple[str, str]:
@@ -119,44 +84,41 @@ def hub_api_url() -> str:
     return validate_base_url(endpoint, what=HUB_ENDPOINT_ENV) + "/api"
 
 
-def router_url() -> str:
-    """The router's root: ``$HFBRIDGE_ROUTER_URL`` (a gateway or a mirror), else Hugging Face's."""
-    moved = os.environ.get(ROUTER_URL_ENV)
-    return validate_base_url(moved, what=ROUTER_URL_ENV) if moved else ROUTER_URL
-
-
-def router_v1_url() -> str:
-    """The router's OpenAI-compatible root (``{router_url()}/v1``)."""
-    return f"{router_url()}/v1"
-
-
-def moved_router_origin() -> Origin | None:
-    """The origin of ``$HFBRIDGE_ROUTER_URL`` when the user moved the router, else ``None``.
-
-    That origin is trusted like a Hugging Face host (a discovered token goes to it): the user named
-    it as the router. Only the exact origin: another port or scheme of the same host is not it.
-    """
-    moved = os.environ.get(ROUTER_URL_ENV)
-    return origin_of(validate_base_url(moved, what=ROUTER_URL_ENV)) if moved else None
-
-
-def provider_url(provider: str, route: str = "") -> str:
-    """A provider-scoped router URL: ``{router_url()}/{provider}{route}``."""
-    if not provider or "/" in provider:
-        raise HFConfigError(f"provider must be a slug like 'together', got {provider!r}.")
-    return f"{router_url()}/{provider}{route}"
-
-
-def hf_inference_url(model: str, task: str | None = None) -> str:
-    """The hf-inference task route for ``model`` (``.../pipeline/{task}`` for embeddings tasks)."""
-    url = provider_url(HF_INFERENCE_PROVIDER, f"/models/{quote(model, safe='/')}")
-    return f"{url}/pipeline/{task}" if task else url
-
-
 def _user_agent() -> str:
     import httpx  # noqa: PLC0415 - keeps the version lookup next to its only use
 
     return f"hfbridge/{__version__}; python/{platform.python_version()}; httpx/{httpx.__version__}"
+
+
+class ClientSettings(TypedDict, total=False):
+    """The settings of a client, as keyword arguments (:meth:`ClientConfig.create`, the clients).
+
+    A new connection setting is declared here, given its effect in :class:`ClientConfig`, and
+    exposed by every adapter through one field in :mod:`hfbridge.inference.settings`.
+    """
+
+    token: str | Secret | None
+    """Explicit token; ``None``: ``HF_TOKEN``, then the token file (sent to Hugging Face only)."""
+    base_url: str | None
+    """Root of relative URLs; ``None``: the router's OpenAI-compatible root."""
+    bill_to: str | None
+    """Organisation billed for router calls (``X-HF-Bill-To``)."""
+    timeout: float | None
+    """Read timeout in seconds (connect is capped at 10 s)."""
+    max_retries: int | None
+    """Retries after the first attempt."""
+    headers: Mapping[str, str] | None
+    """Headers sent with every request."""
+    use_cache: bool | None
+    """``x-use-cache`` for hf-inference (``None``: not sent)."""
+    verify: bool | str
+    """TLS verification: ``True``, ``False`` or a CA bundle path."""
+    stream_idle_timeout: float | None
+    """Seconds a stream may go without an event (comments do not count); ``None``: ``timeout``."""
+    max_body_bytes: int | None
+    """Largest answer body kept, once decoded (``None``: 64 MiB)."""
+    max_line_bytes: int | None
+    """Largest line of an event stream (``None``: 16 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -186,24 +148,13 @@ class ClientConfig:
     router_origin: Origin | None = None
 
     @classmethod
-    def create(  # noqa: PLR0913 - mirrors the public constructor arguments
-        cls,
-        *,
-        token: str | Secret | None = None,
-        base_url: str | None = None,
-        bill_to: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        use_cache: bool | None = None,
-        verify: bool | str = True,
-        stream_idle_timeout: float | None = None,
-        max_body_bytes: int | None = None,
-        max_line_bytes: int | None = None,
-    ) -> ClientConfig:
-        """Validate the arguments and resolve the token (explicit, env, or token file)."""
-        secret, source = resolve_token(token)
-        checked = tuple(check_header(k, v) for k, v in (headers or {}).items())
+    def create(cls, **settings: Unpack[ClientSettings]) -> ClientConfig:
+        """Validate the settings (:class:`ClientSettings`) and resolve the token."""
+        secret, source = resolve_token(settings.get("token"))
+        base_url, timeout = settings.get("base_url"), settings.get("timeout")
+        max_retries, bill_to = settings.get("max_retries"), settings.get("bill_to")
+        idle = settings.get("stream_idle_timeout")
+        checked = tuple(check_header(k, v) for k, v in (settings.get("headers") or {}).items())
         for name, value in checked:
             if is_credential_header(name):
                 register_secret(value)  # redacted from every log line and error from now on
@@ -213,19 +164,19 @@ class ClientConfig:
             token=secret,
             token_source=source,
             base_url=validate_base_url(base_url) if base_url is not None else router_v1_url(),
-            bill_to=bill_to or None,
+            bill_to=settings.get("bill_to") or None,
             timeout=validate_timeout(timeout) if timeout is not None else READ_TIMEOUT,
             retry=RetryPolicy(max_retries=MAX_RETRIES if max_retries is None else max_retries),
             headers=checked,
-            use_cache=use_cache,
-            verify=verify,
+            use_cache=settings.get("use_cache"),
+            verify=settings.get("verify", True),
             stream_idle_timeout=(
-                validate_timeout(stream_idle_timeout, what="stream_idle_timeout")
-                if stream_idle_timeout is not None
+                validate_timeout(idle, what="stream_idle_timeout")
+                if idle is not None
                 else STREAM_IDLE_TIMEOUT
             ),
-            max_body_bytes=_size(max_body_bytes, MAX_BODY_BYTES, "max_body_bytes"),
-            max_line_bytes=_size(max_line_bytes, MAX_LINE_BYTES, "max_line_bytes"),
+            max_body_bytes=_size(settings.get("max_body_bytes"), MAX_BODY_BYTES, "max_body_bytes"),
+            max_line_bytes=_size(settings.get("max_line_bytes"), MAX_LINE_BYTES, "max_line_bytes"),
             router_origin=moved_router_origin(),
         )
 
@@ -235,7 +186,9 @@ class ClientConfig:
         return self.timeout if self.stream_idle_timeout is None else self.stream_idle_timeout
 
     @classmethod
-    def resolve(cls, config: ClientConfig | None, **settings: Any) -> ClientConfig:
+    def resolve(
+        cls, config: ClientConfig | None, **settings: Unpack[ClientSettings]
+    ) -> ClientConfig:
         """``config`` as given, or one created from ``settings``; never a silent mix of both."""
         if config is None:
             return cls.create(**settings)

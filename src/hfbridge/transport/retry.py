@@ -1,10 +1,11 @@
 """What to retry and how long to wait: small pure functions, driven by tenacity in the client.
 
-Retried: connection errors (refused, reset, closed before an answer), the statuses in
-``RETRYABLE_STATUSES`` (408, 429, 500, 502, 503 including "model is loading", 504), except billing
-problems (a 429 saying ``insufficient_quota``, ``HFQuotaExceededError``, does not refill by
-waiting), and the timeouts of a request the server cannot have acted on: connect, pool (no free
-connection) and write timeouts.
+What is retried is the error's own verdict (``HFError.retried``: the policy table in
+:mod:`hfbridge.errors`): connection errors (refused, reset, closed before an answer), 408, 429,
+500, 502, 503 (including "model is loading") and 504, except billing problems (a 429 saying
+``insufficient_quota`` does not refill by waiting), and the timeouts of a request the server cannot
+have acted on: connect, pool (no free connection) and write timeouts. Two rules of the
+:class:`RetryPolicy` come on top (:func:`is_retryable`): read timeouts, and waits above its cap.
 
 What a timeout means. ``timeout`` (120 s by default) bounds, for each attempt, the wait for the
 answer's headers from the moment the attempt starts, however slowly a server trickles them, and
@@ -39,14 +40,11 @@ from hfbridge._constants import (
     RETRY_INITIAL_DELAY,
     RETRY_MAX_BACKOFF,
     RETRY_WAIT_CAP,
-    RETRYABLE_STATUSES,
 )
 from hfbridge.errors import (
     HFConfigError,
-    HFConnectionError,
+    HFError,
     HFModelLoadingError,
-    HFPaymentRequiredError,
-    HFRateLimitError,
     HFStatusError,
     HFTimeoutError,
 )
@@ -137,36 +135,33 @@ def _seconds_until(http_date: str, now: float | None) -> float | None:
 
 
 def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> bool:
-    """True when ``error`` is worth another attempt under ``policy`` (the module docstring)."""
-    policy = policy or _DEFAULT_POLICY
-    if isinstance(error, HFTimeoutError):
-        return not error.request_sent or policy.retry_read_timeouts
-    if isinstance(error, HFConnectionError):
-        return True
-    if isinstance(error, HFPaymentRequiredError):  # billing: waiting does not help
+    """True when ``error`` is worth another attempt under ``policy`` (the module docstring).
+
+    The error's own verdict (``HFError.retried``), except that ``policy`` may retry read timeouts
+    of requests already sent, and never retries a server asking to wait longer than its cap.
+    """
+    if not isinstance(error, HFError):
         return False
-    if not isinstance(error, HFStatusError) or error.status_code not in RETRYABLE_STATUSES:
+    policy = policy or _DEFAULT_POLICY
+    if isinstance(error, HFTimeoutError) and error.request_sent:
+        return policy.retry_read_timeouts
+    if not error.retried:
         return False
     requested = server_requested_wait(error)
     return requested is None or requested <= policy.wait_cap
 
 
 def is_backpressure(error: BaseException) -> bool:
-    """True for a 429 or a 503 "model is loading": the server asks to wait, not to give up.
+    """True when the server asks to wait, not to give up (``HFError.backpressure``).
 
     A bulk job retries these until its deadline instead of counting them against max_retries.
     """
-    return isinstance(error, (HFRateLimitError, HFModelLoadingError))
+    return isinstance(error, HFError) and error.backpressure
 
 
 def is_congestion(error: BaseException) -> bool:
-    """True for a 429 or any 503 (loading or overloaded): the limiter cuts its window.
-
-    A 429 that reports an exhausted quota is billing, not congestion.
-    """
-    if isinstance(error, HFPaymentRequiredError):
-        return False
-    return isinstance(error, HFStatusError) and error.status_code in (429, 503)
+    """True when the limiter cuts its window (``HFError.congestion``)."""
+    return isinstance(error, HFError) and error.congestion
 
 
 def server_requested_wait(error: BaseException) -> float | None:

@@ -1,11 +1,12 @@
-"""Server-sent events: bytes or lines in, ``data`` payloads out, sync and async.
+"""Server-sent events: bytes in, ``data`` payloads out, sync and async.
 
 Rules (PROTOCOL.md section 1.5): lines end at CR, LF or CRLF only; blank lines end an event;
 comment lines (``:``) and ``event:``, ``id:``, ``retry:`` fields are ignored; ``data:`` loses its
 prefix and at most one following space; several ``data:`` lines of one event are joined with
 newlines; the payload ``[DONE]`` ends the stream. Whether a body that ends without ``[DONE]`` is
-complete is the stream's :class:`StreamEndRule` to say (the routes' rules live in
-``hfbridge.wire.stream_end``); the clients ask it, so every stream is judged in one place.
+complete is the stream's end rule to say (its shape: :class:`hfbridge._stream_end.StreamEndRule`;
+the routes' rules live in ``hfbridge.wire.stream_end``); the clients ask it, so every stream is
+judged in one place.
 
 A line is buffered in pieces and joined once, when it ends (linear in its length, however small
 the reads), and may not grow past ``max_line`` bytes (:class:`LineTooLong`): a server cannot make
@@ -17,64 +18,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any, Final, Protocol
 
 from hfbridge._constants import DRAIN_TIMEOUT, MAX_LINE_BYTES
+from hfbridge._stream_end import REQUIRE_DONE, StreamEndRule
 from hfbridge.transport._timing import AsyncWatch, Deadline, DeadlineExpired
 
-DONE = "[DONE]"
-_DONE_BYTES = DONE.encode()
+__all__ = [
+    "DRAIN_LIMIT",
+    "REQUIRE_DONE",
+    "EventParser",
+    "LineTooLong",
+    "StreamEndRule",
+    "aiter_events",
+    "iter_events",
+]
+
+_DONE_BYTES = b"[DONE]"
 _LINE_ENDS = (b"\n", b"\r")
-
-
-class StreamEndRule(Protocol):
-    """When a body that ends without ``[DONE]`` is still a complete stream (``[DONE]`` always is).
-
-    The client folds every parsed event into a state, ``state = rule.step(state, event)`` from
-    ``rule.start``, and at the end of the body raises ``HFStreamError`` unless
-    ``rule.finished(state)``. Both functions are pure. ``expects`` names what a complete stream
-    ends with, for the error message.
-    """
-
-    @property
-    def name(self) -> str:
-        """A short name, for logs and tests."""
-
-    @property
-    def expects(self) -> str:
-        """What a complete stream has received by its end (``""``: only ``[DONE]`` will do)."""
-
-    @property
-    def start(self) -> Any:
-        """The state before the first event."""
-
-    def step(self, state: Any, event: Any, /) -> Any:
-        """The state after ``event``."""
-
-    def finished(self, state: Any, /) -> bool:
-        """Whether a stream in ``state`` is complete when its body ends."""
-
-
-class RequireDone:
-    """The strict rule: only ``[DONE]`` completes a stream (routes without a rule of their own)."""
-
-    __slots__ = ()
-    name: Final = "require-done"
-    expects: Final = ""
-    start: Final = None
-
-    @staticmethod
-    def step(state: Any, event: Any) -> Any:  # noqa: ARG004 - the rule's signature
-        """Events change nothing."""
-        return state
-
-    @staticmethod
-    def finished(state: Any) -> bool:  # noqa: ARG004 - the rule's signature
-        """Never complete without ``[DONE]``."""
-        return False
-
-
-REQUIRE_DONE: Final = RequireDone()
 
 
 class LineTooLong(ValueError):  # noqa: N818 - translated by the clients into a typed error
@@ -129,130 +89,15 @@ def _split(chunk: bytes, pending: _Pending) -> list[bytes]:
     return lines
 
 
-class LineDecoder:
-    """Incremental splitter of a byte stream into lines, at CR, LF or CRLF only (the SSE rule).
-
-    Not ``httpx``'s ``iter_lines``: it also breaks at U+2028, U+2029 and U+0085, which JSON carries
-    unescaped inside strings, so a model writing one of them would cut its event in two.
-    """
-
-    __slots__ = ("_pending", "_trailing_cr")
-
-    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
-        self._pending = _Pending(max_line)
-        self._trailing_cr = False
-
-    def feed(self, chunk: bytes) -> list[str]:
-        """Take the next bytes; return the lines they complete (without their line ends)."""
-        if self._trailing_cr:
-            chunk = b"\r" + chunk
-            self._trailing_cr = False
-        if chunk.endswith(b"\r"):
-            # It may be the first half of a CRLF split across chunks: decide with the next chunk.
-            self._trailing_cr = True
-            chunk = chunk[:-1]
-        if not chunk:
-            return []
-        return [line.decode("utf-8", "replace") for line in _split(chunk, self._pending)]
-
-    def flush(self) -> list[str]:
-        """At end of body: the last line, if it had no line end (or ended with a lone CR)."""
-        pending = self._pending.pieces or self._trailing_cr
-        lines = [self._pending.take(b"").decode("utf-8", "replace")] if pending else []
-        self._trailing_cr = False
-        return lines
-
-
-def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """The lines of a byte stream (see :class:`LineDecoder`)."""
-    decoder = LineDecoder()
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.flush()
-
-
-async def aiter_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """Async form of :func:`iter_lines`."""
-    decoder = LineDecoder()
-    async for chunk in chunks:
-        for line in decoder.feed(chunk):
-            yield line
-    for line in decoder.flush():
-        yield line
-
-
-class SSEDecoder:
-    """Incremental decoder: feed it lines, get complete event payloads back."""
-
-    __slots__ = ("_data", "done")
-
-    def __init__(self) -> None:
-        self._data: list[str] = []
-        self.done = False
-
-    def feed(self, line: str) -> str | None:
-        """Take one line (without its end of line); return a payload when an event completes."""
-        line = line.rstrip("\r\n")
-        if not line:
-            return self.flush()
-        if line.startswith("data:"):
-            value = line[5:]
-            self._data.append(value[1:] if value.startswith(" ") else value)
-        # Comments (":"), "event:", "id:", "retry:" and unknown fields carry nothing we use.
-        return None
-
-    def flush(self) -> str | None:
-        """Complete the pending event, if any (called on a blank line and at end of body)."""
-        if not self._data:
-            return None
-        payload = "\n".join(self._data)
-        self._data = []
-        if payload.strip() == DONE:
-            self.done = True
-            return None
-        return payload
-
-
-def iter_sse_payloads(lines: Iterable[str], decoder: SSEDecoder | None = None) -> Iterator[str]:
-    """Yield each event's payload until ``[DONE]`` or the end of ``lines``.
-
-    Inspect ``decoder.done`` afterwards to learn whether ``[DONE]`` was seen.
-    """
-    decoder = decoder if decoder is not None else SSEDecoder()
-    for line in lines:
-        payload = decoder.feed(line)
-        if payload is not None:
-            yield payload
-        if decoder.done:
-            return
-    payload = decoder.flush()
-    if payload is not None:
-        yield payload
-
-
-async def aiter_sse_payloads(
-    lines: AsyncIterable[str], decoder: SSEDecoder | None = None
-) -> AsyncIterator[str]:
-    """Async form of :func:`iter_sse_payloads`."""
-    decoder = decoder if decoder is not None else SSEDecoder()
-    async for line in lines:
-        payload = decoder.feed(line)
-        if payload is not None:
-            yield payload
-        if decoder.done:
-            return
-    payload = decoder.flush()
-    if payload is not None:
-        yield payload
 
 
 class EventParser:
     """Bytes in, complete event payloads out: the line splitter and the decoder in one pass.
 
-    The clients read streams through this (one call per network chunk, lines kept as bytes and
-    only ``data`` decoded) rather than chaining :func:`iter_lines` and :func:`iter_sse_payloads`,
-    whose per-line calls cost about a microsecond per event. Same rules, same results: the tests
-    check both on every fixture, at every chunk size. ``done`` tells whether ``[DONE]`` arrived.
+    One call per network chunk, lines kept as bytes and only ``data`` decoded: a line splitter
+    and a decoder chained line by line (the tests keep one, in ``tests/transport/sse_oracle.py``,
+    as the oracle this parser is checked against on every fixture at every chunk size) cost about
+    a microsecond more per event. ``done`` tells whether ``[DONE]`` arrived.
     """
 
     __slots__ = ("_data", "_pending", "_trailing_cr", "done")

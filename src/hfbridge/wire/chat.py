@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,23 +17,6 @@ from hfbridge.errors import HFConfigError, HFResponseError
 from hfbridge.wire.params import check_params
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-SAMPLING_PARAMS: tuple[str, ...] = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "seed",
-    "stop",
-    "frequency_penalty",
-    "presence_penalty",
-    "logprobs",
-    "top_logprobs",
-    "n",
-    "logit_bias",
-    "reasoning_effort",
-)
-"""OpenAI sampling parameters hfbridge sends when set (``max_new_tokens`` is an alias of
-``max_tokens``)."""
-
 FINISH_REASON_SYNONYMS: dict[str, str] = {
     "eos": "stop",  # together
     "eos_token": "stop",  # TGI 1.x/2.x chat, TGI /generate details
@@ -171,6 +154,23 @@ def _valid_part(part: Any) -> bool:
     return False
 
 
+class WireTools(list[dict[str, Any]]):
+    """Tool definitions already checked by :func:`validate_tool` (a list, as the body holds it).
+
+    A request built from them again (a bound model's every call) does not check them again;
+    ``names`` are the tools' names, for checking a ``tool_choice``.
+    """
+
+    names: tuple[str, ...] = ()
+
+
+def wire_tools(tools: Iterable[Mapping[str, Any]]) -> WireTools:
+    """Check each tool definition once; the result is not checked again by later requests."""
+    checked = WireTools(validate_tool(tool) for tool in tools)
+    checked.names = tuple(tool["function"]["name"] for tool in checked)
+    return checked
+
+
 def validate_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
     """Check an OpenAI tool definition and return it as a plain dict."""
     function = tool.get("function") if tool.get("type", "function") == "function" else None
@@ -293,12 +293,16 @@ def _settle_tools(options: dict[str, Any]) -> None:
     if drop_tool_fields_without_tools(options):
         return
     tools = options["tools"]
-    if not is_object_list(tools):
+    if isinstance(tools, WireTools):  # checked when they were converted or bound
+        names: Sequence[str] = tools.names
+    elif not is_object_list(tools):
         raise HFConfigError(
             "tools must be a list of {'type': 'function', 'function': {'name': ..., "
             f"'parameters': {{...}}}}}} objects, got {str(tools)[:80]!r}."
         )
-    names = [validate_tool(tool)["function"]["name"] for tool in tools]
+    else:
+        names = [validate_tool(tool)["function"]["name"] for tool in tools]
+    # Per request, not when binding: LangChain binds a model and its schema under one name.
     check_unique_tool_names(names)
     if options.get("tool_choice") is not None:
         normalize_tool_choice(options["tool_choice"], names)

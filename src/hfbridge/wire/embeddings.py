@@ -23,11 +23,13 @@ import json
 import math
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from hfbridge._urls import hf_inference_url, provider_url
 from hfbridge.errors import HFConfigError, HFResponseError
+from hfbridge.wire.route import Route, Target
 
 EmbeddingAPI = Literal["openai", "feature-extraction"]
 TruncationDirection = Literal["left", "right"]
@@ -36,10 +38,18 @@ EncodingFormat = Literal["float", "base64"]
 Vector = list[float]
 
 __all__ = [
+    "FEATURE_EXTRACTION",
+    "OPENAI_EMBEDDINGS",
+    "OPENAI_EMBEDDING_PROVIDERS",
+    "ROUTES_BY_API",
     "Batch",
     "EmbeddingAPI",
     "EmbeddingParams",
+    "EmbeddingRequest",
+    "EncodingFormat",
     "Instructions",
+    "TruncationDirection",
+    "Vector",
     "apply_instruction",
     "body_size",
     "check_flags",
@@ -331,6 +341,85 @@ def parse_openai_embeddings(payload: Any, *, count: int) -> list[Vector]:
 
 
 # --- batching plan -------------------------------------------------------------------------------
+
+
+# --- the routes ----------------------------------------------------------------------------------
+
+OPENAI_EMBEDDING_PROVIDERS: dict[str, str] = {
+    "together": "/v1/embeddings",
+    "scaleway": "/v1/embeddings",
+    "deepinfra": "/v1/openai/embeddings",
+}
+"""Providers that serve embeddings through an OpenAI-style route on the router's proxy."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    """One request's texts (instructions applied) and the route's parameters."""
+
+    texts: Sequence[str]
+    params: EmbeddingParams
+
+
+def _openai_url(target: Target, stream: bool) -> str:  # noqa: ARG001 - embeddings never stream
+    if target.base_url is not None:
+        return f"{target.base_url}/embeddings"
+    provider = target.provider or ""
+    if provider not in OPENAI_EMBEDDING_PROVIDERS:
+        raise HFConfigError(
+            f"provider {provider!r} has no OpenAI-style embeddings route: use one of "
+            f"{', '.join(OPENAI_EMBEDDING_PROVIDERS)}, or pass base_url=..."
+        )
+    return provider_url(provider, OPENAI_EMBEDDING_PROVIDERS[provider])
+
+
+def _feature_extraction_url(target: Target, stream: bool) -> str:  # noqa: ARG001 - as above
+    if target.base_url is not None:
+        return target.base_url
+    return hf_inference_url(target.model_id or "", "feature-extraction")
+
+
+def _openai_build(request: EmbeddingRequest, target: Target, stream: bool) -> dict[str, Any]:  # noqa: ARG001
+    return openai_body(request.texts, model=target.model or "", params=request.params)
+
+
+def _feature_extraction_build(
+    request: EmbeddingRequest, target: Target, stream: bool  # noqa: ARG001 - a route's build
+) -> dict[str, Any]:
+    texts = request.texts
+    # A lone text goes as a bare string, as the official clients send one input.
+    return feature_extraction_body(texts[0] if len(texts) == 1 else texts, request.params)
+
+
+def _openai_parse(body: Any, headers: Mapping[str, str], request: EmbeddingRequest) -> list[Vector]:  # noqa: ARG001
+    return parse_openai_embeddings(body, count=len(request.texts))
+
+
+def _feature_extraction_parse(
+    body: Any, headers: Mapping[str, str], request: EmbeddingRequest  # noqa: ARG001
+) -> list[Vector]:
+    count = len(request.texts)
+    return parse_feature_extraction(
+        body, count=count, single=count == 1, normalize=request.params.normalize
+    )
+
+
+OPENAI_EMBEDDINGS: Route[EmbeddingRequest, list[Vector], Vector] = Route(
+    name="openai-embeddings", url=_openai_url, build=_openai_build, parse=_openai_parse
+)
+"""OpenAI ``/v1/embeddings``: a self-hosted root's, or a provider's on the router."""
+
+FEATURE_EXTRACTION: Route[EmbeddingRequest, list[Vector], Vector] = Route(
+    name="feature-extraction", url=_feature_extraction_url, build=_feature_extraction_build,
+    parse=_feature_extraction_parse,
+)  # fmt: skip
+"""hf-inference feature-extraction, or the exact URL of a TEI ``/embed``-style server."""
+
+ROUTES_BY_API: dict[str, str] = {
+    "openai": "openai-embeddings",
+    "feature-extraction": "feature-extraction",
+}
+"""The registered route name of each body format (``api``)."""
 
 
 def body_size(body: Any) -> int:

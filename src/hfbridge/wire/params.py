@@ -22,7 +22,7 @@ from typing import Any
 
 from hfbridge.errors import HFConfigError
 
-__all__ = ["RULES", "check_param", "check_params"]
+__all__ = ["MAX_COUNT", "MAX_SEED", "RULES", "check_param", "check_params"]
 
 MAX_COUNT = 2**31 - 1
 """Largest token count, choice count or ``top_k`` accepted (a 32-bit signed integer)."""

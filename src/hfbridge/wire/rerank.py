@@ -42,12 +42,19 @@ from urllib.parse import quote
 from hfbridge._constants import HF_INFERENCE_PROVIDER, ROUTER_URL
 from hfbridge.errors import HFConfigError, HFResponseError
 from hfbridge.wire.embeddings import TruncationDirection, check_flags, check_truncation_direction
+from hfbridge.wire.route import Route
 
 RerankAPI = Literal["tei", "cohere", "text-ranking", "text-classification"]
 
 __all__ = [
     "FORMATS",
+    "RERANK_COHERE",
+    "RERANK_TEI",
+    "RERANK_TEXT_CLASSIFICATION",
+    "RERANK_TEXT_RANKING",
+    "AnswerParser",
     "BatchAnswer",
+    "BodyBuilder",
     "RerankAPI",
     "RerankBatchRequest",
     "RerankFormat",
@@ -550,3 +557,21 @@ def check_params(fmt: RerankFormat, params: RerankParams) -> None:
         f"{name} cannot be sent with the {fmt.api!r} rerank format; formats that take it: "
         f"{', '.join(able)}."
     )
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+
+def _route(api: RerankAPI) -> Route[RerankBatchRequest, BatchAnswer, None]:
+    fmt = FORMATS[api]
+    return Route(name=f"rerank-{api}", url=fmt.url, build=fmt.build, parse=fmt.parse)
+
+
+RERANK_TEI = _route("tei")
+"""TEI ``POST /rerank`` (and llama-server's same route) as a route of the seam."""
+RERANK_COHERE = _route("cohere")
+"""Cohere/Jina-style ``POST /v1/rerank`` (vLLM, llama-server, providers) as a route."""
+RERANK_TEXT_RANKING = _route("text-ranking")
+"""hf-inference ``.../pipeline/text-ranking`` as a route."""
+RERANK_TEXT_CLASSIFICATION = _route("text-classification")
+"""hf-inference text classification of (query, document) pairs as a route."""

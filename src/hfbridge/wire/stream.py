@@ -99,7 +99,12 @@ def _fragment(value: Any) -> str:
 
 
 class ChunkAccumulator:
-    """Fold ``chat.completion.chunk`` events into deltas, then into a :class:`ChatCompletion`."""
+    """Fold ``chat.completion.chunk`` events into deltas, then into a :class:`ChatCompletion`.
+
+    The fold of the chat completions route (:class:`~hfbridge.wire.route.Fold`), and the one
+    record of a chat stream: adapters read the text and tool calls so far from it
+    (:meth:`content`, :meth:`tool_calls`) instead of folding the deltas again.
+    """
 
     def __init__(self) -> None:
         self._choices: dict[int, _ChoiceState] = {}
@@ -214,20 +219,34 @@ class ChunkAccumulator:
         state = self._choices.get(0)
         return state.finish_reason if state else None
 
+    def end(self, headers: Mapping[str, str]) -> list[StreamDelta]:  # noqa: ARG002 - a Fold
+        """Nothing is held back: every delta went out as its chunk arrived."""
+        return []
+
+    def result(self) -> ChatCompletion:
+        """The assembled completion (see :meth:`completion`)."""
+        return self.completion()
+
+    def content(self, choice: int = 0) -> tuple[str, str]:
+        """The text and the reasoning of ``choice`` so far."""
+        state = self._choices.get(choice)
+        if state is None:
+            return "", ""
+        return state.content.getvalue(), state.reasoning.getvalue()
+
+    def tool_calls(self, choice: int = 0) -> tuple[ToolCall, ...]:
+        """The tool calls of ``choice`` so far (arguments possibly incomplete JSON)."""
+        state = self._choices.get(choice)
+        if state is None or not state.tools:
+            return ()
+        return _calls(state)
+
     def completion(self) -> ChatCompletion:
         """Everything received so far, assembled as a completion."""
         choices = []
         for index in sorted(self._choices):
             state = self._choices[index]
-            calls = tuple(
-                ToolCall(
-                    id=tool.id or f"call_{position}",
-                    name=tool.name or "",
-                    arguments="".join(tool.arguments) + _REPLACEMENT * bool(tool.held),
-                    index=position,
-                )
-                for position, tool in sorted(state.tools.items())
-            )
+            calls = _calls(state, complete=True)
             choices.append(
                 ChatChoice(
                     index=index,
@@ -248,6 +267,19 @@ class ChunkAccumulator:
             usage=self.usage,
             system_fingerprint=self.system_fingerprint,
         )
+
+
+def _calls(state: _ChoiceState, *, complete: bool = False) -> tuple[ToolCall, ...]:
+    # complete: a surrogate half still held back never got its other half (U+FFFD stands for it)
+    return tuple(
+        ToolCall(
+            id=tool.id or f"call_{position}",
+            name=tool.name or "",
+            arguments="".join(tool.arguments) + _REPLACEMENT * bool(complete and tool.held),
+            index=position,
+        )
+        for position, tool in sorted(state.tools.items())
+    )
 
 
 def _text_or_none(buffer: io.StringIO, held: str = "", *, keep_empty: bool = False) -> str | None:
