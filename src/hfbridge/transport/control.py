@@ -51,6 +51,7 @@ from hfbridge._constants import (
     LIMITER_DECREASE,
     LIMITER_INITIAL_WINDOW,
     PACER_PROBE,
+    PACER_RESTART,
     PACER_SHARE,
     PACER_SLOW_START,
     PACER_STRIKES,
@@ -141,6 +142,7 @@ class RatePacer:
     window: tuple[float, float] = PACER_WINDOW
     probe: float = PACER_PROBE
     slow_start_step: tuple[float, float] = PACER_SLOW_START
+    restart: tuple[float, float] = PACER_RESTART
     max_strikes: int = PACER_STRIKES
     rate: float = 0.0
     slow_start: bool = False
@@ -187,6 +189,11 @@ class RatePacer:
         if self.rate <= 0:
             return
         rate = self.current_rate(now)
+        seconds, intervals = self.restart
+        if not self.slow_start and now - self.cut_at >= max(seconds, intervals / rate):
+            # No 429 for a while: the limit may be well above this rate (another process sharing
+            # it slowed down, or this one measured only its own part): probe multiplicatively.
+            self.rate, self.slow_start, self.cut_at = rate, True, now
         if self.slow_start:
             if now - self.next_start >= 1.0 / rate:
                 rate = self.rate
