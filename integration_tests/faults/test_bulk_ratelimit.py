@@ -152,6 +152,8 @@ def test_four_processes_share_one_limit_without_a_coordinator(limited_server, fa
     stats = limited_server.stats()
     assert stats["texts"] == 4 * count
     assert stats["texts_repeated"] == 0
+    share = allowed_share(stats)
     fault_report("4 processes, one 100 req/s limit", seconds=round(seconds, 1),
-                 rate_limited=stats.get("rate_limited", 0),
-                 share=round(allowed_share(stats), 2))  # fmt: skip
+                 rate_limited=stats.get("rate_limited", 0), share=round(share, 2))  # fmt: skip
+    # main's AIMD and pauses reached 0.98; pacing with only an additive probe, 0.61-0.73
+    assert share >= 0.85

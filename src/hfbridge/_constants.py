@@ -105,10 +105,11 @@ since the cut (slow near the limit just found, faster the longer no 429 comes)."
 PACER_SLOW_START: Final = (1.5, 0.1)
 """Until its first paced 429 a pacer multiplies its rate by the first value every second-value
 seconds: an early estimate from a handful of answers is usually far too low."""
-PACER_RESTART: Final = (1.0, 16.0)
-"""A pacer that met no 429 for the longer of these seconds and these many intervals at its rate
-goes back to slow start: processes sharing one limit each measure only their own part of it, and
-an additive probe from there leaves the limit unused for seconds (issue 15, 4 processes)."""
+PACER_RESTART: Final = (1.0, 16.0, 0.5)
+"""A pacer that met no 429 for the longer of the first two values (seconds, intervals at its rate)
+goes back to a gentler slow start (``PACER_SLOW_START``'s factor every third-value seconds):
+processes sharing one limit each measure only their own part of it, and the additive probe alone
+left a quarter of the limit unused for seconds (issue 15, 4 processes: share 0.61-0.73 -> 0.96)."""
 PACER_STRIKES: Final = 3
 """Paced 429s in a row with no success between them: pacing has failed, the key pauses for the
 server's ``Retry-After`` instead and measures again afterwards."""
