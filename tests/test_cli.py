@@ -257,6 +257,10 @@ def test_status_of_an_alias_shows_each_router_provider(catalog):
     code, text = run(catalog, "status", "agent")
     assert code == 0
     assert text.splitlines()[0] == "openai/gpt-oss-120b (alias 'agent'): warm"
+    profile = text.splitlines()[1]
+    assert profile.startswith("LangChain profile (ChatHF.refresh_profile()): ")
+    assert "tool_calling=True" in profile
+    assert "max_input_tokens=" in profile
     assert [row[1] for row in rows(text)] == [
         "cerebras",
         "groq",
@@ -275,6 +279,8 @@ def test_status_cold_unknown_and_json(catalog):
     code, text = run(catalog, "status", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json")
     payload = json.loads(text)
     assert payload["status"] == "warm"
+    assert payload["profile"]["text_inputs"] is True
+    assert payload["profile"]["image_inputs"] is False  # text-only in the catalogue
     assert [p["provider"] for p in payload["providers"]][-1] == "sambanova"
 
 
@@ -312,6 +318,7 @@ def test_aliases_table_and_sources(catalog, tmp_path):
         ["chat", "large", "openai/gpt-oss-120b", str(tmp_path / "hfbridge.toml")],
         ["chat", "small", "Qwen/Qwen2.5-7B-Instruct", "built-in"],
         ["chat", "agent", "openai/gpt-oss-120b", "built-in"],
+        ["chat", "vision", "meta-llama/Llama-4-Scout-17B-16E-Instruct", "built-in"],
     ]
 
 

@@ -31,11 +31,13 @@ from hfbridge.catalog import (
     RouterModel,
     RouterProvider,
     alias_sources,
+    capabilities,
     check_aliases,
     default_catalog,
     resolve_model,
 )
 from hfbridge.catalog.aliases import RERANK_PIPELINE_TAG
+from hfbridge.catalog.profile import router_profile
 from hfbridge.errors import HFConfigError, HFError
 
 _ROUTER_TASKS = frozenset({"chat", "conversational", "chat-completion", "text-generation"})
@@ -256,7 +258,7 @@ def _status_text(hub: HubModel | None, router: RouterModel | None, *, failed: bo
 
 
 def cmd_status(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
-    """``hfbridge status MODEL``: warm/cold on the Hub and each provider's row on the router."""
+    """``hfbridge status MODEL``: warm/cold, the LangChain profile, each router provider's row."""
     spec = resolve_model(args.model, kind="chat")
     failures: list[HFError] = []
     hub: HubModel | None = None
@@ -273,10 +275,12 @@ def cmd_status(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
         raise failures[0]
     alias = f" (alias {spec.alias!r})" if spec.alias else ""
     status = _status_text(hub, router, failed=bool(failures))
+    profile = router_profile(capabilities(spec, catalog=catalog)) if router is not None else None
     if args.format == "json":
         payload = {
             "model": spec.model_id,
             "status": status,
+            "profile": profile,
             "providers": [_provider_record(router, entry) for entry in router.providers]
             if router
             else [],
@@ -286,6 +290,9 @@ def cmd_status(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
         print(file=out)
         return 0
     print(f"{spec.model_id}{alias}: {status}", file=out)
+    if profile is not None:
+        shown = ", ".join(f"{key}={value}" for key, value in profile.items())
+        print(f"LangChain profile (ChatHF.refresh_profile()): {shown}", file=out)
     if router is not None:
         records = [_provider_record(router, entry) for entry in router.providers]
         render("Router providers", PROVIDER_COLUMNS, records, out, args.format)

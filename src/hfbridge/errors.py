@@ -47,6 +47,7 @@ request of the job, so no new request is sent)::
     503 model loading       yes      yes           yes         yes         -
     other 5xx               -        -             -           yes         -
     HFStreamError           -        -             -           422/5xx event -
+    HFResponseError         -        -             -           422/5xx upstream -
     everything else         -        -             -           -           -
 
 (``retried`` by status: :data:`RETRIED_STATUSES`. The retry policy adds two rules, in
@@ -225,12 +226,31 @@ class HFStreamError(HFError):
 
 
 class HFResponseError(HFError):
-    """The server answered with success, but the body is not what the route promises."""
+    """The server answered with success, but the body is not what the route promises.
 
-    def __init__(self, message: str, *, body: str = "", request_id: str | None = None) -> None:
+    ``status_code`` is the status of the provider behind the server when the body reports one: the
+    Hugging Face router answers a Responses call whose provider failed with HTTP 200 and
+    ``status: "failed"`` (``"500 ..."`` in its message), which fails over as that status would.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: str = "",
+        request_id: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.body = redact(body)[:_MAX_BODY_IN_MESSAGE]
         self.request_id = request_id
+        self.status_code = status_code
+
+    @property
+    def fails_over(self) -> bool:
+        """A failure the body blames on the provider (422, 5xx) fails over as that status would."""
+        status = self.status_code
+        return status is not None and (status == 422 or status >= 500)  # noqa: PLR2004
 
 
 class HFResponseTooLargeError(HFResponseError):

@@ -30,9 +30,9 @@ def test_builtins_resolve():
         resolve_model("small", kind="embeddings").model_id
         == "sentence-transformers/all-MiniLM-L6-v2"
     )
-    assert set(alias_table("chat")) == {"default", "large", "small", "agent"}
+    assert set(alias_table("chat")) == {"default", "large", "small", "agent", "vision"}
     assert {alias: source for alias, (_, source) in alias_sources("chat").items()} == dict.fromkeys(
-        ("default", "large", "small", "agent"), "built-in"
+        ("default", "large", "small", "agent", "vision"), "built-in"
     )
 
 
@@ -101,6 +101,7 @@ def test_file_precedence_and_sources(monkeypatch, tmp_path):
             f"{tmp_path / 'pyproject.toml'} [tool.hfbridge.aliases]",
         ),
         "agent": ("d/from-override", "override"),
+        "vision": ("meta-llama/Llama-4-Scout-17B-16E-Instruct", "built-in"),
     }
     assert (
         resolve_model("small", kind="chat", overrides={"small": "e/per-call"}).model_id

@@ -66,6 +66,7 @@ BUILTIN_ALIASES: dict[ModelKind, dict[str, str]] = {
         "large": "meta-llama/Llama-3.3-70B-Instruct",
         "small": "Qwen/Qwen2.5-7B-Instruct",
         "agent": "openai/gpt-oss-120b",
+        "vision": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
     },
     "embeddings": {
         "default": "sentence-transformers/all-mpnet-base-v2",

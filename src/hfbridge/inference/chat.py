@@ -9,20 +9,27 @@ Self-hosted endpoints (``base_url``) skip the catalog: the model name is sent ve
 A named ``tool_choice`` goes to a self-hosted server that ignores it (llama.cpp: learnt once per
 ``base_url``, see :mod:`hfbridge.inference.server_kinds`) as that tool alone with ``"required"``.
 Inline reasoning (``<think>``) is split out by the route (:mod:`hfbridge.wire.chat_completions`).
+
+With ``use_responses_api=True`` the same calls go to the OpenAI Responses API (``POST
+/v1/responses``, :mod:`hfbridge.wire.responses`) through the same loop: the answers are the same
+:class:`~hfbridge.wire.chat.ChatCompletion` values (what only the Responses API has, such as
+server-run MCP calls, is in ``completion.extra["response"]``), routing and failover are the same.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from typing_extensions import Unpack
 
-from hfbridge.catalog.aliases import resolve_model
+from hfbridge.catalog.aliases import BUILTIN_ALIASES, resolve_model
 from hfbridge.catalog.spec import ModelSpec
+from hfbridge.errors import HFCapabilityError, HFConfigError, HFStatusError
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.server_kinds import aserver_kind, note_answer, server_kind
 from hfbridge.inference.service import (
@@ -32,10 +39,17 @@ from hfbridge.inference.service import (
     Served,
     ServedStream,
 )
-from hfbridge.wire.chat import ChatCompletion, Usage
+from hfbridge.wire.chat import ChatCompletion, Usage, has_image_parts
 from hfbridge.wire.chat_completions import CHAT_COMPLETIONS, ChatRequest, chat_request
+from hfbridge.wire.responses import (
+    RESPONSES,
+    ResponsesRequest,
+    is_server_tool,
+    responses_request,
+)
+from hfbridge.wire.responses_stream import ResponsesStreamFold
 from hfbridge.wire.route import Target
-from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+from hfbridge.wire.stream import ChunkAccumulator, StreamDelta, StreamRecord
 from hfbridge.wire.tool_choice import IGNORES_NAMED_CHOICE, force_named_tool, named_tool
 
 logger = logging.getLogger("hfbridge.inference")
@@ -44,12 +58,17 @@ _UNPRICED: Any = object()  # "the cost is still to be asked of the catalog" (Non
 
 __all__ = [
     "PROVIDER_HEADERS",
+    "AnyRequest",
     "AsyncChatStream",
     "CallOptions",
     "ChatResult",
     "ChatService",
     "ChatStream",
 ]
+
+
+AnyRequest = ChatRequest | ResponsesRequest
+"""A validated request of either chat route (chat completions, or the Responses API)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +100,7 @@ class ChatService(OnConnection):
         aliases: per-instance alias overrides (``{"default": "org/name"}``).
         client, async_client: clients to use instead of ones built from the settings.
         catalog: the catalog used for routing (default: the process-wide one).
+        use_responses_api: send to ``/v1/responses`` instead of ``/v1/chat/completions``.
     """
 
     def __init__(
@@ -88,6 +108,7 @@ class ChatService(OnConnection):
         *,
         model: str | None = None,
         connection: Connection | None = None,
+        use_responses_api: bool = False,
         **settings: Unpack[ConnectionArgs],
     ) -> None:
         self.connection = connection or Connection.create(**settings)
@@ -96,7 +117,11 @@ class ChatService(OnConnection):
             model, kind="chat", overrides=self.connection.aliases,
             custom_endpoint=self.custom_endpoint,
         )  # fmt: skip
-        self.routes = RouteService(CHAT_COMPLETIONS, self.connection)
+        self.use_responses_api = use_responses_api
+        route = RESPONSES if use_responses_api else CHAT_COMPLETIONS
+        self.routes: RouteService[Any, ChatCompletion, StreamDelta] = RouteService(
+            route, self.connection
+        )
         self._specs: dict[Target, ModelSpec] = {}
         self._primary = [self._target(self.spec)]
 
@@ -105,7 +130,9 @@ class ChatService(OnConnection):
 
     def for_model(self, model: str | None) -> ChatService:
         """The service for another model over the same connection."""
-        return ChatService(model=model, connection=self.connection)
+        return ChatService(
+            model=model, connection=self.connection, use_responses_api=self.use_responses_api
+        )
 
     def __call__(self, model: str | None = None) -> ChatService:
         """Deprecated: ``ChatHF.service`` is a property; ``service(model)`` is :meth:`for_model`."""
@@ -236,17 +263,59 @@ class ChatService(OnConnection):
     def _request(
         self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], *,
         stream: bool = False, include_usage: bool = True,
-    ) -> ChatRequest:  # fmt: skip
+    ) -> AnyRequest:  # fmt: skip
+        if self.use_responses_api:
+            # llama.cpp reads only the chat-style response_format: a self-hosted server gets both.
+            return responses_request(
+                messages, params, stream=stream, mirror_response_format=self.custom_endpoint
+            )
+        tools = params.get("tools")
+        if isinstance(tools, list) and any(is_server_tool(tool) for tool in tools):
+            raise HFConfigError(
+                "tools of type 'mcp' (or another server-side tool) run on the server through "
+                "the Responses API only: set use_responses_api=True, or bind function tools."
+            )
         return chat_request(
             messages, params, model=self._primary[0].model, stream=stream,
             include_usage=include_usage,
         )  # fmt: skip
 
-    def _served_request(self, request: ChatRequest) -> ChatRequest:
+    def _served_request(self, request: AnyRequest) -> AnyRequest:
+        if isinstance(request, ResponsesRequest):
+            return request
         return _with_body(request, self.for_server(request.body))
 
-    async def _aserved_request(self, request: ChatRequest) -> ChatRequest:
+    async def _aserved_request(self, request: AnyRequest) -> AnyRequest:
+        if isinstance(request, ResponsesRequest):
+            return request
         return _with_body(request, await self.afor_server(request.body))
+
+    @contextmanager
+    def explained(self) -> Iterator[None]:
+        """Re-raise an :class:`HFStatusError` of the block as :meth:`explain` rewords it."""
+        try:
+            yield
+        except HFStatusError as exc:
+            explained = self.explain(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
+
+    def explain(self, exc: HFStatusError) -> HFStatusError:
+        """``exc``, reworded when it says that a self-hosted server has no Responses route."""
+        if not (self.use_responses_api and self.custom_endpoint) or exc.status_code not in (
+            404,
+            405,
+        ):
+            return exc
+        return type(exc)(
+            f"{exc.message}\nThe server at {self.connection.base_url} answered "
+            f"{exc.status_code} on /responses: it has no Responses API (TGI and older vLLM do "
+            "not), or does not know the model. Set use_responses_api=False to call chat "
+            "completions.",
+            status_code=exc.status_code, body=exc.body, request_id=exc.request_id, url=exc.url,
+            model=exc.model, provider=exc.provider, error_code=exc.error_code,
+        )  # fmt: skip
 
     async def _aresult(self, served: Served[ChatCompletion], route: str) -> ChatResult:
         """Async form of :meth:`_result` (no sync catalog request on the event loop)."""
@@ -291,10 +360,120 @@ class ChatService(OnConnection):
         """
         return _structured_method(self.capabilities())
 
+    def profile(self) -> dict[str, Any]:
+        """What the model can do, as LangChain's ``ModelProfile`` keys (known keys only).
+
+        Router models: from the catalog (:func:`~hfbridge.catalog.profile.router_profile`: the
+        pinned provider's flags, else any live provider's; the smallest live context window).
+        A ``base_url``: what the server says about itself (:mod:`hfbridge.inference.server_facts`,
+        asked once per server). Either may make one bounded request the first time.
+        """
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import server_facts  # noqa: PLC0415
+
+            return dict(server_facts(self.client, self.spec.model_id))
+        from hfbridge.catalog.profile import router_profile  # noqa: PLC0415 - router path only
+
+        return router_profile(self.capabilities())
+
+    async def aprofile(self) -> dict[str, Any]:
+        """Async form of :meth:`profile` (no sync request on the event loop)."""
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import aserver_facts  # noqa: PLC0415
+
+            return dict(await aserver_facts(self.async_client, self.spec.model_id))
+        from hfbridge.catalog import acapabilities  # noqa: PLC0415 - router path only
+        from hfbridge.catalog.profile import router_profile  # noqa: PLC0415
+
+        return router_profile(await acapabilities(self.spec, catalog=self.catalog))
+
+    # --- images: only to a model (or server) that takes them ---
+
+    def _no_images(self, where: str) -> HFCapabilityError:
+        return HFCapabilityError(
+            f"the request holds an image, but {where} takes no image input. Use model='vision' "
+            f"({BUILTIN_ALIASES['chat']['vision']}) or another model whose catalogue entry lists "
+            "image input (`hfbridge models`), or send text only.",
+            model=self.spec.model_id, provider=self.spec.provider, capability="image input",
+        )  # fmt: skip
+
+    def _image_verdict(self, facts: Mapping[str, Any] | None, caps: Any) -> None:
+        if self.custom_endpoint:
+            if facts is not None and facts.get("image_inputs") is False:
+                where = f"the server at {self.connection.base_url} (no vision projector loaded)"
+                raise self._no_images(where)
+        elif caps is not None and caps.supports_images is False:
+            raise self._no_images(f"model {self.spec.model_id} (catalogue: text input only)")
+
+    def check_images(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Raise :class:`HFCapabilityError` before the call when images go to a text-only model.
+
+        Router models: the catalogue's ``input_modalities``; a ``base_url``: what the server says
+        (llama.cpp ``/props`` ``modalities.vision``, ``/v1/models`` ``input_modalities``; asked
+        once per server). Unknown passes: the server decides.
+        """
+        if not has_image_parts(messages):
+            return
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import server_facts  # noqa: PLC0415
+
+            self._image_verdict(server_facts(self.client, self.spec.model_id), None)
+        else:
+            self._image_verdict(None, self.capabilities())
+
+    async def acheck_images(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Async form of :meth:`check_images`."""
+        if not has_image_parts(messages):
+            return
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import aserver_facts  # noqa: PLC0415
+
+            facts = await aserver_facts(self.async_client, self.spec.model_id)
+            self._image_verdict(facts, None)
+        else:
+            from hfbridge.catalog import acapabilities  # noqa: PLC0415 - router path only
+
+            self._image_verdict(None, await acapabilities(self.spec, catalog=self.catalog))
+
+    def count_tokens(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Tokens of ``messages`` (and ``tools``) as the next call counts its prompt.
+
+        Counted by a self-hosted server that offers a counter (:mod:`hfbridge.inference.
+        token_count`), else estimated with a :class:`~hfbridge.inference.token_count.
+        TokenEstimateWarning`.
+        """
+        from hfbridge.inference.token_count import count_messages  # noqa: PLC0415 - on use
+
+        client = self.client if self.custom_endpoint else None
+        return count_messages(client, self.spec.model_id, messages, tools)
+
+    def count_text_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as it is (no chat template), counted like :meth:`count_tokens`."""
+        from hfbridge.inference.token_count import count_text  # noqa: PLC0415 - on use
+
+        client = self.client if self.custom_endpoint else None
+        return count_text(client, self.spec.model_id, text)
+
     def context_window(self, default: int) -> int:
-        """The model's context length from the catalog, else ``default``."""
-        caps = self.capabilities()
-        length = None if caps is None else caps.context_length
+        """The context window a call may rely on (one verdict for every adapter), else ``default``.
+
+        The profile's ``max_input_tokens``: a pinned provider's window; unpinned, the smallest
+        live provider's (the router may pick any of them, so a larger one is not safe for a
+        limit); a ``base_url`` server's own (llama.cpp ``n_ctx``, vLLM ``max_model_len``) once
+        its facts were learnt (:meth:`profile`, ``ChatHF.refresh_profile()``): this never asks a
+        self-hosted server itself, so that bad input still fails before any request.
+        """
+        if self.custom_endpoint:
+            from hfbridge.inference.server_facts import known_facts  # noqa: PLC0415
+
+            facts = known_facts(self.client.config.base_url, self.spec.model_id)
+            length = None if facts is None else facts.get("max_input_tokens")
+            return length if isinstance(length, int) and length > 0 else default
+        length = self.profile().get("max_input_tokens")
         return length if isinstance(length, int) and length > 0 else default
 
     def check_tools_supported(self) -> None:
@@ -314,9 +493,12 @@ class ChatService(OnConnection):
         options: CallOptions | None = None,
     ) -> ChatResult:
         """One non-streamed completion (with failover across the route's providers)."""
-        request = self._served_request(self._request(messages, params))
+        request = self._request(messages, params)
+        self.check_images(messages)
+        request = self._served_request(request)
         targets, route = self.targets(params)
-        return self._result(self.routes.call(request, targets, options), route)
+        with self.explained():
+            return self._result(self.routes.call(request, targets, options), route)
 
     async def acomplete(
         self,
@@ -325,9 +507,12 @@ class ChatService(OnConnection):
         options: CallOptions | None = None,
     ) -> ChatResult:
         """Async form of :meth:`complete`."""
-        request = await self._aserved_request(self._request(messages, params))
+        request = self._request(messages, params)
+        await self.acheck_images(messages)
+        request = await self._aserved_request(request)
         targets, route = await self.atargets(params)
-        return await self._aresult(await self.routes.acall(request, targets, options), route)
+        with self.explained():
+            return await self._aresult(await self.routes.acall(request, targets, options), route)
 
     def stream(
         self,
@@ -342,7 +527,7 @@ class ChatService(OnConnection):
         The request is validated here, before any request; it is sent on iteration.
         """
         request = self._request(messages, params, stream=True, include_usage=include_usage)
-        return ChatStream(self, request, options, sync=True)
+        return ChatStream(self, request, options, sync=True, messages=messages)
 
     def astream(
         self,
@@ -354,10 +539,10 @@ class ChatService(OnConnection):
     ) -> AsyncChatStream:
         """Async form of :meth:`stream`."""
         request = self._request(messages, params, stream=True, include_usage=include_usage)
-        return ChatStream(self, request, options, sync=False)
+        return ChatStream(self, request, options, sync=False, messages=messages)
 
 
-def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> ChatRequest:
+def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> AnyRequest:
     return request if body is request.body else request.with_body(body)
 
 
@@ -389,10 +574,11 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
     """
 
     def __init__(
-        self, service: ChatService, request: ChatRequest, options: CallOptions | None, *,
-        sync: bool,
+        self, service: ChatService, request: AnyRequest, options: CallOptions | None, *,
+        sync: bool, messages: Sequence[Mapping[str, Any]] = (),
     ) -> None:  # fmt: skip
         self.route = ""
+        self._messages = messages
         self.request = request
         self._service = service
         self._cost: Any = _UNPRICED  # an async stream is priced when it ends (asynchronously)
@@ -405,11 +591,13 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
 
     def _plan(self) -> list[Target]:
         # Asked on iteration, like the server's reading of the body (it may take a request).
+        self._service.check_images(self._messages)
         self.inner.request = self._service._served_request(self.request)  # noqa: SLF001
         targets, self.route = self._service.targets(self.request.params)
         return targets
 
     async def _aplan(self) -> list[Target]:
+        await self._service.acheck_images(self._messages)
         self.inner.request = await self._service._aserved_request(self.request)  # noqa: SLF001
         targets, self.route = await self._service.atargets(self.request.params)
         return targets
@@ -421,11 +609,22 @@ class ChatStream(ServedStream[StreamDelta, ChatResult]):
     def _finished(self, served: Served[ChatCompletion]) -> ChatResult:
         return self._service._result(served, self.route, cost=self._cost)  # noqa: SLF001
 
+    def __iter__(self) -> Iterator[StreamDelta]:
+        with self._service.explained():
+            yield from super().__iter__()
+
+    async def __aiter__(self) -> AsyncIterator[StreamDelta]:
+        with self._service.explained():
+            async for delta in super().__aiter__():
+                yield delta
+
     @property
-    def accumulator(self) -> ChunkAccumulator:
+    def accumulator(self) -> StreamRecord:
         """The stream's record so far (text, reasoning and tool calls per choice)."""
         fold = self.inner.fold
-        return fold if isinstance(fold, ChunkAccumulator) else ChunkAccumulator()
+        if isinstance(fold, ChunkAccumulator | ResponsesStreamFold):
+            return fold
+        return ChunkAccumulator()
 
 
 AsyncChatStream = ChatStream

@@ -26,6 +26,7 @@ _ROUTES: dict[str, str] = {
     "rerank-cohere": "hfbridge.wire.rerank:RERANK_COHERE",
     "rerank-text-ranking": "hfbridge.wire.rerank:RERANK_TEXT_RANKING",
     "rerank-text-classification": "hfbridge.wire.rerank:RERANK_TEXT_CLASSIFICATION",
+    "responses": "hfbridge.wire.responses:RESPONSES",
 }
 
 

@@ -7,8 +7,9 @@
   transport retries each attempt (408, 429, 5xx, connection errors), and the loop moves to the
   next target only for an error whose class fails over (``HFError.fails_over``: 5xx and 422), and
   never past the last target. The answer is parsed by the route.
-- :meth:`~RouteService.stream` does the same until the first event of a stream has arrived (a
-  stream never fails over once the caller has seen output) and folds every event with the
+- :meth:`~RouteService.stream` does the same until the first delta of a stream is handed out (a
+  stream never fails over once the caller has seen output; events before it, such as the
+  Responses API's ``response.created``, or an error event, still may) and folds every event with the
   route's fold; the transport judges the end of the body by the route's end rule, so an
   incomplete stream raises :class:`~hfbridge.errors.HFStreamError` instead of passing for
   complete.
@@ -139,7 +140,9 @@ def _served(
         where = redact_url(response.url) + (f" (model '{model}')" if model else "")
         request_id = exc.request_id or response.request_id
         message = f"{where}: {exc.message}"
-        raise HFResponseError(message, body=exc.body, request_id=request_id) from None
+        raise HFResponseError(
+            message, body=exc.body, request_id=request_id, status_code=exc.status_code
+        ) from None
     return Served(result, target, response.headers, response.request_id)
 
 
@@ -166,11 +169,11 @@ class RouteService(Generic[RequestT, ResultT, DeltaT]):
             try:
                 method, url, arguments = attempt(route, request, target, options, WHOLE)
                 response = client.request(method, url, **arguments)
-            except HFError as exc:
+                return _served(route, request, target, response)
+            except HFError as exc:  # noqa: PERF203 - one attempt per target
                 if fail_over(exc, target, last - position):
                     continue
                 raise
-            return _served(route, request, target, response)
         raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
 
     async def acall(
@@ -186,11 +189,11 @@ class RouteService(Generic[RequestT, ResultT, DeltaT]):
             try:
                 method, url, arguments = attempt(route, request, target, options, WHOLE)
                 response = await client.request(method, url, **arguments)
-            except HFError as exc:
+                return _served(route, request, target, response)
+            except HFError as exc:  # noqa: PERF203 - one attempt per target
                 if fail_over(exc, target, last - position):
                     continue
                 raise
-            return _served(route, request, target, response)
         raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
 
     def stream(
@@ -283,8 +286,16 @@ class RouteStream(_StreamState[RequestT, ResultT, DeltaT]):
             self.target, self.headers, self.request_id = target, events.headers, events.request_id
             fold = self.fold = route.fold(self.request)
             try:
-                if first is not _NO_EVENT:
-                    yield from fold.add(first)
+                try:  # until the first delta, nothing reached the caller: failing over is safe
+                    deltas = list(fold.add(first)) if first is not _NO_EVENT else []
+                    while not deltas and first is not _NO_EVENT:
+                        first = next(iterator, _NO_EVENT)
+                        deltas = list(fold.add(first)) if first is not _NO_EVENT else []
+                except HFError as exc:
+                    if fail_over(exc, target, last - position):
+                        continue
+                    raise
+                yield from deltas
                 add = fold.add  # read after the first event: a fold may settle its path on it
                 for event in iterator:
                     yield from add(event)
@@ -322,9 +333,17 @@ class AsyncRouteStream(_StreamState[RequestT, ResultT, DeltaT]):
             self.target, self.headers, self.request_id = target, events.headers, events.request_id
             fold = self.fold = route.fold(self.request)
             try:
-                if first is not _NO_EVENT:
-                    for delta in fold.add(first):
-                        yield delta
+                try:  # until the first delta, nothing reached the caller: failing over is safe
+                    deltas = list(fold.add(first)) if first is not _NO_EVENT else []
+                    while not deltas and first is not _NO_EVENT:
+                        first = await anext(iterator, _NO_EVENT)
+                        deltas = list(fold.add(first)) if first is not _NO_EVENT else []
+                except HFError as exc:
+                    if fail_over(exc, target, last - position):
+                        continue
+                    raise
+                for delta in deltas:
+                    yield delta
                 add = fold.add  # read after the first event: a fold may settle its path on it
                 async for event in iterator:
                     for delta in add(event):

@@ -10,6 +10,8 @@ frameworks inherit the same declarations):
   ``model`` and ``api_key`` for ``token``, in every adapter.
 - :class:`EmbeddingSettings`: the options of an embeddings route, batching and instructions.
 - :class:`RerankSettings`: the options of a rerank route (``top_n``, TEI's flags) and batching.
+- :class:`ChatSettings`: the options of a chat model beyond its sampling parameters (which API
+  it speaks: ``use_responses_api``).
 
 The lifecycle, once for all adapters (:class:`ServiceHolder`):
 
@@ -292,6 +294,18 @@ class RerankSettings(BaseModel):
         args = {name: getattr(self, name) for name in RerankSettings.model_fields}
         args["job_timeout"] = getattr(self, "job_timeout", None)  # a connection setting
         return args
+
+class ChatSettings(BaseModel):
+    """The options every chat adapter (LangChain ``ChatHF``, LlamaIndex ``HFLLM``) shares."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    use_responses_api: bool = Field(
+        default=False,
+        description="Call the OpenAI Responses API (POST /v1/responses) instead of chat "
+        "completions: the router and llama.cpp's llama-server serve it (remote MCP tools, "
+        "reasoning summaries); the answers read the same.",
+    )
 
 
 class ServiceHolder(ConnectionSettings, Generic[ServiceT]):

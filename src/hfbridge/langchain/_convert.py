@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -29,6 +29,8 @@ from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import ChatResult as ServiceResult
 from hfbridge.langchain._base import MODEL_PROVIDER
 from hfbridge.wire.chat import ChatChoice, Usage, WireTools, normalize_tool_choice, wire_tools
+from hfbridge.wire.responses import is_server_tool
+from hfbridge.wire.responses_result import response_details
 from hfbridge.wire.stream import StreamDelta
 
 _PLAIN_ROLES: dict[type, str] = {HumanMessage: "user", SystemMessage: "system"}
@@ -102,14 +104,19 @@ def tools_to_wire(tools: Sequence[Any], *, strict: bool | None = None) -> WireTo
     """
     if isinstance(tools, WireTools):
         return tools
-    converted = []
+    converted, server_side = [], []
     for tool in tools:
+        if is_server_tool(tool):  # {"type": "mcp", ...}: the server runs it, passed as given
+            server_side.append(dict(tool))
+            continue
         try:
             openai_tool = convert_to_openai_tool(tool, strict=strict)
         except (ValueError, TypeError) as exc:
             raise HFConfigError(f"cannot use {tool!r} as a tool: {exc}") from exc
         converted.append(openai_tool)
-    return wire_tools(converted)
+    checked = wire_tools(converted)
+    checked.extend(server_side)
+    return checked
 
 
 def tool_params(
@@ -160,6 +167,9 @@ def response_metadata(
         "system_fingerprint": completion.system_fingerprint,
         "id": completion.id or None,
     }
+    details = response_details(completion)
+    if details is not None:
+        metadata.update(details.metadata())
     if logprobs and choice is not None:
         metadata["logprobs"] = choice.logprobs
     return {key: value for key, value in metadata.items() if value is not None}
@@ -237,9 +247,7 @@ def delta_to_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
     if not (delta.tool_calls or delta.reasoning or delta.logprobs is not None):
         return text_chunk(delta.content) if delta.content else None
     chunks = [
-        tool_call_chunk(
-            name=call.name, args=call.arguments, id=call.id, index=call.index
-        )
+        tool_call_chunk(name=call.name, args=call.arguments, id=call.id, index=call.index)
         for call in delta.tool_calls
     ]
     extra = {"reasoning_content": delta.reasoning} if delta.reasoning else {}
@@ -253,6 +261,44 @@ def delta_to_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
         response_metadata=metadata,
     )
     return ChatGenerationChunk(message=message)
+
+
+V1_TEXT_INDEX = "lc_hf_text"
+V1_REASONING_INDEX = "lc_hf_reasoning"
+V1_TOOL_INDEX = "lc_hf_tool_{}"
+"""Indices of the v1 content blocks of a stream: distinct per kind (and per tool call), so merging
+chunks joins each block with its own continuation, never a reasoning block with a tool call
+(LangChain merges blocks by an integer index, or a string one starting with ``lc_``)."""
+
+
+def v1_chunk(delta: StreamDelta) -> ChatGenerationChunk | None:
+    """A stream delta as a chunk whose content is v1 blocks (``output_version="v1"``).
+
+    LangChain's generic reading of a chunk numbers a reasoning block and the first tool-call
+    block alike (index 0), and merging the chunks then fuses them into one broken block; these
+    blocks carry an index of their own per kind instead, and the chunk says it is v1 already.
+    """
+    chunk = delta_to_chunk(delta)
+    if chunk is None:
+        return None
+    blocks: list[dict[str, Any]] = []
+    if delta.reasoning:
+        blocks.append(
+            {"type": "reasoning", "reasoning": delta.reasoning, "index": V1_REASONING_INDEX}
+        )
+    if delta.content:
+        blocks.append({"type": "text", "text": delta.content, "index": V1_TEXT_INDEX})
+    for call in delta.tool_calls:
+        block: dict[str, Any] = {
+            "type": "tool_call_chunk",
+            "index": V1_TOOL_INDEX.format(call.index),
+        }
+        block.update({"id": call.id, "name": call.name, "args": call.arguments})
+        blocks.append(block)
+    message = cast("AIMessageChunk", chunk.message)
+    message.content = blocks  # type: ignore[assignment,unused-ignore]
+    message.response_metadata = {**message.response_metadata, "output_version": "v1"}
+    return chunk
 
 
 def text_chunk(text: str) -> ChatGenerationChunk:

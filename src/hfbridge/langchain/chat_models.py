@@ -19,13 +19,14 @@ from langchain_core.language_models import (
 )
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from hfbridge._constants import TEXTGEN_BATCH_CONCURRENCY
+from hfbridge.catalog.profile import check_profile
 from hfbridge.errors import HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
-from hfbridge.inference.settings import CALL_OPTION_KEYS_SET, ServiceHolder
+from hfbridge.inference.settings import CALL_OPTION_KEYS_SET, ChatSettings, ServiceHolder
 from hfbridge.langchain._base import LangChainSerialisation, ls_params, refuse_unknown
 from hfbridge.langchain._convert import (
     delta_to_chunk,
@@ -34,6 +35,8 @@ from hfbridge.langchain._convert import (
     stop_list,
     to_chat_result,
     tool_params,
+    tools_to_wire,
+    v1_chunk,
 )
 from hfbridge.transport.jobs import bulk_job
 from hfbridge.wire.chat import build_chat_payload
@@ -71,7 +74,7 @@ else:
     _Holder = ServiceHolder
 
 
-class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
+class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
     """Chat with any Hugging Face model: a drop-in for ``ChatOpenAI`` / ``ChatHuggingFace``.
 
     Example:
@@ -119,19 +122,27 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
 
     checks_sampling = True
     framework_fields = frozenset(BaseChatModel.model_fields)
+    _profile_given: bool = PrivateAttr(default=False)
+    """Whether ``profile=`` came from the user (then :meth:`refresh_profile` keeps it)."""
 
     def __init__(self, **kwargs: Any) -> None:
         refuse_unknown(
             ChatHF, kwargs,
             "pass provider-specific body fields in model_kwargs={...} or extra_body={...}.",
         )  # fmt: skip
+        given = kwargs.get("profile")
+        if given is not None:  # before pydantic, whose own check would not be an HFConfigError
+            check_profile(given)
         super().__init__(**kwargs)
+        self._profile_given = given is not None
 
     # --- settings -------------------------------------------------------------------------------
 
     def build_service(self, connection: Connection) -> ChatService:
         """The :class:`ChatService` this model sends through."""
-        return ChatService(model=self.model, connection=connection)
+        return ChatService(
+            model=self.model, connection=connection, use_responses_api=self.use_responses_api
+        )
 
     def check_settings(self) -> None:
         """Raise :class:`HFConfigError` for a setting no request could succeed with."""
@@ -200,9 +211,50 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
         )  # fmt: skip
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        # Only what holds without a network call: the catalog (asked lazily, per request) is the
-        # source of truth for tool and structured-output support of a given model/provider.
+        # At construction, only what holds without a request; refresh_profile() asks the catalog
+        # (router) or the server (base_url). The catalog still routes every call that needs a
+        # capability, whatever the profile says.
         return ModelProfile(text_inputs=True, text_outputs=True)
+
+    def refresh_profile(self) -> ModelProfile | None:
+        """Resolve ``profile`` now, for the model and provider calls will use, and return it.
+
+        Router models: from the catalog (tool calling, structured output, the smallest live
+        provider's context window as ``max_input_tokens``, image inputs); a ``base_url``: from the
+        server's ``/v1/models`` and ``/props`` (one bounded request each, once per server). What
+        cannot be learnt stays absent (LangChain reads an absent key as unknown). A ``profile=``
+        given by the user is kept as it is. ``create_agent`` and ``SummarizationMiddleware`` read
+        ``model.profile``: call this before handing the model to them.
+        """
+        if not getattr(self, "_profile_given", False):
+            self.profile = cast("ModelProfile", self.service.profile())
+        return self.profile
+
+    async def arefresh_profile(self) -> ModelProfile | None:
+        """Async form of :meth:`refresh_profile` (asks without blocking the event loop)."""
+        if not getattr(self, "_profile_given", False):
+            self.profile = cast("ModelProfile", await self.service.aprofile())
+        return self.profile
+
+    # --- token counts ---------------------------------------------------------------------------
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[Any] | None = None,
+    ) -> int:
+        """Tokens of ``messages`` (and ``tools``) as the next call's ``prompt_tokens``.
+
+        A self-hosted llama.cpp, vLLM or TGI server counts them (chat template and tools
+        applied); elsewhere (the router) the count is an estimate, about four characters a
+        token, and a ``TokenEstimateWarning`` says so once. ``transformers`` is not needed.
+        """
+        wire_tools = tools_to_wire(tools) if tools else None
+        return self.service.count_tokens(messages_to_wire(messages), wire_tools)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as it is, counted like :meth:`get_num_tokens_from_messages`."""
+        return self.service.count_text_tokens(text)
 
     # --- requests -------------------------------------------------------------------------------
 
@@ -293,8 +345,9 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         service, wire, params, options, usage = self._request(messages, stop, kwargs)
         stream = service.stream(wire, params, options, include_usage=usage)
+        to_chunk = v1_chunk if self.output_version == "v1" else delta_to_chunk
         for delta in stream:
-            chunk = delta_to_chunk(delta)
+            chunk = to_chunk(delta)
             if chunk is not None:
                 yield chunk
         yield final_chunk(stream.result())
@@ -308,8 +361,9 @@ class ChatHF(_Holder, LangChainSerialisation, BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         service, wire, params, options, usage = self._request(messages, stop, kwargs)
         stream = service.astream(wire, params, options, include_usage=usage)
+        to_chunk = v1_chunk if self.output_version == "v1" else delta_to_chunk
         async for delta in stream:
-            chunk = delta_to_chunk(delta)
+            chunk = to_chunk(delta)
             if chunk is not None:
                 yield chunk
         yield final_chunk(stream.result())

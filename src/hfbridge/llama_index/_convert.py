@@ -39,12 +39,13 @@ from hfbridge.wire.chat import (
     normalize_tool_choice,
 )
 from hfbridge.wire.chat import wire_tools as checked_tools
+from hfbridge.wire.responses_result import response_details
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
     from hfbridge.inference.chat import ChatResult
-    from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+    from hfbridge.wire.stream import StreamDelta, StreamRecord
 
 WIRE_ROLES: dict[MessageRole, str] = {
     MessageRole.SYSTEM: "system",
@@ -292,8 +293,14 @@ def raw_completion(completion: ChatCompletion) -> dict[str, Any]:
         choices.append(
             {"index": choice.index, "message": message, "finish_reason": choice.finish_reason}
         )
+    details = response_details(completion)
+    extra = (
+        completion.extra
+        if details is None
+        else {**completion.extra, "response": details.metadata()}
+    )
     return {
-        **completion.extra,
+        **extra,
         "id": completion.id,
         "object": "chat.completion",
         "created": completion.created,
@@ -334,6 +341,9 @@ def result_kwargs(result: ChatResult) -> dict[str, Any]:
         extra["finish_reason"] = choice.finish_reason
     if choice.native_finish_reason is not None:
         extra["native_finish_reason"] = choice.native_finish_reason
+    details = response_details(result.completion)
+    if details is not None:
+        extra.update(details.metadata())
     return extra
 
 
@@ -368,7 +378,7 @@ def final_response(result: ChatResult) -> ChatResponse:
     return response
 
 
-def stream_response(delta: StreamDelta, record: ChunkAccumulator) -> ChatResponse | None:
+def stream_response(delta: StreamDelta, record: StreamRecord) -> ChatResponse | None:
     """The cumulative response after ``delta``, or ``None`` when it adds nothing to choice 0.
 
     ``record`` is the stream's own accumulator (the route's fold), which has already taken the

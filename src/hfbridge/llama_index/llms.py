@@ -36,10 +36,10 @@ from pydantic import AliasChoices
 from hfbridge._constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUT
 from hfbridge.inference.chat import AsyncChatStream, CallOptions, ChatService, ChatStream
 from hfbridge.inference.connection import Connection
-from hfbridge.inference.settings import ServiceHolder, model_field
+from hfbridge.inference.settings import ChatSettings, ServiceHolder, model_field
 from hfbridge.llama_index import _convert
 from hfbridge.wire.chat import json_schema_format
-from hfbridge.wire.stream import ChunkAccumulator, StreamDelta
+from hfbridge.wire.stream import StreamDelta, StreamRecord
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -66,7 +66,7 @@ else:
     _Holder = ServiceHolder
 
 
-class HFLLM(_Holder, FunctionCallingLLM):
+class HFLLM(_Holder, ChatSettings, FunctionCallingLLM):
     """Chat models on Hugging Face (router or self-hosted) as a LlamaIndex function-calling LLM.
 
     Args:
@@ -131,7 +131,9 @@ class HFLLM(_Holder, FunctionCallingLLM):
 
     def build_service(self, connection: Connection) -> ChatService:
         """The chat service calls go through (rebuilt after a setting changes)."""
-        return ChatService(model=self.model, connection=connection)
+        return ChatService(
+            model=self.model, connection=connection, use_responses_api=self.use_responses_api
+        )
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -154,6 +156,14 @@ class HFLLM(_Holder, FunctionCallingLLM):
             system_role=MessageRole.SYSTEM,
         )
 
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens of ``messages`` as the next call's prompt (LlamaIndex has no such hook).
+
+        A self-hosted llama.cpp, vLLM or TGI server counts them (chat template applied); on the
+        router the count is an estimate, and a ``TokenEstimateWarning`` says so once.
+        """
+        return self.service.count_tokens(_convert.to_wire_messages(messages))
+
     def _request(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions | None]:
         """The body parameters and transport options for one call."""
         params = dict(self.memoized("params", self._instance_params))
@@ -163,7 +173,8 @@ class HFLLM(_Holder, FunctionCallingLLM):
 
     def _instance_params(self) -> dict[str, Any]:
         return {
-            **{name: getattr(self, name) for name in _SAMPLING_FIELDS}, **self.additional_kwargs
+            **{name: getattr(self, name) for name in _SAMPLING_FIELDS},
+            **self.additional_kwargs,
         }
 
     # --- chat and completion ---
@@ -458,7 +469,7 @@ class _Responses:
 
     def __init__(self, stream: ChatStream) -> None:
         self._stream = stream
-        self._record: ChunkAccumulator | None = None  # the stream's fold, there once it started
+        self._record: StreamRecord | None = None  # the stream's fold, there once it started
         self._held: ChatResponse | None = None
 
     def take(self, delta: StreamDelta) -> list[ChatResponse]:

@@ -101,6 +101,18 @@ class ChatCompletion:
 # --- requests ----------------------------------------------------------------------------------
 
 
+def has_image_parts(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any message carries an image part (``image_url``): only a vision model takes it."""
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(
+            isinstance(part, Mapping) and part.get("type") in ("image_url", "input_image")
+            for part in content
+        ):
+            return True
+    return False
+
+
 def validate_messages(messages: Sequence[Mapping[str, Any]]) -> None:
     """Raise :class:`HFConfigError` for messages the server would reject or misread."""
     items: Any = messages  # callers may pass anything: check the shape before reading it

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hfbridge.errors import HFConfigError
 from hfbridge.wire.chat import (
@@ -31,7 +31,14 @@ from hfbridge.wire.chat import (
     validate_tool,
 )
 from hfbridge.wire.params import check_param, check_params
+from hfbridge.wire.responses_result import parse_response
+from hfbridge.wire.responses_stream import ResponsesStreamFold
+from hfbridge.wire.route import Route, Target
+from hfbridge.wire.stream import StreamDelta
 from hfbridge.wire.stream_end import TERMINAL_EVENT
+
+if TYPE_CHECKING:
+    from hfbridge.wire.chat import ChatCompletion
 
 RESPONSES_PATH = "responses"
 """The route, relative to the OpenAI-style base URL (``.../v1``)."""
@@ -157,7 +164,38 @@ def _flat_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+SERVER_TOOL_TYPES = frozenset(
+    {
+        "mcp",
+        "web_search",
+        "web_search_preview",
+        "file_search",
+        "code_interpreter",
+        "image_generation",
+        "computer_use_preview",
+        "local_shell",
+    }
+)
+"""Tool types the server runs itself (remote MCP, OpenAI's built-in tools)."""
+
+
+def is_server_tool(tool: Any) -> bool:
+    """Whether ``tool`` runs on the server (``{"type": "mcp", ...}``, a built-in tool).
+
+    Such tools exist on the Responses API only; a chat-completions request cannot carry them.
+    (A JSON schema given as a tool, ``{"type": "object", ...}``, is not one.)
+    """
+    return isinstance(tool, Mapping) and tool.get("type") in SERVER_TOOL_TYPES
+
+
 def _check_mcp(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """A remote MCP tool as sent: ``require_approval`` defaults to ``"never"``.
+
+    The router (``responses.js``) defaults to ``"always"``, which answers every call to the tool
+    with an approval request and no text; binding a tool means wanting it called. Pass
+    ``require_approval="always"`` (or a per-tool filter) to review calls: the requests are then in
+    the answer's metadata (``mcp_approval_requests``).
+    """
     for key in ("server_label", "server_url"):
         if not isinstance(tool.get(key), str) or not tool[key]:
             raise HFConfigError(
@@ -165,7 +203,7 @@ def _check_mcp(tool: Mapping[str, Any]) -> dict[str, Any]:
                 "'server_label': 'name', 'server_url': 'https://...', 'require_approval': "
                 "'never'}."
             )
-    return dict(tool)
+    return {**tool, "require_approval": tool.get("require_approval") or "never"}
 
 
 def _tools(raw: Any) -> tuple[list[dict[str, Any]], list[str], bool]:
@@ -357,3 +395,32 @@ def responses_request(
         None, messages, params=params, stream=stream, mirror_response_format=mirror_response_format
     )
     return ResponsesRequest(body, dict(params))
+
+
+def _url(target: Target, stream: bool) -> str:  # noqa: ARG001 - a route's url
+    return RESPONSES_PATH
+
+
+def _build(request: ResponsesRequest, target: Target, stream: bool) -> dict[str, Any]:  # noqa: ARG001
+    return request.payload(target.model)
+
+
+def _parse(body: Any, headers: Mapping[str, str], request: ResponsesRequest) -> ChatCompletion:  # noqa: ARG001
+    return parse_response(body)
+
+
+def _fold(request: ResponsesRequest) -> ResponsesStreamFold:  # noqa: ARG001 - one fold per stream
+    return ResponsesStreamFold()
+
+
+RESPONSES: Route[ResponsesRequest, ChatCompletion, StreamDelta] = Route(
+    name="responses",
+    url=_url,
+    build=_build,
+    parse=_parse,
+    fold=_fold,
+    stream_end=STREAM_END,
+)
+"""The Responses API on the route seam: answers read as chat completions (the extra kept in
+``completion.extra["response"]``), streams folded into the chat route's deltas, complete at
+``response.completed`` / ``response.incomplete`` (:data:`STREAM_END`)."""

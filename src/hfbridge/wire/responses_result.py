@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hfbridge.errors import HFResponseError
@@ -84,6 +84,23 @@ class ResponseDetails:
     output: tuple[Mapping[str, Any], ...] = ()
     previous_response_id: str | None = None
 
+    def metadata(self) -> dict[str, Any]:
+        """What a framework's message metadata carries (plain values; empty parts left out).
+
+        ``response_status``, ``incomplete_reason``, ``reasoning_summary``, ``mcp_calls`` (the
+        remote calls the server ran, with their output or error), ``mcp_list_tools`` and
+        ``mcp_approval_requests`` (answer each with an ``mcp_approval_response`` input item).
+        """
+        found: dict[str, Any] = {
+            "response_status": self.status,
+            "incomplete_reason": self.incomplete_reason,
+            "reasoning_summary": self.reasoning_summary,
+            "mcp_calls": [asdict(call) for call in self.mcp_calls],
+            "mcp_list_tools": [asdict(listing) for listing in self.mcp_tool_lists],
+            "mcp_approval_requests": [asdict(request) for request in self.approval_requests],
+        }
+        return {key: value for key, value in found.items() if value}
+
 
 def response_details(completion: ChatCompletion) -> ResponseDetails | None:
     """The :class:`ResponseDetails` of a completion that came from the Responses API, else None."""
@@ -143,6 +160,20 @@ def error_text(error: Any) -> str:
         message = str(error.get("message") or json.dumps(error)[:200])
         return f"{message} ({code})" if code else message
     return str(error) if error else "no reason given"
+
+
+def upstream_status(body: Mapping[str, Any]) -> int | None:
+    """The provider's HTTP status a failed response names, if any.
+
+    The router (``responses.js``) reports a provider's failure as ``status: "failed"`` with the
+    provider's status opening ``error.message`` (recorded: ``"500 image input is not
+    supported ..."``); a ``code`` of ``server_error`` without a status counts as a 500.
+    """
+    error = as_mapping(body.get("error"))
+    head = str(error.get("message") or "")[:3]
+    if len(head) == 3 and head.isdigit() and 400 <= int(head) < 600:  # noqa: PLR2004
+        return int(head)
+    return 500 if error.get("code") == "server_error" else None
 
 
 def _mcp_call(item: Mapping[str, Any]) -> McpCall:
@@ -315,6 +346,7 @@ def parse_response(body: Any) -> ChatCompletion:
             f"The response {body.get('id') or ''} failed on the server: {failure_text(body)}. "
             "Retry, or choose another model or provider.",
             body=json.dumps(body)[:500],
+            status_code=upstream_status(body),
         )
     if status not in TERMINAL_STATUSES:
         raise HFResponseError(

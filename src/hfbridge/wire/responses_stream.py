@@ -32,6 +32,7 @@ from hfbridge.wire.responses_result import (
     joined_text,
     parse_responses_usage,
     tool_call_of,
+    upstream_status,
 )
 from hfbridge.wire.stream import StreamDelta, ToolCallDelta
 
@@ -122,6 +123,7 @@ class ResponsesStreamFold:
             f"{failure_text(response)}. The output is incomplete: retry, or choose another "
             "model or provider.",
             error_type=str(as_mapping(response.get("error")).get("code") or "") or None,
+            status_code=upstream_status(response),
         )
 
     def _error(self, event: Mapping[str, Any]) -> list[StreamDelta]:

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hfbridge.errors import HFResponseError
 from hfbridge.wire.chat import (
@@ -333,3 +333,18 @@ def _tool_items(delta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if isinstance(items, Mapping):  # TGI 2.0 streamed its one call as an object, not a list
         return [items]
     return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
+
+
+class StreamRecord(Protocol):
+    """What a chat stream's record answers so far, whichever route folded it.
+
+    :class:`ChunkAccumulator` (chat completions) and the Responses API's fold both keep it.
+    """
+
+    usage: Usage | None
+
+    def content(self, choice: int = 0) -> tuple[str, str]:
+        """The text and the reasoning of ``choice`` so far."""
+
+    def tool_calls(self, choice: int = 0) -> tuple[ToolCall, ...]:
+        """The tool calls of ``choice`` so far (arguments as received)."""
