@@ -3,7 +3,8 @@
 The server (``benchmarks/ratelimited.py``) runs in its own process: a token bucket (one second of
 burst, or none: ``burst=0``, a strict bucket), 429 + ``Retry-After: 1`` beyond it, 50 ms latency.
 Default client settings throughout. Shares of the allowed rate are printed in the fault-suite
-counts, not asserted (speed lives in ``benchmarks/``).
+counts; only the four processes' share is asserted (>= 0.85: it tells convergence from processes
+holding each other below the limit); speed lives in ``benchmarks/``.
 """
 
 from __future__ import annotations
