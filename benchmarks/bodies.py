@@ -4,6 +4,14 @@ The recorded bodies in ``benchmarks/bodies/`` follow llama.cpp ``llama-server``'
 output (chunk fields, a role chunk first, a finish chunk, then a usage chunk with no choices, then
 ``[DONE]``). Long streams repeat the recorded chunk shape, so that only their length differs; they
 are written into the server's temporary directory, never into the repository.
+
+The Responses bodies (``responses.json``, ``responses_200.sse``) carry the same text as the chat
+bodies in the event shapes of the Hugging Face router's ``/v1/responses`` (``responses.js``), as
+recorded in ``tests/fixtures/responses/routerjs_text.json`` and ``routerjs_text_stream.sse``: every
+event with its ``sequence_number``, text deltas with ``output_index`` and ``content_index``, the
+full text again in the ``done`` events, and ``response.completed`` last. That is the complete
+OpenAI shape (llama-server's own events leave out the indices, which OpenAI's SDK relies on), so
+every Responses client reads it.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ HERE = Path(__file__).parent / "bodies"
 CHAT_JSON = HERE / "chat.json"
 STREAM_200 = HERE / "stream_200.sse"
 TOOLS_SSE = HERE / "tools.sse"
+RESPONSES_JSON = HERE / "responses.json"
+RESPONSES_200 = HERE / "responses_200.sse"
 
 EMBED_DIM = 384  # multilingual-e5-small, the project's real embeddings model
 EMBED_CAP = 32  # inputs per request the embeddings server accepts (413 above)
@@ -149,10 +159,127 @@ def chat_content() -> str:
     return str(chat_json()["choices"][0]["message"]["content"])
 
 
+# --- the Responses API (router shape) ----------------------------------------------------------
+
+_RESPONSE_ID = "resp_bench0000000000000000000000000000000000000000"
+_MESSAGE_ID = "msg_bench00000000000000000000000000000000000000000"
+_RESPONSE_HEAD = {
+    "created_at": 1732233000,
+    "error": None,
+    "id": _RESPONSE_ID,
+    "instructions": None,
+    "max_output_tokens": None,
+    "metadata": None,
+    "model": "bench",
+    "object": "response",
+}
+_RESPONSE_TAIL = {"tool_choice": "auto", "tools": [], "temperature": 1, "top_p": 1}
+
+
+def _response_usage(output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": output_tokens + 12,
+    }
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": []}
+
+
+def _message_item(text: str | None) -> dict[str, Any]:
+    done = text is not None
+    return {
+        "id": _MESSAGE_ID,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed" if done else "in_progress",
+        "content": [_text_part(text)] if done else [],
+    }
+
+
+def _response(text: str | None, output_tokens: int) -> dict[str, Any]:
+    """The response object: in progress (``text`` None, no output yet) or completed."""
+    done = text is not None
+    return {
+        **_RESPONSE_HEAD,
+        "output": [_message_item(text)] if done else [],
+        "status": "completed" if done else "in_progress",
+        **_RESPONSE_TAIL,
+        "usage": _response_usage(output_tokens) if done else _response_usage(0),
+    }
+
+
+def responses_json() -> dict[str, Any]:
+    """The non-streamed Responses answer: the recorded chat completion's text and usage."""
+    return _response(chat_content(), 42)
+
+
+def _event(sequence: int, kind: str, **fields: Any) -> str:
+    event = {"type": kind, **fields, "sequence_number": sequence}
+    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+def _text_delta(sequence: int, i: int) -> str:
+    return _event(
+        sequence,
+        "response.output_text.delta",
+        item_id=_MESSAGE_ID,
+        output_index=0,
+        content_index=0,
+        delta=token(i),
+    )
+
+
+def _responses_head() -> list[str]:
+    return [
+        _event(0, "response.created", response=_response(None, 0)),
+        _event(1, "response.in_progress", response=_response(None, 0)),
+        _event(2, "response.output_item.added", output_index=0, item=_message_item(None)),
+        _event(
+            3,
+            "response.content_part.added",
+            item_id=_MESSAGE_ID,
+            output_index=0,
+            content_index=0,
+            part=_text_part(""),
+        ),
+    ]
+
+
+_HEAD_EVENTS = 4
+
+
+def _responses_tail(n_tokens: int) -> list[str]:
+    text, sequence = stream_text(n_tokens), _HEAD_EVENTS + n_tokens
+    ids = {"item_id": _MESSAGE_ID, "output_index": 0, "content_index": 0}
+    return [
+        _event(sequence, "response.output_text.done", **ids, text=text),
+        _event(sequence + 1, "response.content_part.done", **ids, part=_text_part(text)),
+        _event(sequence + 2, "response.output_item.done", output_index=0, item=_message_item(text)),
+        _event(sequence + 3, "response.completed", response=_response(text, n_tokens)),
+    ]
+
+
+def responses_sse(n_tokens: int) -> str:
+    """A Responses stream of ``n_tokens`` text deltas (the chat stream's text), then the ends."""
+    parts = _responses_head()
+    parts.extend(_text_delta(_HEAD_EVENTS + i, i) for i in range(n_tokens))
+    parts.extend(_responses_tail(n_tokens))
+    return "".join(parts)
+
+
 def write_recorded() -> None:
     """Regenerate the committed bodies (run by hand when the shapes change)."""
     STREAM_200.write_text(sse_stream(200), encoding="utf-8")
     TOOLS_SSE.write_text(sse_tools(), encoding="utf-8")
+    RESPONSES_JSON.write_text(
+        json.dumps(responses_json(), separators=(",", ":"), ensure_ascii=False), encoding="utf-8"
+    )
+    RESPONSES_200.write_text(responses_sse(200), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,13 @@ def chat_hf(base: str) -> Any:
     return ChatHF(model="bench", base_url=base)
 
 
+def chat_hf_responses(base: str) -> Any:
+    """ChatHF on the Responses API (``POST {base}/responses``)."""
+    from hfbridge.langchain import ChatHF
+
+    return ChatHF(model="bench", base_url=base, use_responses_api=True)
+
+
 def hf_llm(base: str) -> Any:
     from hfbridge.llama_index import HFLLM
 
@@ -118,6 +125,13 @@ def chat_openai(base: str) -> Any:
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model="bench", base_url=base, api_key=API_KEY)
+
+
+def chat_openai_responses(base: str) -> Any:
+    """langchain-openai on the Responses API (``POST {base}/responses``)."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(model="bench", base_url=base, api_key=API_KEY, use_responses_api=True)
 
 
 def hf_inference_api(base: str) -> Any:

@@ -105,6 +105,14 @@ def contenders(server: Server) -> list[Contender]:
 
         return make
 
+    def responses_model(factory: Callable[[str], Any]) -> Callable[[str], Callable[[], str]]:
+        # Responses chunks may carry content blocks (langchain-openai): .text joins them
+        def make(base: str) -> Callable[[], str]:
+            model, messages = factory(base), clients.lc_messages()
+            return lambda: "".join(chunk.text for chunk in model.stream(messages))
+
+        return make
+
     def llama_index_llm(factory: Callable[[str], Any]) -> Callable[[str], Callable[[], str]]:
         def make(base: str) -> Callable[[], str]:
             llm, messages = factory(base), clients.li_messages()
@@ -160,6 +168,12 @@ def contenders(server: Server) -> list[Contender]:
             network(langchain_model(clients.chat_hf)),
         ),
         Contender(
+            "hfbridge ChatHF.stream (Responses API)",
+            "hfbridge",
+            "langchain",
+            network(responses_model(clients.chat_hf_responses)),
+        ),
+        Contender(
             "hfbridge HFLLM.stream_chat",
             "hfbridge",
             "llama_index",
@@ -176,6 +190,12 @@ def contenders(server: Server) -> list[Contender]:
             "anchor",
             "langchain",
             network(langchain_model(clients.chat_openai)),
+        ),
+        Contender(
+            "ChatOpenAI(use_responses_api=True).stream",
+            "anchor",
+            "langchain",
+            network(responses_model(clients.chat_openai_responses)),
         ),
         Contender(
             "HuggingFaceInferenceAPI.stream_chat",
@@ -199,7 +219,11 @@ def run(server: Server, settings: Settings) -> Figure:
         title="3. Streamed chat call",
         columns=columns,
         primary="us_chunk_200",
-        params={"chunks": list(SIZES), "body": "recorded llama.cpp chunk shape, content deltas"},
+        params={
+            "chunks": list(SIZES),
+            "body": "recorded llama.cpp chunk shape, content deltas",
+            "responses": "the same text as router Responses events, one text delta per chunk",
+        },
     )
     built: list[tuple[Row, Any]] = []
     for contender in contenders(server):

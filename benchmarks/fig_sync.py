@@ -77,6 +77,14 @@ def contenders(server: Server) -> list[Contender]:
 
         return make
 
+    def responses_model(factory: Callable[[str], Any]) -> Callable[[], Op]:
+        # a Responses message's content may be a list of blocks (langchain-openai): .text joins it
+        def make() -> Op:
+            model, messages = factory(base), clients.lc_messages()
+            return (lambda: model.invoke(messages).text), content
+
+        return make
+
     def llama_index_llm(factory: Callable[[str], Any]) -> Callable[[], Op]:
         def make() -> Op:
             llm, messages = factory(base), clients.li_messages()
@@ -103,6 +111,12 @@ def contenders(server: Server) -> list[Contender]:
             "hfbridge ChatHF.invoke", "hfbridge", "langchain", langchain_model(clients.chat_hf)
         ),
         Contender(
+            "hfbridge ChatHF.invoke (Responses API)",
+            "hfbridge",
+            "langchain",
+            responses_model(clients.chat_hf_responses),
+        ),
+        Contender(
             "hfbridge HFLLM.chat", "hfbridge", "llama_index", llama_index_llm(clients.hf_llm)
         ),
         Contender(
@@ -112,6 +126,12 @@ def contenders(server: Server) -> list[Contender]:
             langchain_model(clients.chat_huggingface),
         ),
         Contender("ChatOpenAI.invoke", "anchor", "langchain", langchain_model(clients.chat_openai)),
+        Contender(
+            "ChatOpenAI(use_responses_api=True).invoke",
+            "anchor",
+            "langchain",
+            responses_model(clients.chat_openai_responses),
+        ),
         Contender(
             "HuggingFaceInferenceAPI.chat",
             "anchor",
@@ -128,7 +148,10 @@ def run(server: Server, settings: Settings) -> Figure:
         title="1. Sync chat call",
         columns=[Column("us_per_call", "us/call", "us")],
         primary="us_per_call",
-        params={"request": "POST /v1/chat/completions, non-streamed, recorded llama.cpp answer"},
+        params={
+            "request": "POST /v1/chat/completions, non-streamed, recorded llama.cpp answer",
+            "responses": "POST /v1/responses, the same text in the router's response shape",
+        },
     )
     built: list[tuple[Row, Any]] = []
     counts: dict[str, int] = {}

@@ -99,6 +99,25 @@ def _vs_floor(
     return check
 
 
+def _vs_row(
+    reference: str, limit: float, key: str | None = None, *, below: bool = False
+) -> Callable[..., tuple[float | None, str, bool | None]]:
+    """The row's cost over another row's in the same run: ``<= limit`` (``below``: ``< limit``)."""
+
+    def check(figure: dict[str, Any], row: dict[str, Any]) -> tuple[float | None, str, bool | None]:
+        column_key = key or figure["primary"]
+        value, other = row["values"].get(column_key), row_value(figure, reference, column_key)
+        if value is None or other is None:
+            return None, f"{reference} not measured", None
+        ratio = cost_ratio(figure, column_key, value, other)
+        note = f"{fmt(ratio)}x {reference} ({fmt(value)} vs {fmt(other)})"
+        if ratio is None:
+            return None, note, None
+        return ratio, note, ratio < limit if below else ratio <= limit
+
+    return check
+
+
 def _at_least(limit: float, key: str) -> Callable[..., tuple[float | None, str, bool | None]]:
     def check(
         _figure: dict[str, Any], row: dict[str, Any]
@@ -165,6 +184,18 @@ TARGETS = [
     Target("sync call <= 1.2x floor (LangChain)", "sync", "hfbridge ChatHF.invoke", _vs_floor(1.2)),
     Target("sync call <= 1.2x floor (LlamaIndex)", "sync", "hfbridge HFLLM.chat", _vs_floor(1.2)),
     Target(
+        "Responses call <= 1.2x our chat call (LangChain)",
+        "sync",
+        "hfbridge ChatHF.invoke (Responses API)",
+        _vs_row("hfbridge ChatHF.invoke", 1.2),
+    ),
+    Target(
+        "Responses call faster than ChatOpenAI(use_responses_api=True)",
+        "sync",
+        "hfbridge ChatHF.invoke (Responses API)",
+        _vs_row("ChatOpenAI(use_responses_api=True).invoke", 1.0, below=True),
+    ),
+    Target(
         "async >= 1,500 req/s at 64 in flight (transport)",
         "async",
         "hfbridge AsyncHFClient.request",
@@ -205,6 +236,24 @@ TARGETS = [
         "stream",
         "hfbridge HFLLM.stream_chat",
         _vs_floor(1.3, "us_chunk_5000"),
+    ),
+    *(
+        target
+        for column, size in (("us_chunk_200", "200"), ("us_chunk_5000", "5,000"))
+        for target in (
+            Target(
+                f"Responses stream <= 1.2x our chat stream per chunk, {size} chunks",
+                "stream",
+                "hfbridge ChatHF.stream (Responses API)",
+                _vs_row("hfbridge ChatHF.stream", 1.2, column),
+            ),
+            Target(
+                f"Responses stream faster than ChatOpenAI's per chunk, {size} chunks",
+                "stream",
+                "hfbridge ChatHF.stream (Responses API)",
+                _vs_row("ChatOpenAI(use_responses_api=True).stream", 1.0, column, below=True),
+            ),
+        )
     ),
     Target(
         "embeddings <= 1.1x server-bound (LangChain)",

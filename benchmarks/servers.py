@@ -5,6 +5,9 @@ Routes (every base URL below ends in ``/v1``, as a self-hosted OpenAI-compatible
 - ``{url}/v1/chat/completions`` and ``{url}/{variant}/v1/chat/completions``: the recorded chat
   completion, or, when the request body says ``"stream": true``, the SSE body of the variant
   (``s200`` by default, ``s5000``, ``tools``, ``big``).
+- ``{url}/v1/responses`` and ``{url}/{variant}/v1/responses``: the same text through the Responses
+  API (router event shapes): the non-streamed response, or the event stream of 200 (``s200``) or
+  5,000 (``s5000``) text deltas ending with ``response.completed``.
 - ``{url}/v1/embeddings`` (OpenAI shape, ``input``) and ``{url}/embed`` (feature extraction,
   ``inputs``): one 384-float vector per input, built by njs; more than 32 inputs get a 413.
 
@@ -33,6 +36,7 @@ from benchmarks import bodies
 NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
 APT_PACKAGES = ("nginx-light", "libnginx-mod-http-js", "wrk")
 STREAM_VARIANTS = ("s200", "s5000", "tools", "big")
+RESPONSES_VARIANTS = ("s200", "s5000")
 
 NJS_SCRIPT = """
 // njs runs top-level code for every request: keep it to literals (the vector is built in Python).
@@ -49,6 +53,12 @@ function chat(r) {
   } else {
     r.internalRedirect('/_b/chat.json');
   }
+}
+
+function responses(r) {
+  var variant = r.variables.variant || 's200';
+  var stream = /"stream"\\s*:\\s*true/.test(r.requestText || '');
+  r.internalRedirect(stream ? '/_b/' + variant + '.responses.sse' : '/_b/responses.json');
 }
 
 function fail(r, status, message) {
@@ -84,7 +94,7 @@ function embed(r) {
   r.return(200, out);
 }
 
-export default {chat, embed};
+export default {chat, responses, embed};
 """
 
 NGINX_CONF = """
@@ -117,6 +127,8 @@ http {
     location /_b/ { internal; alias %(root)s/bodies/; error_page 405 =200 $uri; }
     location = /v1/chat/completions { set $variant s200; js_content bench.chat; }
     location ~ ^/(?<variant>%(variants)s)/v1/chat/completions$ { js_content bench.chat; }
+    location = /v1/responses { set $variant s200; js_content bench.responses; }
+    location ~ ^/(?<variant>%(responses)s)/v1/responses$ { js_content bench.responses; }
     location = /v1/embeddings { js_content bench.embed; }
     location = /embed { js_content bench.embed; }
     location = /health { default_type application/json; return 200 '{"status":"ok"}'; }
@@ -177,6 +189,9 @@ def _write_tree(root: Path, port: int, big_tokens: int) -> None:
     body_dir = root / "bodies"
     body_dir.mkdir()
     shutil.copyfile(bodies.CHAT_JSON, body_dir / "chat.json")
+    shutil.copyfile(bodies.RESPONSES_JSON, body_dir / "responses.json")
+    shutil.copyfile(bodies.RESPONSES_200, body_dir / "s200.responses.sse")
+    (body_dir / "s5000.responses.sse").write_text(bodies.responses_sse(5000), encoding="utf-8")
     recorded = {
         "s200": bodies.STREAM_200.read_text(encoding="utf-8"),
         "tools": bodies.TOOLS_SSE.read_text(encoding="utf-8"),
@@ -199,6 +214,7 @@ def _write_tree(root: Path, port: int, big_tokens: int) -> None:
             "njs": NJS_MODULE,
             "port": port,
             "variants": "|".join(STREAM_VARIANTS),
+            "responses": "|".join(RESPONSES_VARIANTS),
         },
         encoding="utf-8",
     )
