@@ -1,4 +1,4 @@
-"""The error policy on one screen (errors.py): each error's verdicts, and that every reader uses them."""
+"""The error policy on one screen (hfbridge.errors): each error's verdicts, and that every reader uses them."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from hfbridge.errors import (
 )
 from hfbridge.transport.retry import RetryPolicy, is_backpressure, is_congestion, is_retryable
 
-# (error, retried, backpressure, congestion, fails_over, stops_batch): the table in errors.py
+# (error, retried, backpressure, congestion, fails_over, stops_batch): the table in hfbridge.errors
 POLICY = [
     (HFConnectionError("x"), True, False, False, False, False),
     (HFTimeoutError("x", kind="connect", request_sent=False), True, False, False, False, False),
