@@ -185,3 +185,21 @@ def test_an_error_code_that_is_not_a_string_is_no_quota_code():
         error = error_from_response(status_code=429, headers={}, body=body, method="POST",
                                     url="http://h/v1/x")  # fmt: skip
         assert type(error).__name__ == "HFRateLimitError"
+
+
+def test_every_error_survives_a_pickle_round_trip():
+    # Ray Data sends an actor's error to the driver by pickle; keyword-only fields broke it.
+    import pickle
+
+    from hfbridge.errors import HFBatchError, HFRateLimitError
+
+    rate_limited = HFRateLimitError("slow down", status_code=429, retry_after=2.0, request_id="r1")
+    copy = pickle.loads(pickle.dumps(rate_limited))  # noqa: S301 - our own bytes
+    assert type(copy) is HFRateLimitError
+    assert (str(copy), copy.status_code, copy.retry_after, copy.request_id) == (
+        str(rate_limited), 429, 2.0, "r1",
+    )
+    batch = HFBatchError("2 failed", failed_indices=[1, 3], errors={1: rate_limited}, total=4)
+    batch_copy = pickle.loads(pickle.dumps(batch))  # noqa: S301 - our own bytes
+    assert batch_copy.failed_indices == [1, 3]
+    assert batch_copy.errors[1].status_code == 429

@@ -5,7 +5,7 @@ The base class, bad input, no answer, a broken stream or body, a batch with fail
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from hfbridge._redact import redact
 
@@ -23,6 +23,11 @@ class HFError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles only ``args``; the subclasses' keyword-only fields (status_code,
+        # failed_indices, ...) would make unpickling fail, e.g. an error leaving a Ray actor.
+        return _rebuild, (type(self), self.args, self.__dict__)
 
     @property
     def retried(self) -> bool:
@@ -207,3 +212,9 @@ class HFBatchError(HFError):
         self.total = total
 
 
+def _rebuild(cls: type[HFError], args: tuple[Any, ...], state: dict[str, Any]) -> HFError:
+    """An unpickled error: its message and fields as they were, without calling ``__init__``."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
