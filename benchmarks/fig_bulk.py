@@ -1,7 +1,8 @@
 """Figure 8: bulk embeddings at a provider's rate limit, across processes, on Ray Data (issue 15).
 
 The rate-limited server (``benchmarks/ratelimited.py``, its own process: a token bucket with one
-second of burst, 429 + ``Retry-After: 1`` beyond it, 50 ms latency) is reconfigured per row; each
+second of burst, or none in the strict rows, 429 + ``Retry-After: 1`` beyond it, 50 ms latency) is
+reconfigured per row; each
 contender runs in its own interpreter with its default settings. **share** = successes over what
 the bucket could grant between the first and the last success (1.0: nothing wasted); **lost** =
 texts without a vector at the end (a failed call loses its whole job). The Ray scale rows run
@@ -136,11 +137,11 @@ def child(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def _rate_row(  # noqa: PLR0917 - a row's settings
     figure: Figure, server: RateLimitedServer, name: str, contender: str, rate: float, count: int,
-    *, processes: int = 1,
+    *, processes: int = 1, burst: float = 1.0,
 ) -> None:
     row = Row(name, "hfbridge" if contender in ("hfbridge", "ray") else "anchor", "bulk")
     figure.rows.append(row)
-    server.configure(rate=rate, latency=LATENCY, burst=1.0, count_texts=False)
+    server.configure(rate=rate, latency=LATENCY, burst=burst, count_texts=False)
     results: list[dict[str, Any]] = [{} for _ in range(processes)]
 
     def one(index: int) -> None:
@@ -240,7 +241,8 @@ def run(server: Server, settings: Settings) -> Figure:
         ],
         primary="share",
         params={
-            "latency": f"{LATENCY * 1000:.0f} ms", "burst": "1 s of the rate",
+            "latency": f"{LATENCY * 1000:.0f} ms",
+            "burst": "1 s of the rate (STRICT rows: none, one token)",
             "retry_after": "1 s", "texts per request": BATCH,
         },
         notes=[
@@ -267,6 +269,11 @@ def run(server: Server, settings: Settings) -> Figure:
             count = int(rate * seconds) * BATCH
             _rate_row(figure, limited, f"hfbridge HFEmbeddings, {rate:,} req/s limit", "hfbridge",
                       rate, count)  # fmt: skip
+        for rate in (10, 100, 1000):  # issue 15 follow-up: no burst, requests admitted evenly
+            seconds = 2.0 if smoke else (SECONDS if rate < 1000 else SECONDS / 2)
+            count = int(rate * seconds) * BATCH
+            _rate_row(figure, limited, f"hfbridge HFEmbeddings, {rate:,} req/s STRICT limit",
+                      "hfbridge", rate, count, burst=0.0)  # fmt: skip
         count = int(100 * (2 if smoke else SECONDS) * BATCH / 4)
         _rate_row(figure, limited, "hfbridge, 4 processes sharing a 100 req/s limit", "hfbridge",
                   100, count, processes=4)  # fmt: skip
