@@ -231,6 +231,95 @@ def test_processes_sharing_a_strict_limit_fill_it_without_a_coordinator():
     assert share >= 0.75
 
 
+# --- 429s that are not a rate (the hang of the fault suite's 256 concurrent calls) --------------
+
+# What each call of integration_tests/faults/test_concurrency.py meets, kind = call % 10: a list of
+# (seconds, outcome, Retry-After) for its attempts, the last one repeated.
+MIXED_CALLS = {
+    0: [(0.005, "ok", None)],
+    1: [(0.005, "backpressure", 0.0), (0.005, "ok", None)],  # 503 loading, estimated_time 0
+    2: [(0.005, "rate_limited", 0.0), (0.005, "ok", None)],  # 429 Retry-After: 0 once
+    3: [(0.005, "other", None), (0.005, "ok", None)],  # reset once
+    4: [(0.005, "other", None), (0.005, "other", None)],  # 500 on both tries
+    5: [(0.5, "other", None), (0.5, "other", None)],  # never answers: two 0.5 s timeouts
+    6: [(0.005, "other", None)],  # malformed JSON
+    7: [(0.005, "ok", None)],
+    8: [(0.005, "other", None)],  # 401
+    9: [(0.005, "ok", None)],
+}
+
+
+def run_mixed_calls(calls: int = 256) -> float:
+    """All ``calls`` started at once through one fake-clock limiter; seconds until the last ends.
+
+    Each attempt queues in the limiter (a retry with ``ignore_pause``, as the clients do) and
+    releases with its outcome; a call ends after its last planned attempt.
+    """
+    clock = Clock()
+    start = clock.now
+    draws = itertools.cycle([(i * 0.618034) % 1.0 for i in range(1000)])
+    limiter = Limiter(("http://h", "m", None), clock=clock, draw=lambda: next(draws))
+    queue = [(call, 0) for call in range(calls)]  # (call, attempt) in arrival order
+    events: list[tuple[float, int, int, object]] = []  # (ends at, call, attempt, ticket)
+    while queue or events:
+        while queue:
+            call, attempt = queue[0]
+            ticket = limiter.try_acquire(ignore_pause=attempt > 0)
+            if ticket is None:
+                break
+            queue.pop(0)
+            plan = MIXED_CALLS[call % 10]
+            seconds = plan[min(attempt, len(plan) - 1)][0]
+            heapq.heappush(events, (clock.now + seconds, call, attempt, ticket))
+        chance = limiter.next_chance() if queue else 0.0
+        candidates = [events[0][0]] if events else []
+        if chance > 0:
+            candidates.append(clock.now + chance)
+        clock.now = max(clock.now, min(candidates))
+        while events and events[0][0] <= clock.now:
+            _, call, attempt, ticket = heapq.heappop(events)
+            plan = MIXED_CALLS[call % 10]
+            _, outcome, wait = plan[min(attempt, len(plan) - 1)]
+            limiter.release(ticket, outcome, wait=wait)  # type: ignore[arg-type]
+            if attempt + 1 < len(plan):
+                queue.append((call, attempt + 1))
+        assert clock.now - start < 600, "the calls did not end"
+    return clock.now - start
+
+
+def test_429s_that_ask_for_no_wait_do_not_pace_the_key_down():
+    # The fault suite's 256 concurrent calls hung (their 30 s bound cancelled them): each of
+    # their 26 "429 Retry-After: 0" cut the paced rate to 90-95% of what the key had admitted,
+    # whatever the rate, and the calls crawled out at about 1 per second. Such a 429 says a retry
+    # may go at once: it gets the window's law (as before pacing). (Here: 16 simulated seconds,
+    # most of them the never-answering calls' timeouts holding slots; 163 s before the fix.)
+    assert run_mixed_calls() < 30.0  # the fault suite's bound
+    clock = Clock()
+    limiter = Limiter(("http://h", "m", None), clock=clock)
+    ticket = limiter.try_acquire()
+    clock.now += 0.01
+    limiter.release(ticket, "ok")
+    limiter.release(limiter.try_acquire(), "rate_limited", wait=0.0)
+    assert not limiter.pacer.pacing and limiter.law.cuts == 1
+    limiter.release(limiter.try_acquire(), "rate_limited", wait=None)  # no Retry-After: a rate
+    assert limiter.pacer.pacing
+
+
+def test_answers_that_failed_count_as_admitted_in_the_measured_rate():
+    # A 500 or a 401 got past the server's rate limit as much as a success did: measuring only
+    # successes read a key whose answers were half errors as admitting half its rate, and each
+    # 429 then cut the paced rate to half of what it was.
+    clock = Clock()
+    pacer = RatePacer(rate=200.0, cut_at=clock.now)
+    limiter = Limiter(("http://h", "m", None), pacer=pacer, clock=clock)
+    for i in range(100):  # 100 answers in the last second, every other one an error
+        clock.now += 0.01
+        ticket = limiter.try_acquire()
+        assert ticket is not None
+        limiter.release(ticket, "ok" if i % 2 else "other")
+    assert limiter.pacer.estimate(clock.now) == pytest.approx(100.0, rel=0.05)
+
+
 # --- the limiter's other decisions ----------------------------------------------------------------
 
 

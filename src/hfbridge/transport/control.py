@@ -229,6 +229,10 @@ class RatePacer:
             return None
         return count / max(now - start, _MIN_SPAN)
 
+    def on_admitted(self, now: float) -> None:
+        """An answer at ``now`` that the server did not refuse, though it failed (a 500, a 401...)."""
+        self._oks.append(now)
+
     def on_ok(self, now: float) -> bool:
         """A success at ``now``; True when it starts pacing (the caller lifts its pause)."""
         self._oks.append(now)
