@@ -23,7 +23,8 @@ are in flight, not how fast they start: against a strict token bucket (R request
 evenly, nothing banked) any two requests that arrive within 1/R of each other meet a 429, and a
 full-second pause per ``Retry-After`` wastes a second of the bucket each time (a bulk job got 0.10
 of the allowed rate). So once a 429 has come and the key has seen successes, the pacer measures
-the rate the server admitted (successes per second over the last ~10 answers' worth of time),
+the rate the server admitted (answers it did not refuse, successes and errors alike, per second
+over the last ~10 answers' worth of time),
 spaces request starts evenly at 90-95% of it, and probes upward slowly while answers stay fine.
 
 - **A 429 while paced** cuts the paced rate (once per epoch, like the window) to 90-95% of the
@@ -41,7 +42,9 @@ spaces request starts evenly at 90-95% of it, and probes upward slowly while ans
   resumes from the current rate, gently (x1.5 per 500 ms): processes sharing one limit each
   measure only their own part of it, and the additive probe alone held four of them at 0.61-0.73
   of it; a 429 in this gentle slow start cuts like a paced one.
-- A 503 (loading, overloaded) is not a rate: it keeps the window-and-pause law.
+- A 503 (loading, overloaded) is not a rate: it keeps the window-and-pause law. Nor is a 429 that
+  asks for no wait (``Retry-After: 0``): the limiter gives it the window's law too (see
+  ``Limiter._on_backpressure``).
 """
 
 from __future__ import annotations
@@ -210,7 +213,7 @@ class RatePacer:
         self.next_start = max(self.next_start, now) + 1.0 / rate
 
     def estimate(self, now: float) -> float | None:
-        """The rate the server admitted lately (successes per second), or None: nothing to measure.
+        """The rate the server admitted lately (answers not refused per second), or None if none.
 
         Measured over the last ~10 answers' worth of time (bounded by ``window``), and never over
         time before :attr:`since` (the first request, or the end of the last pause).
@@ -230,7 +233,12 @@ class RatePacer:
         return count / max(now - start, _MIN_SPAN)
 
     def on_admitted(self, now: float) -> None:
-        """An answer at ``now`` that the server did not refuse, though it failed (a 500, a 401...)."""
+        """A failed answer at ``now`` that the server did not refuse (a 500, a 401, a timeout).
+
+        It got past the server's rate limit as a success does, so it counts in :meth:`estimate`:
+        measuring successes alone read a key whose answers were half errors as admitting half its
+        rate, and each 429 cut the paced rate to half.
+        """
         self._oks.append(now)
 
     def on_ok(self, now: float) -> bool:

@@ -4,10 +4,11 @@ Every request hfbridge sends passes through the limiter of its key (:func:`limit
 of the sync API and tasks of any event loop alike wait their turn in one FIFO queue, so every
 adapter instance, and every bulk job, that talks to the same model on the same host shares one
 window. The window follows :class:`~hfbridge.transport.control.AIMDWindow`: it grows while
-answers come back fine and shrinks on 503s (and on 429s nothing can be measured from); once 429s
-have shown the server's rate, :class:`~hfbridge.transport.control.RatePacer` spaces request
-starts evenly just below it instead of pausing the key for each ``Retry-After``. A pause (a
-``Retry-After`` with no rate to pace at, a loading model's ``estimated_time``) stops the whole key.
+answers come back fine and shrinks on 503s (and on 429s nothing can be measured from, or that
+ask for no wait: ``Retry-After: 0`` is not a rate); once 429s have shown the server's rate,
+:class:`~hfbridge.transport.control.RatePacer` spaces request starts evenly just below it
+instead of pausing the key for each ``Retry-After``. A pause (a ``Retry-After`` with no rate to
+pace at, a loading model's ``estimated_time``) stops the whole key.
 
 A request takes a :class:`Ticket` (:meth:`Limiter.acquire` / :meth:`Limiter.aacquire`), which
 waits while the window is full, the pacer's interval has not passed or the key is paused, at most
@@ -253,8 +254,9 @@ class Limiter:
         """Give the slot back with the request's outcome (``wait``: a server-requested pause).
 
         A 429 (``"rate_limited"``) goes to the pacer first; only when it has no rate to pace at
-        (or pacing failed) does it cut the window and pause the key. Other backpressure (503s)
-        always does.
+        (or pacing failed, or the server asked for no wait) does it cut the window and pause the
+        key. Other backpressure (503s) always does. Any other outcome is an answer the server
+        admitted, and counts in the pacer's measured rate.
         """
         with self._lock:
             self._in_flight -= 1
