@@ -28,13 +28,14 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from hfbridge._constants import HUB_OFFLINE_ENV
 from hfbridge.catalog.cache import Entry, TTLCache, default_cache_dir
 from hfbridge.errors import HFConnectionError, HFError
 
 _SEND = object()
+_T = TypeVar("_T")
 
 
 class CatalogUnavailableWarning(UserWarning):
@@ -141,21 +142,22 @@ class CachedAnswers:
         return entry.value
 
     def _get(
-        self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], Any], refresh: bool
-    ) -> Any:
+        self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], _T], refresh: bool
+    ) -> _T:
         """The answer to ``key``: cached, else ``parse(fetch())`` (stored), as the module says."""
         entry, value = self._lookup(key, parse, refresh)
-        if value is not _SEND:
-            return value
-        try:
-            body = fetch()
-        except HFError as error:
-            return self._failed(key, entry, error, refresh)
-        return self._store(key, body, parse)
+        if value is _SEND:
+            try:
+                body = fetch()
+            except HFError as error:
+                value = self._failed(key, entry, error, refresh)
+            else:
+                value = self._store(key, body, parse)
+        return cast("_T", value)
 
     async def _aget(
-        self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], Any], refresh: bool
-    ) -> Any:
+        self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], _T], refresh: bool
+    ) -> _T:
         """Async form of :meth:`_get` (``fetch`` returns an awaitable)."""
         # The disk cache is read and written on a worker thread: no file I/O on the event loop.
         on_disk = self.cache.directory is not None
@@ -163,12 +165,14 @@ class CachedAnswers:
             entry, value = await asyncio.to_thread(self._lookup, key, parse, refresh)
         else:
             entry, value = self._lookup(key, parse, refresh)
-        if value is not _SEND:
-            return value
-        try:
-            body = await fetch()
-        except HFError as error:
-            return self._failed(key, entry, error, refresh)
-        if on_disk:
-            return await asyncio.to_thread(self._store, key, body, parse)
-        return self._store(key, body, parse)
+        if value is _SEND:
+            try:
+                body = await fetch()
+            except HFError as error:
+                value = self._failed(key, entry, error, refresh)
+            else:
+                if on_disk:
+                    value = await asyncio.to_thread(self._store, key, body, parse)
+                else:
+                    value = self._store(key, body, parse)
+        return cast("_T", value)

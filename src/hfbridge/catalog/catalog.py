@@ -7,10 +7,6 @@ URL and how its answer is parsed. How an answer is cached, refreshed and remembe
 fails is :mod:`hfbridge.catalog.answers` (the base class of :class:`Catalog`); how a request is
 sent and a Hub listing paged is :mod:`hfbridge.catalog.fetching`.
 
-In short: answers are cached in memory for ``ttl`` seconds and on disk (``cache_dir``) so that a
-new process does not refetch; a failed fetch is remembered for ``failure_ttl`` seconds; offline
-(``offline=True`` or ``HF_HUB_OFFLINE=1``), only the cache answers.
-
 The methods here raise :class:`~hfbridge.errors.HFError` when they cannot answer; the
 never-raising helpers adapters use are :func:`hfbridge.catalog.capability` and
 :func:`hfbridge.catalog.plan_route`.
@@ -62,11 +58,7 @@ logger = logging.getLogger("hfbridge.catalog")
 
 _HUB_MODEL_EXPAND = ("inference", "inferenceProviderMapping", "pipeline_tag")
 _ROUTER_LIST = "router/models"
-
-
-def _router_model_key(model_id: str) -> str:
-    """The cache key of one model's ``/v1/models/{id}`` answer."""
-    return f"router/model/{model_id}"
+_ROUTER_MODEL = "router/model/"  # + the model id: the key of its /v1/models/{id} answer
 
 
 @dataclass(frozen=True)
@@ -162,17 +154,13 @@ class Catalog(CachedAnswers):
 
     def _router_index(self, refresh: bool) -> _RouterIndex:
         url = f"{self.router_url}/models"
-        index: _RouterIndex = self._get(
-            _ROUTER_LIST, lambda: get_json(self.client, url), _index, refresh
-        )
-        return index
+        return self._get(_ROUTER_LIST, lambda: get_json(self.client, url), _index, refresh)
 
     async def _arouter_index(self, refresh: bool) -> _RouterIndex:
         url = f"{self.router_url}/models"
-        index: _RouterIndex = await self._aget(
+        return await self._aget(
             _ROUTER_LIST, lambda: aget_json(self.async_client, url), _index, refresh
         )
-        return index
 
     def router_models(self, refresh: bool = False) -> list[RouterModel]:
         """Every chat model the router lists, with its providers."""
@@ -193,7 +181,7 @@ class Catalog(CachedAnswers):
         self, model_id: str
     ) -> tuple[str, str, Callable[[Any], RouterModel | None]]:
         url = f"{self.router_url}/models/{quote(model_id, safe='/')}"
-        return _router_model_key(model_id), url, lambda body: parse_router_model(body, model_id)
+        return _ROUTER_MODEL + model_id, url, lambda body: parse_router_model(body, model_id)
 
     def router_model(self, model_id: str, refresh: bool = False) -> RouterModel | None:
         """One model's router entry, or ``None`` when the router does not list it.
@@ -206,9 +194,7 @@ class Catalog(CachedAnswers):
         if listed:
             return model
         key, url, parse = self._router_model_request(model_id)
-        found: RouterModel | None = self._get(
-            key, lambda: get_json(self.client, url, missing_ok=True), parse, refresh
-        )
+        found = self._get(key, lambda: get_json(self.client, url, missing_ok=True), parse, refresh)
         if found is None:
             found = self._router_index(refresh).by_id.get(model_id)
         return found
@@ -223,7 +209,7 @@ class Catalog(CachedAnswers):
         if listed:
             return model
         key, url, parse = self._router_model_request(model_id)
-        found: RouterModel | None = await self._aget(
+        found = await self._aget(
             key, lambda: aget_json(self.async_client, url, missing_ok=True), parse, refresh
         )
         if found is None:
@@ -240,7 +226,7 @@ class Catalog(CachedAnswers):
         listed = self.cache.peek(_ROUTER_LIST)
         if listed is not None:
             return True, listed.value.by_id.get(model_id)
-        entry = self.cache.peek(_router_model_key(model_id))
+        entry = self.cache.peek(_ROUTER_MODEL + model_id)
         if entry is not None and entry.value is not None:
             return True, entry.value
         return False, None
@@ -318,10 +304,9 @@ class Catalog(CachedAnswers):
             inference_provider=inference_provider, pipeline_tag=pipeline_tag, search=search,
             sort=sort, limit=limit, expand=expand,
         )  # fmt: skip
-        result: list[HubModel] = self._get(
+        return self._get(
             key, lambda: get_pages(self.client, url, params, limit), parse_hub_models, refresh
         )
-        return result
 
     async def ahub_models(  # noqa: PLR0913 - the Hub's filters
         self,
@@ -339,13 +324,12 @@ class Catalog(CachedAnswers):
             inference_provider=inference_provider, pipeline_tag=pipeline_tag, search=search,
             sort=sort, limit=limit, expand=expand,
         )  # fmt: skip
-        result: list[HubModel] = await self._aget(
+        return await self._aget(
             key,
             lambda: aget_pages(self.async_client, url, params, limit),
             parse_hub_models,
             refresh,
         )
-        return result
 
     def _hub_model_request(self, model_id: str) -> tuple[str, str, dict[str, Any]]:
         model_id = _model_id(model_id)
@@ -355,24 +339,22 @@ class Catalog(CachedAnswers):
     def hub_model(self, model_id: str, refresh: bool = False) -> HubModel | None:
         """A model's Hub status and provider mapping; ``None`` if the Hub has no such model."""
         key, url, params = self._hub_model_request(model_id)
-        model: HubModel | None = self._get(
+        return self._get(
             key,
             lambda: get_json(self.client, url, params, missing_ok=True),
             parse_hub_model,
             refresh,
         )
-        return model
 
     async def ahub_model(self, model_id: str, refresh: bool = False) -> HubModel | None:
         """Async form of :meth:`hub_model`."""
         key, url, params = self._hub_model_request(model_id)
-        model: HubModel | None = await self._aget(
+        return await self._aget(
             key,
             lambda: aget_json(self.async_client, url, params, missing_ok=True),
             parse_hub_model,
             refresh,
         )
-        return model
 
     def model_status(self, model_id: str, refresh: bool = False) -> ModelStatus | None:
         """``"warm"`` (a provider serves it), ``"cold"`` (none does), ``None`` (no such model)."""
