@@ -69,8 +69,7 @@ def smallest_context(caps: ModelCapabilities) -> int | None:
     by its policy, so only the smallest is safe for a limit such as a summarization trigger).
     """
     if caps.provider:
-        pinned = caps.pinned
-        return pinned.context_length if pinned is not None else None
+        return caps.context_length  # the pinned provider's
     lengths = [info.context_length for info in caps.live_providers if info.context_length]
     return min(lengths) if lengths else None
 
