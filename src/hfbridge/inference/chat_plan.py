@@ -2,7 +2,8 @@
 
 :class:`ChatPlanning` turns messages and parameters into what the route loop sends:
 
-- the request, validated once for either chat route (:class:`HFConfigError` before any request);
+- the request, validated once for either chat route (:class:`HFConfigError` before any request;
+  on the router, which keeps no responses, also a ``previous_response_id``);
 - the targets in order, and why: the configured model, or, when the request needs a capability
   (tools, a JSON schema), the catalog's route to providers that have it
   (:func:`~hfbridge.catalog.plan_route`; a self-hosted ``base_url`` skips the catalog);
@@ -10,7 +11,7 @@
   only to a model that calls them (:class:`~hfbridge.errors.HFCapabilityError`);
 - the body as the server honours it: a named ``tool_choice`` goes to a self-hosted server that
   ignores it (llama.cpp: learnt once per ``base_url``, see :mod:`hfbridge.inference.server_kinds`)
-  as that tool alone with ``"required"``.
+  as that tool alone with ``"required"``, on either route (:mod:`hfbridge.wire.tool_choice`).
 
 :meth:`ChatPlanning.plan` is the one sequence both a call and a stream (on its first iteration)
 go through.
@@ -192,9 +193,11 @@ class ChatPlanning(ChatProfile):
     ) -> AnyRequest:  # fmt: skip
         if self.use_responses_api:
             # llama.cpp reads only the chat-style response_format: a self-hosted server gets both.
+            # The router keeps no responses: previous_response_id is refused there, sent elsewhere.
             return responses_request(
-                messages, params, stream=stream, mirror_response_format=self.custom_endpoint
-            )
+                messages, params, stream=stream, mirror_response_format=self.custom_endpoint,
+                stateless=not self.custom_endpoint,
+            )  # fmt: skip
         tools = params.get("tools")
         if isinstance(tools, list) and any(is_server_tool(tool) for tool in tools):
             raise HFConfigError(
@@ -219,18 +222,12 @@ class ChatPlanning(ChatProfile):
         return _forced(payload, await aserver_kind(self.async_client))
 
     def _served_request(self, request: AnyRequest) -> AnyRequest:
-        if isinstance(request, ResponsesRequest):
-            return request
-        return _with_body(request, self.for_server(request.body))
+        body = self.for_server(request.body)
+        return request if body is request.body else request.with_body(body)
 
     async def _aserved_request(self, request: AnyRequest) -> AnyRequest:
-        if isinstance(request, ResponsesRequest):
-            return request
-        return _with_body(request, await self.afor_server(request.body))
-
-
-def _with_body(request: ChatRequest, body: Mapping[str, Any]) -> AnyRequest:
-    return request if body is request.body else request.with_body(body)
+        body = await self.afor_server(request.body)
+        return request if body is request.body else request.with_body(body)
 
 
 def _forced(payload: Mapping[str, Any], kind: str | None) -> Mapping[str, Any]:
