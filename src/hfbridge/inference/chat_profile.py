@@ -129,6 +129,17 @@ class ChatProfile(OnConnection):
         client = self.client if self.custom_endpoint else None
         return count_text(client, self.spec.model_id, text)
 
+    def text_token_ids(self, text: str) -> list[int] | None:
+        """The token ids of ``text`` from a self-hosted server's tokenizer; ``None`` elsewhere.
+
+        The same request :meth:`count_text_tokens` counts with (``len`` of the ids is its count);
+        the router has no tokenizer, and hfbridge does not guess ids.
+        """
+        from hfbridge.inference.token_count import text_token_ids  # noqa: PLC0415 - on use
+
+        client = self.client if self.custom_endpoint else None
+        return text_token_ids(client, self.spec.model_id, text)
+
     def context_window(self, default: int) -> int:
         """The context window a call may rely on (one verdict for every adapter), else ``default``.
 
