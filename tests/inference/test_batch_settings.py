@@ -10,10 +10,11 @@ from hfbridge.inference.rerank import RerankService
 
 BASE = "http://127.0.0.1:9"
 SERVICES = [EmbeddingService, RerankService]
+CONCURRENCY = r"max_concurrency must be a positive integer \(the most requests in flight\)"
 BAD = [
-    ("max_concurrency", 0, "max_concurrency must be an integer >= 1"),
-    ("max_concurrency", True, "max_concurrency must be an integer >= 1"),
-    ("max_concurrency", 2.5, "max_concurrency must be an integer >= 1"),
+    ("max_concurrency", 0, CONCURRENCY),
+    ("max_concurrency", True, CONCURRENCY),
+    ("max_concurrency", 2.5, CONCURRENCY),
     ("job_timeout", 0, "job_timeout must be a positive number of seconds"),
     ("job_timeout", float("nan"), "job_timeout must be a positive number of seconds"),
     ("job_timeout", "60", "job_timeout must be a positive number of seconds"),

@@ -48,7 +48,7 @@ from hfbridge.catalog.models import (
     parse_router_models,
 )
 from hfbridge.catalog.spec import parse_model_spec
-from hfbridge.errors import HFConfigError
+from hfbridge.errors._checks import positive_int
 from hfbridge.transport import AsyncHFClient, HFClient, router_v1_url
 from hfbridge.transport.config import hub_api_url
 
@@ -262,10 +262,8 @@ class Catalog(CachedAnswers):
         limit: int | None,
         expand: Iterable[str],
     ) -> tuple[str, str, dict[str, Any]]:
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise HFConfigError(f"limit must be a positive integer, got {limit!r}.")
+        if limit is not None:
+            positive_int("limit", limit)
         params: dict[str, Any] = {}
         if inference_provider:
             providers = (

@@ -31,9 +31,14 @@ from hfbridge._constants import (
     EMBED_MAX_BATCH_BYTES,
 )
 from hfbridge._redact import redact_url
-from hfbridge.errors import HFConfigError, HFError, HFPayloadTooLargeError, HFResponseError
+from hfbridge.errors import (
+    HFConfigError,
+    HFError,
+    HFPayloadTooLargeError,
+    HFResponseError,
+)
+from hfbridge.errors._checks import positive_int
 from hfbridge.inference.batches import BatchEngine, Done
-from hfbridge.inference.bulk import positive_int
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.embedding_routes import EmbeddingRoute, check_params, select_route
 from hfbridge.inference.progress import ProgressCallback

@@ -48,8 +48,8 @@ from hfbridge.errors import (
     HFStatusError,
     HFUnprocessableError,
 )
+from hfbridge.errors._checks import positive_int
 from hfbridge.inference.batches import BatchEngine, Done, is_payload_too_large
-from hfbridge.inference.bulk import positive_int
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.progress import ProgressCallback
 from hfbridge.inference.routes import get_route
