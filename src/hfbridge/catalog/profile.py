@@ -19,6 +19,7 @@ from typing import Any
 
 from hfbridge.catalog.capability import ModelCapabilities
 from hfbridge.errors import HFConfigError
+from hfbridge.errors._checks import positive_int
 from hfbridge.wire.server_info import LlamaCppProps, ServerModel, TGIInfo
 
 UNKNOWN_SERVER_PROFILE: Mapping[str, Any] = {"text_inputs": True, "text_outputs": True}
@@ -140,12 +141,11 @@ def check_profile(profile: Any) -> dict[str, Any]:
             f"128000}}, got {type(profile).__name__}."
         )
     for key, value in profile.items():
+        if key in _INT_KEYS:
+            positive_int(f"profile[{key!r}]", value)
+            continue
         if key in _BOOL_KEYS and not isinstance(value, bool):
             expected = "True or False"
-        elif key in _INT_KEYS and (
-            isinstance(value, bool) or not isinstance(value, int) or value <= 0
-        ):
-            expected = "a positive integer"
         elif key in _STR_KEYS and not isinstance(value, str):
             expected = "a string"
         elif key in _STR_LIST_KEYS and not (
