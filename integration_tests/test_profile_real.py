@@ -72,6 +72,9 @@ def test_token_counts_come_from_the_server_and_match_the_call(model):
     answer = model.invoke(messages, max_tokens=4)
     assert counted == answer.usage_metadata["input_tokens"]
     assert model.get_num_tokens("Hello, world!") == 4  # Qwen2.5: Hello , world !
+    ids = model.get_token_ids("Hello, world!")  # the server's tokenizer, not GPT-2's
+    assert len(ids) == 4
+    assert ids == [9707, 11, 1879, 0]  # Qwen2.5's ids (GPT-2's: 15496, 11, 995, 0)
 
 
 def test_an_image_to_the_text_only_server_fails_before_sending(model):

@@ -3,7 +3,8 @@
 llama-server takes ``tool_choice`` only as a string: the OpenAI object naming a tool is read as
 ``"auto"`` (its log: "Wrong type supplied for parameter 'tool_choice'"), so asked to force
 ``lookup_population`` on a weather question the model calls ``get_weather``. hfbridge learns once
-that the server is llama.cpp and sends that tool alone with ``"required"``; these tests force the
+that the server is llama.cpp and sends that tool alone with ``"required"`` (on the Responses API
+too, whose ``{"type": "function", "name": ...}`` it ignores the same way); these tests force the
 "wrong" tool through each framework's way of naming one, and assert it is the one called.
 """
 
@@ -57,6 +58,21 @@ def test_langchain_bind_tools_with_a_named_choice(chat: ChatHF) -> None:
     message = bound.invoke(QUESTION)
     assert [call["name"] for call in message.tool_calls] == ["lookup_population"]
     assert "paris" in str(message.tool_calls[0]["args"].get("city", "")).lower()
+
+
+def test_langchain_named_choice_on_the_responses_api(chat_url: str, chat_model: str) -> None:
+    # llama-server's /v1/responses ignores {"type": "function", "name": ...} the same way.
+    chat = ChatHF(
+        model=chat_model, base_url=chat_url, temperature=0, max_tokens=64, use_responses_api=True
+    )
+    bound = chat.bind_tools([get_weather, lookup_population], tool_choice="lookup_population")
+    message = bound.invoke(QUESTION)
+    assert [call["name"] for call in message.tool_calls] == ["lookup_population"]
+    merged = None
+    for chunk in bound.stream(QUESTION):
+        merged = chunk if merged is None else merged + chunk
+    assert merged is not None
+    assert [call["name"] for call in merged.tool_calls] == ["lookup_population"]
 
 
 def test_langchain_structured_output_by_function_calling(chat: ChatHF) -> None:

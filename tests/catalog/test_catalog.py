@@ -187,6 +187,17 @@ def test_offline_answers_from_the_cache_only(fake, clock, tmp_path, new_catalog)
     assert other.requests == []
 
 
+def test_names_split_out_of_the_catalog_module_still_import_from_it():
+    # The cache protocol (answers) and the requests (fetching) moved out of catalog.catalog;
+    # code that imported them from there keeps working.
+    from hfbridge.catalog import answers, catalog, fetching
+
+    assert catalog.CatalogUnavailableWarning is answers.CatalogUnavailableWarning
+    assert catalog.CatalogUnavailableWarning is CatalogUnavailableWarning
+    assert catalog.HUB_MAX_PAGES == fetching.HUB_MAX_PAGES == 200
+    assert issubclass(catalog.Catalog, answers.CachedAnswers)
+
+
 def test_offline_defaults_to_hf_hub_offline(monkeypatch, fake, new_catalog):
     from hfbridge.catalog import Catalog
 

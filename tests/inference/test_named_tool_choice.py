@@ -147,3 +147,84 @@ def test_no_probe_without_a_named_choice_nor_on_the_router(monkeypatch):
     assert router.for_server(payload) is payload  # the router's providers honour named choices
     assert asyncio.run(router.afor_server(payload)) is payload
     assert server.probes == 0
+
+
+# --- the Responses API: the same decision, in the Responses shape ---
+
+RESPONSE = {
+    "id": "resp_1", "object": "response", "status": "completed", "model": "qwen",
+    "output": [{"type": "message", "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": "ok", "annotations": []}]}],
+}  # fmt: skip
+RESPONSE_EVENTS = (
+    b'data: {"type":"response.output_text.delta","item_id":"m","output_index":0,'
+    b'"content_index":0,"delta":"ok"}\n\n'
+    b'data: {"type":"response.completed","response":' + json.dumps(RESPONSE).encode() + b"}\n\n"
+)
+
+
+class ResponsesServer(Server):
+    """llama-server's /v1/models, and a Responses answer to every POST."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return super().__call__(request)
+        assert request.url.path == "/v1/responses"
+        self.bodies.append(json.loads(request.content))
+        if self.bodies[-1].get("stream"):
+            headers = {"content-type": "text/event-stream"}
+            return httpx.Response(200, content=RESPONSE_EVENTS, headers=headers)
+        return httpx.Response(200, json=RESPONSE)
+
+
+def responses_service(server: Server) -> ChatService:
+    transport = httpx.MockTransport(server)
+    return ChatService(
+        model="qwen", base_url=BASE, use_responses_api=True,
+        client=HFClient(base_url=BASE, transport=transport),
+        async_client=AsyncHFClient(base_url=BASE, transport=transport),
+    )  # fmt: skip
+
+
+def test_the_pure_rewrite_of_a_responses_body():
+    flat = [{"type": "function", "name": tool["function"]["name"], "parameters": {}}
+            for tool in TOOLS]  # fmt: skip
+    mcp = {"type": "mcp", "server_label": "docs", "server_url": "https://example.com/mcp"}
+    payload = {"input": [], "tools": [*flat, mcp],
+               "tool_choice": {"type": "function", "name": "lookup_population"}}  # fmt: skip
+    assert named_tool(payload) == "lookup_population"
+    forced = force_named_tool(payload)
+    assert forced["tool_choice"] == "required"
+    assert forced["tools"] == [flat[1]]  # the Responses (flat) shape, that tool alone
+    # An MCP server's tool is not a function tool this body carries: nothing to rewrite.
+    mcp_choice = {**payload, "tool_choice": {"type": "mcp", "server_label": "docs", "name": "x"}}
+    assert named_tool(mcp_choice) is None
+    assert force_named_tool(mcp_choice) == mcp_choice
+
+
+def test_llama_cpp_gets_the_named_tool_alone_on_the_responses_api_too():
+    server = ResponsesServer(llamacpp_models())
+    chat = responses_service(server)
+    params = {"tools": TOOLS, "tool_choice": NAMED}
+    chat.complete(USER, params)
+    list(chat.stream(USER, params))
+
+    async def calls() -> None:
+        await chat.acomplete(USER, params)
+        [delta async for delta in chat.astream(USER, params)]
+
+    asyncio.run(calls())
+    assert server.probes == 1
+    assert len(server.bodies) == 4
+    for body in server.bodies:
+        assert body["tool_choice"] == "required"
+        assert [tool["name"] for tool in body["tools"]] == ["lookup_population"]
+        assert "function" not in body["tools"][0]  # still the Responses shape
+
+
+def test_other_servers_get_the_responses_named_choice_as_it_is():
+    server = ResponsesServer({"data": [{"id": "m", "owned_by": "vllm"}]})
+    responses_service(server).complete(USER, {"tools": TOOLS, "tool_choice": NAMED})
+    (body,) = server.bodies
+    assert body["tool_choice"] == {"type": "function", "name": "lookup_population"}
+    assert len(body["tools"]) == 2

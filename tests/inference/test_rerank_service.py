@@ -298,8 +298,8 @@ def forbidden(request: httpx.Request) -> httpx.Response:
         (QUERY, "one text", {}, "documents must be a list"),
         (QUERY, ["a", 3, "b"], {}, r"documents\[1\] must be a string"),
         (QUERY, ["a", None], {}, r"documents\[1\] must be a string"),
-        (QUERY, DOCS, {"top_n": 0}, "top_n must be at least 1"),
-        (QUERY, DOCS, {"top_n": -3}, "top_n must be at least 1"),
+        (QUERY, DOCS, {"top_n": 0}, "top_n must be a positive integer"),
+        (QUERY, DOCS, {"top_n": -3}, "top_n must be a positive integer"),
         (QUERY, DOCS, {"top_n": True}, "top_n must be a positive integer"),
     ],
 )

@@ -192,6 +192,29 @@ def make_router(router, model=MODEL):
     return routed_service(model, router, use_responses_api=True)
 
 
+def test_previous_response_id_is_refused_on_the_router_before_any_request():
+    def refuse(request):
+        pytest.fail(f"no request may be sent, got {request.url}")
+
+    router = routed_service(MODEL, refuse, use_responses_api=True)
+    params = {"previous_response_id": "resp_abc"}
+    with pytest.raises(HFConfigError, match="keeps no responses") as info:
+        router.complete(USER, params)
+    assert "conversation's messages" in info.value.message
+    with pytest.raises(HFConfigError, match="previous_response_id"):
+        router.stream(USER, params)  # refused when made, not on iteration
+    with pytest.raises(HFConfigError, match="previous_response_id"):
+        asyncio.run(router.acomplete(USER, params))
+    with pytest.raises(HFConfigError, match="previous_response_id"):
+        router.astream(USER, params)
+
+
+def test_previous_response_id_still_goes_to_a_self_hosted_server():
+    handler = answer("llamacpp_text.json")
+    local(handler).complete(USER, {"previous_response_id": "resp_abc"})
+    assert json.loads(handler.seen[0].content)["previous_response_id"] == "resp_abc"
+
+
 def test_a_failed_response_with_http_200_fails_over_to_the_next_provider():
     router = RouterResponses(failing={f"{MODEL}:cerebras"})
     result = make_router(router).complete(USER, {"tools": TOOLS})

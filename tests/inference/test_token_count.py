@@ -8,6 +8,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
+from hfbridge.errors import HFCapabilityError, HFResponseError
 from hfbridge.inference import server_kinds, token_count
 from hfbridge.inference.token_count import TokenEstimateWarning, root_url
 from hfbridge.langchain import ChatHF
@@ -90,3 +91,67 @@ def test_a_server_that_cannot_count_gets_the_estimate():
     model = ChatHF(model="m", base_url=BASE, transport=httpx.MockTransport(silent))
     with pytest.warns(TokenEstimateWarning, match="did not"):
         assert model.get_num_tokens("abcd" * 5) == 5
+
+
+# --- token ids: the server's tokenizer, never GPT-2's ---
+
+
+def test_token_ids_come_from_the_server_and_agree_with_the_count():
+    server = LlamaCpp()
+    model = ChatHF(model="qwen", base_url=BASE, transport=httpx.MockTransport(server))
+    text = "Hello, world! Bonjour"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no GPT-2 fallback warning, no estimate
+        ids = model.get_token_ids(text)
+    assert ids == [9707, 11, 1879, 0, 13481, 29262, 11162, 234, 235]  # the recorded /tokenize
+    assert model.get_num_tokens(text) == len(ids)
+    assert [post.url.path for post in server.posts] == ["/tokenize", "/tokenize"]
+    assert b'"content"' in server.posts[0].content
+
+
+def test_token_ids_with_pieces_tgi_and_vllm_shapes():
+    from hfbridge.wire.server_info import parse_token_ids
+
+    pieces = (SERVER / "llamacpp_tokenize_pieces.json").read_bytes()
+    assert parse_token_ids(httpx.Response(200, content=pieces).json())[:3] == [9707, 11, 1879]
+    assert parse_token_ids([{"id": 5, "text": "a", "start": 0, "stop": 1}]) == [5]  # TGI
+    assert parse_token_ids({"count": 2, "max_model_len": 8, "tokens": [1, 2]}) == [1, 2]  # vLLM
+    with pytest.raises(HFResponseError, match="no token ids"):
+        parse_token_ids({"count": 2})
+
+
+def test_the_router_gives_no_token_ids_and_says_what_to_do():
+    def refuse(request):
+        pytest.fail(f"no request may be sent, got {request.url}")
+
+    model = ChatHF(model="org/m", transport=httpx.MockTransport(refuse))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # LangChain's GPT-2 fallback would warn (or need transformers)
+        with pytest.raises(HFCapabilityError, match="router has no tokenizer") as info:
+            model.get_token_ids("hello")
+    assert "custom_get_token_ids" in info.value.message
+    assert info.value.capability == "token ids"
+
+
+def test_a_server_that_does_not_tokenize_gives_no_token_ids():
+    def silent(request):
+        return httpx.Response(404, json={"error": "not found"})
+
+    model = ChatHF(model="m", base_url=BASE, transport=httpx.MockTransport(silent))
+    with pytest.raises(HFCapabilityError, match="did not tokenize"):
+        model.get_token_ids("hello")
+
+
+def test_a_custom_encoder_counts_everything():
+    def refuse(request):
+        pytest.fail(f"no request may be sent, got {request.url}")
+
+    def encode(text):
+        return list(range(len(text.split())))
+
+    model = ChatHF(
+        model="org/m", transport=httpx.MockTransport(refuse), custom_get_token_ids=encode
+    )
+    assert model.get_token_ids("one two three") == [0, 1, 2]
+    assert model.get_num_tokens("one two three") == 3
+    assert model.get_num_tokens_from_messages([HumanMessage("one two three")]) > 3

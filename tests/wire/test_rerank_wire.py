@@ -51,8 +51,8 @@ def test_params_validate_and_normalise_values():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"top_n": 0}, "at least 1"),
-        ({"top_n": -2}, "at least 1"),
+        ({"top_n": 0}, "top_n must be a positive integer"),
+        ({"top_n": -2}, "top_n must be a positive integer"),
         ({"top_n": True}, "top_n"),
         ({"top_n": 2.5}, "top_n"),
         ({"top_n": "3"}, "top_n"),

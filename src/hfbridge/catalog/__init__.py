@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "AliasWarning": "hfbridge.catalog.capability",
     "BUILTIN_ALIASES": "hfbridge.catalog.aliases",
     "Catalog": "hfbridge.catalog.catalog",
-    "CatalogUnavailableWarning": "hfbridge.catalog.catalog",
+    "CatalogUnavailableWarning": "hfbridge.catalog.answers",
     "HubModel": "hfbridge.catalog.models",
     "ModelCapabilities": "hfbridge.catalog.capability",
     "ModelKind": "hfbridge.catalog.aliases",
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
         check_aliases,
         resolve_model,
     )
+    from hfbridge.catalog.answers import CatalogUnavailableWarning
     from hfbridge.catalog.capability import (
         AliasWarning,
         ModelCapabilities,
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
     )
     from hfbridge.catalog.catalog import (
         Catalog,
-        CatalogUnavailableWarning,
         default_catalog,
     )
     from hfbridge.catalog.models import (

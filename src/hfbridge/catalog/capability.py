@@ -14,8 +14,9 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-from hfbridge.catalog.catalog import Catalog, CatalogUnavailableWarning, default_catalog
-from hfbridge.catalog.models import RouterModel, RouterProvider
+from hfbridge.catalog.answers import CatalogUnavailableWarning
+from hfbridge.catalog.catalog import Catalog, default_catalog
+from hfbridge.catalog.models import RouterModel, RouterProvider, is_live_status
 from hfbridge.catalog.spec import ModelSpec, parse_model_spec
 from hfbridge.errors import HFConfigError
 
@@ -54,7 +55,7 @@ class ProviderInfo:
     @property
     def is_live(self) -> bool:
         """True when the provider passed the router's latest health check."""
-        return self.status == "live"
+        return is_live_status(self.status)
 
     @classmethod
     def from_router(cls, entry: RouterProvider) -> ProviderInfo:

@@ -2,12 +2,10 @@
 
 Two sources: the router's ``/v1/models`` (chat models, with per-provider status, context, pricing,
 tool and structured-output support, latency, throughput) and the Hub's ``/api/models`` (any task,
-status ``warm``, provider mappings). Answers are cached in memory for ``ttl`` seconds and on disk
-(``cache_dir``) so that a new process does not refetch.
-
-Failures: a failed fetch is remembered for ``failure_ttl`` seconds, during which the same question
-answers at once (from a stale copy when there is one, else with the same error) instead of waiting
-on the network again. Offline (``offline=True`` or ``HF_HUB_OFFLINE=1``), only the cache answers.
+status ``warm``, provider mappings). This module holds the questions: for each, its cache key, its
+URL and how its answer is parsed. How an answer is cached, refreshed and remembered when its fetch
+fails is :mod:`hfbridge.catalog.answers` (the base class of :class:`Catalog`); how a request is
+sent and a Hub listing paged is :mod:`hfbridge.catalog.fetching`.
 
 The methods here raise :class:`~hfbridge.errors.HFError` when they cannot answer; the
 never-raising helpers adapters use are :func:`hfbridge.catalog.capability` and
@@ -17,29 +15,28 @@ never-raising helpers adapters use are :func:`hfbridge.catalog.capability` and
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlencode, urljoin
+from urllib.parse import quote, urlencode
 
-from hfbridge._constants import (
-    CATALOG_FAILURE_TTL,
-    CATALOG_MAX_RETRIES,
-    CATALOG_TIMEOUT,
-    CATALOG_TTL,
-    HUB_OFFLINE_ENV,
-)
-from hfbridge._redact import redact_url
+from hfbridge._constants import CATALOG_FAILURE_TTL, CATALOG_TTL
 from hfbridge._urls import validate_base_url
-from hfbridge.catalog.cache import Entry, TTLCache, default_cache_dir
+from hfbridge.catalog.answers import CachedAnswers, CatalogUnavailableWarning
+from hfbridge.catalog.fetching import (
+    HUB_MAX_PAGES,
+    HUB_PAGE_SIZE,
+    aget_json,
+    aget_pages,
+    catalog_config,
+    get_json,
+    get_pages,
+)
 from hfbridge.catalog.models import (
     HubModel,
     ModelStatus,
@@ -51,29 +48,17 @@ from hfbridge.catalog.models import (
     parse_router_models,
 )
 from hfbridge.catalog.spec import parse_model_spec
-from hfbridge.errors import (
-    HFAuthenticationError,
-    HFConfigError,
-    HFConnectionError,
-    HFError,
-    HFNotFoundError,
-    HFResponseError,
-)
-from hfbridge.transport import AsyncHFClient, ClientConfig, HFClient, HFResponse, router_v1_url
+from hfbridge.errors._checks import positive_int
+from hfbridge.transport import AsyncHFClient, HFClient, router_v1_url
 from hfbridge.transport.config import hub_api_url
+
+__all__ = ["HUB_MAX_PAGES", "Catalog", "CatalogUnavailableWarning", "default_catalog"]
 
 logger = logging.getLogger("hfbridge.catalog")
 
-_HUB_PAGE_MAX = 500  # huggingface.js's page size cap; the server's is undocumented
-HUB_MAX_PAGES = 200
-"""Most pages of one Hub listing (100,000 models at 500 a page, the size hfbridge asks for)."""
 _HUB_MODEL_EXPAND = ("inference", "inferenceProviderMapping", "pipeline_tag")
 _ROUTER_LIST = "router/models"
-_SEND = object()
-
-
-class CatalogUnavailableWarning(UserWarning):
-    """The catalog could not be reached; hfbridge goes on with conservative defaults."""
+_ROUTER_MODEL = "router/model/"  # + the model id: the key of its /v1/models/{id} answer
 
 
 @dataclass(frozen=True)
@@ -89,88 +74,13 @@ def _index(body: Any) -> _RouterIndex:
     return _RouterIndex(parse_router_models(body))
 
 
-def _scope(key: str) -> str:
-    """The service a cache key belongs to (``router`` or ``hub``)."""
-    return key.partition("/")[0]
-
-
-def _env_offline() -> bool:
-    return os.environ.get(HUB_OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 @lru_cache(maxsize=1024)
 def _model_id(model_id: str) -> str:
     """The bare id of ``model_id`` (a ``:provider`` suffix is dropped); HFConfigError if invalid."""
     return parse_model_spec(model_id).model_id
 
 
-def _page(response: HFResponse) -> list[Any]:
-    body = response.json()
-    if not isinstance(body, list):
-        raise HFResponseError(
-            f"{response.url} should list models as a JSON array but sent {type(body).__name__}: "
-            "check HF_ENDPOINT.",
-            request_id=response.request_id,
-        )
-    return body
-
-
-class _Pages:
-    """A Hub listing followed through its ``Link: next`` pages, which must make progress.
-
-    A next page already read (a listing pointing at itself), a page without models that still
-    points further, or more than :data:`HUB_MAX_PAGES` pages raise :class:`HFResponseError`:
-    never a loop of requests, never a partial list passed off as whole.
-    """
-
-    def __init__(self, url: str, limit: int | None) -> None:
-        self.url = url
-        self.limit = limit
-        self._items: list[Any] = []
-        self._seen: set[str] = set()
-
-    def add(self, response: HFResponse) -> str | None:
-        """Take one page; return the next page's URL, or ``None`` when the listing is complete."""
-        page = _page(response)
-        self._items.extend(page)
-        self._seen.add(response.url)
-        next_url = _next(response)
-        if next_url is None or (self.limit is not None and len(self._items) >= self.limit):
-            return None
-        problem = ""
-        if next_url in self._seen:
-            problem = "points its next page at a page already read"
-        elif not page:
-            problem = "sent a page without models that still points to a next one"
-        elif len(self._seen) >= HUB_MAX_PAGES:
-            problem = f"did not end within {HUB_MAX_PAGES} pages ({len(self._items)} models)"
-        if problem:
-            raise HFResponseError(
-                f"The Hub's model listing at {redact_url(self.url)} {problem}: the listing does "
-                "not progress, so nothing is returned. Narrow the filters or pass limit=...; "
-                "check HF_ENDPOINT if it points at a mirror.",
-                request_id=response.request_id,
-            )
-        return next_url
-
-    def items(self) -> list[Any]:
-        """The models read, at most ``limit``."""
-        return self._items[: self.limit] if self.limit is not None else self._items
-
-
-def _catalog_config(config: ClientConfig | None) -> ClientConfig:
-    """``config`` (the other client's: same token and TLS settings) with the catalog's retries."""
-    if config is None:
-        return ClientConfig.create(max_retries=CATALOG_MAX_RETRIES)
-    return dataclasses.replace(config, retry=config.retry.with_max_retries(CATALOG_MAX_RETRIES))
-
-
-def _next(response: HFResponse) -> str | None:
-    # The Link URL carries the query and an opaque cursor: follow it verbatim (relative ones too).
-    return urljoin(response.url, response.next_url) if response.next_url else None
-
-
-class Catalog:
+class Catalog(CachedAnswers):
     """Router and Hub catalogue client with a TTL cache in memory and on disk.
 
     Args:
@@ -201,19 +111,13 @@ class Catalog:
     ) -> None:
         self._client = client
         self._async_client = async_client
-        directory = (
-            None if cache_dir is False else Path(cache_dir) if cache_dir else default_cache_dir()
+        super().__init__(
+            ttl=ttl, cache_dir=cache_dir, offline=offline, clock=clock, failure_ttl=failure_ttl
         )
-        self.cache = TTLCache(ttl=ttl, directory=directory, clock=clock)
-        self.offline = _env_offline() if offline is None else offline
-        self.failure_ttl = failure_ttl
         self.router_url = validate_base_url(router_url or router_v1_url(), what="router_url")
         self.hub_url = (
             validate_base_url(hub_url, what="hub_url") if hub_url is not None else hub_api_url()
         )
-        self._failures: dict[str, tuple[float, HFError]] = {}
-        self._warned: set[str] = set()
-        self._warn_lock = threading.Lock()
         self._prefetching: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -235,7 +139,7 @@ class Catalog:
         """The client of the sync methods (from the async one's settings when only it was given)."""
         if self._client is None:
             other = self._async_client.config if self._async_client is not None else None
-            self._client = HFClient(_catalog_config(other))
+            self._client = HFClient(catalog_config(other))
         return self._client
 
     @property
@@ -243,99 +147,74 @@ class Catalog:
         """The client of the async methods (from the sync one's settings when only it was given)."""
         if self._async_client is None:
             other = self._client.config if self._client is not None else None
-            self._async_client = AsyncHFClient(_catalog_config(other))
+            self._async_client = AsyncHFClient(catalog_config(other))
         return self._async_client
 
-    # --- warnings --------------------------------------------------------------------------------
+    # --- router ----------------------------------------------------------------------------------
 
-    def warn_once(self, key: str, message: str, category: type[Warning]) -> None:
-        """``warnings.warn(message)`` the first time ``key`` is seen by this catalog."""
-        with self._warn_lock:
-            if key in self._warned:
-                return
-            self._warned.add(key)
-        warnings.warn(message, category, stacklevel=4)
+    def _router_index(self, refresh: bool) -> _RouterIndex:
+        url = f"{self.router_url}/models"
+        return self._get(_ROUTER_LIST, lambda: get_json(self.client, url), _index, refresh)
 
-    def warn_unavailable(self, error: BaseException, *, stale: bool = False) -> None:
-        """Warn once per catalog (once per process for the default one) that it is unreachable."""
-        what = "using cached data past its TTL" if stale else "using conservative defaults"
-        self.warn_once(
-            "unavailable",
-            f"hfbridge: the model catalog is unreachable ({type(error).__name__}: {error}); "
-            f"{what}: provider capabilities, context lengths and prices are unknown, and requests "
-            "go to the router as configured. Set HF_HUB_OFFLINE=1 to skip the catalog, or check "
-            "the network. This warning is shown once.",
-            CatalogUnavailableWarning,
+    async def _arouter_index(self, refresh: bool) -> _RouterIndex:
+        url = f"{self.router_url}/models"
+        return await self._aget(
+            _ROUTER_LIST, lambda: aget_json(self.async_client, url), _index, refresh
         )
 
-    # --- the cache protocol shared by sync and async ---------------------------------------------
+    def router_models(self, refresh: bool = False) -> list[RouterModel]:
+        """Every chat model the router lists, with its providers."""
+        return list(self._router_index(refresh).models)
 
-    def _lookup(
-        self, key: str, parse: Callable[[Any], Any], refresh: bool
-    ) -> tuple[Entry | None, Any]:
-        """``(entry, value)``: value is the answer when no request is needed, else ``_SEND``."""
-        entry = self.cache.get(key, parse)
-        if entry is not None and not refresh and self.cache.is_fresh(entry):
-            return entry, entry.value
-        if self.offline:
-            if entry is not None:
-                return entry, entry.value
-            raise HFConnectionError(
-                f"The catalog is offline ({HUB_OFFLINE_ENV}=1 or offline=True) and has no cached "
-                f"copy of {key!r}: unset {HUB_OFFLINE_ENV} once the network is back."
-            )
-        failure = self._failures.get(key) or self._failures.get(_scope(key))
-        if failure is not None and not refresh and self.cache.clock() < failure[0]:
-            if entry is not None:
-                return entry, entry.value
-            raise failure[1]
-        return entry, _SEND
+    async def arouter_models(self, refresh: bool = False) -> list[RouterModel]:
+        """Async form of :meth:`router_models`."""
+        return list((await self._arouter_index(refresh)).models)
 
-    def _store(self, key: str, body: Any, parse: Callable[[Any], Any]) -> Any:
-        self._failures.pop(key, None)
-        self._failures.pop(_scope(key), None)
-        return self.cache.put(key, body, parse(body)).value
+    def _listed(self, model_id: str, refresh: bool) -> tuple[bool, RouterModel | None]:
+        """``(True, model)`` when the full list is fresh in the cache (no request needed)."""
+        entry = None if refresh else self.cache.get(_ROUTER_LIST, _index)
+        if entry is not None and (self.cache.is_fresh(entry) or self.offline):
+            return True, entry.value.by_id.get(model_id)
+        return False, None
 
-    def _failed(self, key: str, entry: Entry | None, error: HFError, refresh: bool) -> Any:
-        # No answer at all means the host is unreachable: every question to it fails the same
-        # way, so remember it for the whole host (an HTTP error only concerns this question).
-        scope = _scope(key) if isinstance(error, HFConnectionError) else key
-        self._failures[scope] = (self.cache.clock() + self.failure_ttl, error)
-        if entry is None or refresh:
-            raise error
-        self.warn_unavailable(error, stale=True)
-        return entry.value
+    def _router_model_request(
+        self, model_id: str
+    ) -> tuple[str, str, Callable[[Any], RouterModel | None]]:
+        url = f"{self.router_url}/models/{quote(model_id, safe='/')}"
+        return _ROUTER_MODEL + model_id, url, lambda body: parse_router_model(body, model_id)
 
-    def _get(
-        self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], Any], refresh: bool
-    ) -> Any:
-        entry, value = self._lookup(key, parse, refresh)
-        if value is not _SEND:
-            return value
-        try:
-            body = fetch()
-        except HFError as error:
-            return self._failed(key, entry, error, refresh)
-        return self._store(key, body, parse)
+    def router_model(self, model_id: str, refresh: bool = False) -> RouterModel | None:
+        """One model's router entry, or ``None`` when the router does not list it.
 
-    async def _aget(
-        self, key: str, fetch: Callable[[], Any], parse: Callable[[Any], Any], refresh: bool
-    ) -> Any:
-        # The disk cache is read and written on a worker thread: no file I/O on the event loop.
-        on_disk = self.cache.directory is not None
-        if on_disk and not self.cache.in_memory(key):
-            entry, value = await asyncio.to_thread(self._lookup, key, parse, refresh)
-        else:
-            entry, value = self._lookup(key, parse, refresh)
-        if value is not _SEND:
-            return value
-        try:
-            body = await fetch()
-        except HFError as error:
-            return self._failed(key, entry, error, refresh)
-        if on_disk:
-            return await asyncio.to_thread(self._store, key, body, parse)
-        return self._store(key, body, parse)
+        Uses the full list when it is cached, else ``/v1/models/{id}``; a 404 there is checked
+        against the full list (then cached for every later lookup).
+        """
+        model_id = _model_id(model_id)
+        listed, model = self._listed(model_id, refresh)
+        if listed:
+            return model
+        key, url, parse = self._router_model_request(model_id)
+        found = self._get(key, lambda: get_json(self.client, url, missing_ok=True), parse, refresh)
+        if found is None:
+            found = self._router_index(refresh).by_id.get(model_id)
+        return found
+
+    async def arouter_model(self, model_id: str, refresh: bool = False) -> RouterModel | None:
+        """Async form of :meth:`router_model`."""
+        model_id = _model_id(model_id)
+        if self.cache.directory is None or self.cache.in_memory(_ROUTER_LIST):
+            listed, model = self._listed(model_id, refresh)
+        else:  # the disk cache is read on a worker thread, not on the event loop
+            listed, model = await asyncio.to_thread(self._listed, model_id, refresh)
+        if listed:
+            return model
+        key, url, parse = self._router_model_request(model_id)
+        found = await self._aget(
+            key, lambda: aget_json(self.async_client, url, missing_ok=True), parse, refresh
+        )
+        if found is None:
+            found = (await self._arouter_index(refresh)).by_id.get(model_id)
+        return found
 
     def cached_router_model(self, model_id: str) -> tuple[bool, RouterModel | None]:
         """``(True, model)`` when the in-memory cache can answer (fresh or stale), without I/O.
@@ -347,7 +226,7 @@ class Catalog:
         listed = self.cache.peek(_ROUTER_LIST)
         if listed is not None:
             return True, listed.value.by_id.get(model_id)
-        entry = self.cache.peek(f"router/model/{model_id}")
+        entry = self.cache.peek(_ROUTER_MODEL + model_id)
         if entry is not None and entry.value is not None:
             return True, entry.value
         return False, None
@@ -371,119 +250,9 @@ class Catalog:
         self._tasks.add(task)  # a task is only weakly held by the loop
         task.add_done_callback(self._tasks.discard)
 
-    # --- requests --------------------------------------------------------------------------------
-
-    def _json(
-        self, url: str, params: dict[str, Any] | None = None, *, missing_ok: bool = False
-    ) -> Any:
-        try:
-            return self.client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT).json()
-        except (HFNotFoundError, HFAuthenticationError):
-            if missing_ok:
-                return None
-            raise
-
-    async def _ajson(
-        self, url: str, params: dict[str, Any] | None = None, *, missing_ok: bool = False
-    ) -> Any:
-        try:
-            response = await self.async_client.request(
-                "GET", url, params=params, timeout=CATALOG_TIMEOUT
-            )
-        except (HFNotFoundError, HFAuthenticationError):
-            if missing_ok:
-                return None
-            raise
-        return response.json()
-
-    def _pages(self, url: str, params: dict[str, Any], limit: int | None) -> list[Any]:
-        pages = _Pages(url, limit)
-        response = self.client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT)
-        while (next_url := pages.add(response)) is not None:
-            response = self.client.request("GET", next_url, timeout=CATALOG_TIMEOUT)
-        return pages.items()
-
-    async def _apages(self, url: str, params: dict[str, Any], limit: int | None) -> list[Any]:
-        pages = _Pages(url, limit)
-        client = self.async_client
-        response = await client.request("GET", url, params=params, timeout=CATALOG_TIMEOUT)
-        while (next_url := pages.add(response)) is not None:
-            response = await client.request("GET", next_url, timeout=CATALOG_TIMEOUT)
-        return pages.items()
-
-    # --- router ----------------------------------------------------------------------------------
-
-    def router_models(self, refresh: bool = False) -> list[RouterModel]:
-        """Every chat model the router lists, with its providers."""
-        url = f"{self.router_url}/models"
-        index: _RouterIndex = self._get(_ROUTER_LIST, lambda: self._json(url), _index, refresh)
-        return list(index.models)
-
-    async def arouter_models(self, refresh: bool = False) -> list[RouterModel]:
-        """Async form of :meth:`router_models`."""
-        url = f"{self.router_url}/models"
-        index: _RouterIndex = await self._aget(
-            _ROUTER_LIST, lambda: self._ajson(url), _index, refresh
-        )
-        return list(index.models)
-
-    def _listed(self, model_id: str, refresh: bool) -> tuple[bool, RouterModel | None]:
-        """``(True, model)`` when the full list is fresh in the cache (no request needed)."""
-        entry = None if refresh else self.cache.get(_ROUTER_LIST, _index)
-        if entry is not None and (self.cache.is_fresh(entry) or self.offline):
-            return True, entry.value.by_id.get(model_id)
-        return False, None
-
-    def router_model(self, model_id: str, refresh: bool = False) -> RouterModel | None:
-        """One model's router entry, or ``None`` when the router does not list it.
-
-        Uses the full list when it is cached, else ``/v1/models/{id}``; a 404 there is checked
-        against the full list (then cached for every later lookup).
-        """
-        model_id = _model_id(model_id)
-        listed, model = self._listed(model_id, refresh)
-        if listed:
-            return model
-        url = f"{self.router_url}/models/{quote(model_id, safe='/')}"
-        found: RouterModel | None = self._get(
-            f"router/model/{model_id}",
-            lambda: self._json(url, missing_ok=True),
-            lambda body: parse_router_model(body, model_id),
-            refresh,
-        )
-        if found is None:
-            index: _RouterIndex = self._get(
-                _ROUTER_LIST, lambda: self._json(f"{self.router_url}/models"), _index, refresh
-            )
-            found = index.by_id.get(model_id)
-        return found
-
-    async def arouter_model(self, model_id: str, refresh: bool = False) -> RouterModel | None:
-        """Async form of :meth:`router_model`."""
-        model_id = _model_id(model_id)
-        if self.cache.directory is None or self.cache.in_memory(_ROUTER_LIST):
-            listed, model = self._listed(model_id, refresh)
-        else:  # the disk cache is read on a worker thread, not on the event loop
-            listed, model = await asyncio.to_thread(self._listed, model_id, refresh)
-        if listed:
-            return model
-        url = f"{self.router_url}/models/{quote(model_id, safe='/')}"
-        found: RouterModel | None = await self._aget(
-            f"router/model/{model_id}",
-            lambda: self._ajson(url, missing_ok=True),
-            lambda body: parse_router_model(body, model_id),
-            refresh,
-        )
-        if found is None:
-            index: _RouterIndex = await self._aget(
-                _ROUTER_LIST, lambda: self._ajson(f"{self.router_url}/models"), _index, refresh
-            )
-            found = index.by_id.get(model_id)
-        return found
-
     # --- Hub -------------------------------------------------------------------------------------
 
-    def _hub_query(  # noqa: PLR0913 - the Hub's filters
+    def _hub_models_request(  # noqa: PLR0913 - the Hub's filters
         self,
         *,
         inference_provider: str | Sequence[str] | None,
@@ -492,11 +261,9 @@ class Catalog:
         sort: str | None,
         limit: int | None,
         expand: Iterable[str],
-    ) -> tuple[str, dict[str, Any]]:
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise HFConfigError(f"limit must be a positive integer, got {limit!r}.")
+    ) -> tuple[str, str, dict[str, Any]]:
+        if limit is not None:
+            positive_int("limit", limit)
         params: dict[str, Any] = {}
         if inference_provider:
             providers = (
@@ -508,12 +275,12 @@ class Catalog:
         filters = {"pipeline_tag": pipeline_tag, "search": search, "sort": sort}
         params.update({name: value for name, value in filters.items() if value})
         if limit is not None:
-            params["limit"] = min(limit, _HUB_PAGE_MAX)
+            params["limit"] = min(limit, HUB_PAGE_SIZE)
         expansions = list(expand)
         if expansions:
             params["expand[]"] = expansions
         key = f"hub/models?{urlencode(sorted(params.items()), doseq=True)}&max={limit}"
-        return key, params
+        return key, f"{self.hub_url}/models", params
 
     def hub_models(  # noqa: PLR0913 - the Hub's filters
         self,
@@ -531,15 +298,13 @@ class Catalog:
         ``inference_provider`` is a slug, several slugs, or ``"all"`` (served by at least one
         provider); ``expand`` selects properties (``inference``, ``inferenceProviderMapping``, ...).
         """
-        key, params = self._hub_query(
+        key, url, params = self._hub_models_request(
             inference_provider=inference_provider, pipeline_tag=pipeline_tag, search=search,
             sort=sort, limit=limit, expand=expand,
         )  # fmt: skip
-        url = f"{self.hub_url}/models"
-        result: list[HubModel] = self._get(
-            key, lambda: self._pages(url, params, limit), parse_hub_models, refresh
+        return self._get(
+            key, lambda: get_pages(self.client, url, params, limit), parse_hub_models, refresh
         )
-        return result
 
     async def ahub_models(  # noqa: PLR0913 - the Hub's filters
         self,
@@ -553,15 +318,16 @@ class Catalog:
         refresh: bool = False,
     ) -> list[HubModel]:
         """Async form of :meth:`hub_models`."""
-        key, params = self._hub_query(
+        key, url, params = self._hub_models_request(
             inference_provider=inference_provider, pipeline_tag=pipeline_tag, search=search,
             sort=sort, limit=limit, expand=expand,
         )  # fmt: skip
-        url = f"{self.hub_url}/models"
-        result: list[HubModel] = await self._aget(
-            key, lambda: self._apages(url, params, limit), parse_hub_models, refresh
+        return await self._aget(
+            key,
+            lambda: aget_pages(self.async_client, url, params, limit),
+            parse_hub_models,
+            refresh,
         )
-        return result
 
     def _hub_model_request(self, model_id: str) -> tuple[str, str, dict[str, Any]]:
         model_id = _model_id(model_id)
@@ -571,18 +337,22 @@ class Catalog:
     def hub_model(self, model_id: str, refresh: bool = False) -> HubModel | None:
         """A model's Hub status and provider mapping; ``None`` if the Hub has no such model."""
         key, url, params = self._hub_model_request(model_id)
-        model: HubModel | None = self._get(
-            key, lambda: self._json(url, params, missing_ok=True), parse_hub_model, refresh
+        return self._get(
+            key,
+            lambda: get_json(self.client, url, params, missing_ok=True),
+            parse_hub_model,
+            refresh,
         )
-        return model
 
     async def ahub_model(self, model_id: str, refresh: bool = False) -> HubModel | None:
         """Async form of :meth:`hub_model`."""
         key, url, params = self._hub_model_request(model_id)
-        model: HubModel | None = await self._aget(
-            key, lambda: self._ajson(url, params, missing_ok=True), parse_hub_model, refresh
+        return await self._aget(
+            key,
+            lambda: aget_json(self.async_client, url, params, missing_ok=True),
+            parse_hub_model,
+            refresh,
         )
-        return model
 
     def model_status(self, model_id: str, refresh: bool = False) -> ModelStatus | None:
         """``"warm"`` (a provider serves it), ``"cold"`` (none does), ``None`` (no such model)."""

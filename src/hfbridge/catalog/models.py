@@ -90,6 +90,12 @@ StrList = Annotated[list[str], BeforeValidator(_str_list)]
 
 ModelStatus = Literal["warm", "cold"]
 
+
+def is_live_status(status: str | None) -> bool:
+    """Whether a provider status (the router's or the Hub mapping's) says it serves: ``live``."""
+    return status == "live"
+
+
 _CONFIG = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
@@ -126,7 +132,7 @@ class RouterProvider(BaseModel):
     @property
     def is_live(self) -> bool:
         """True when the router's latest health check passed (``status == "live"``)."""
-        return self.status == "live"
+        return is_live_status(self.status)
 
 
 class Architecture(BaseModel):
@@ -188,7 +194,7 @@ class ProviderMapping(BaseModel):
     @property
     def is_live(self) -> bool:
         """True for ``live`` (``staging`` is for tests, ``error`` failed its last check)."""
-        return self.status == "live"
+        return is_live_status(self.status)
 
 
 def _mapping_list(value: Any) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from hfbridge.catalog.capability import ModelCapabilities
 from hfbridge.errors import HFConfigError
+from hfbridge.errors._checks import positive_int
 from hfbridge.wire.server_info import LlamaCppProps, ServerModel, TGIInfo
 
 UNKNOWN_SERVER_PROFILE: Mapping[str, Any] = {"text_inputs": True, "text_outputs": True}
@@ -69,8 +70,7 @@ def smallest_context(caps: ModelCapabilities) -> int | None:
     by its policy, so only the smallest is safe for a limit such as a summarization trigger).
     """
     if caps.provider:
-        pinned = caps.pinned
-        return pinned.context_length if pinned is not None else None
+        return caps.context_length  # the pinned provider's
     lengths = [info.context_length for info in caps.live_providers if info.context_length]
     return min(lengths) if lengths else None
 
@@ -141,12 +141,11 @@ def check_profile(profile: Any) -> dict[str, Any]:
             f"128000}}, got {type(profile).__name__}."
         )
     for key, value in profile.items():
+        if key in _INT_KEYS:
+            positive_int(f"profile[{key!r}]", value)
+            continue
         if key in _BOOL_KEYS and not isinstance(value, bool):
             expected = "True or False"
-        elif key in _INT_KEYS and (
-            isinstance(value, bool) or not isinstance(value, int) or value <= 0
-        ):
-            expected = "a positive integer"
         elif key in _STR_KEYS and not isinstance(value, str):
             expected = "a string"
         elif key in _STR_LIST_KEYS and not (

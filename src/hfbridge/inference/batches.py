@@ -32,9 +32,9 @@ from typing import Any, Generic, TypeVar
 
 from hfbridge._constants import EMBED_LOOP_MIN_BATCHES
 from hfbridge.errors import HFBatchError, HFError, HFPayloadTooLargeError
-from hfbridge.inference.bulk import ranges
-from hfbridge.inference.progress import Progress, ProgressCallback
-from hfbridge.transport.jobs import BulkJob, bulk_job
+from hfbridge.inference.bulk import check_concurrency, ranges
+from hfbridge.inference.progress import Progress, ProgressCallback, check_show_progress
+from hfbridge.transport.jobs import BulkJob, bulk_job, validate_job_timeout
 from hfbridge.wire.embeddings import Batch
 
 logger = logging.getLogger("hfbridge.inference")
@@ -176,6 +176,11 @@ class BatchEngine(Generic[_AnswerT]):
     sync_only: bool = False
 
     def __post_init__(self) -> None:
+        # The verdict on the bulk settings every batched service shares, given once here.
+        self.max_concurrency = check_concurrency("max_concurrency", self.max_concurrency)
+        if self.job_timeout is not None:
+            self.job_timeout = validate_job_timeout(self.job_timeout)
+        self.show_progress = check_show_progress(self.show_progress)
         self._thread_slots = threading.BoundedSemaphore(self.max_concurrency)
         self._loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._loop_slots = weakref.WeakKeyDictionary()

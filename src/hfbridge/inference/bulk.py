@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from hfbridge.errors import HFBatchError, HFConfigError, HFError
+from hfbridge.errors import HFBatchError, HFError
+from hfbridge.errors._checks import positive_int
 from hfbridge.inference.progress import Progress
 from hfbridge.transport.jobs import BulkJob, bulk_job
 
@@ -29,18 +30,7 @@ _Result = TypeVar("_Result")
 
 def check_concurrency(name: str, value: object) -> int:
     """``value`` if it is an integer >= 1; :class:`HFConfigError` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HFConfigError(
-            f"{name} must be an integer >= 1 (the most requests in flight), got {value!r}."
-        )
-    return value
-
-
-def positive_int(name: str, value: object) -> int:
-    """``value`` if it is an integer >= 1 (a batch limit); :class:`HFConfigError` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise HFConfigError(f"{name} must be a positive integer, got {value!r}.")
-    return value
+    return positive_int(name, value, meaning="the most requests in flight")
 
 
 def ranges(indices: Sequence[int], limit: int = 8) -> str:

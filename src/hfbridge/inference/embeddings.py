@@ -31,15 +31,19 @@ from hfbridge._constants import (
     EMBED_MAX_BATCH_BYTES,
 )
 from hfbridge._redact import redact_url
-from hfbridge.errors import HFConfigError, HFError, HFPayloadTooLargeError, HFResponseError
+from hfbridge.errors import (
+    HFConfigError,
+    HFError,
+    HFPayloadTooLargeError,
+    HFResponseError,
+)
+from hfbridge.errors._checks import positive_int
 from hfbridge.inference.batches import BatchEngine, Done
-from hfbridge.inference.bulk import positive_int
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
 from hfbridge.inference.embedding_routes import EmbeddingRoute, check_params, select_route
-from hfbridge.inference.progress import ProgressCallback, check_show_progress
+from hfbridge.inference.progress import ProgressCallback
 from hfbridge.inference.routes import get_route
 from hfbridge.inference.service import RouteService
-from hfbridge.transport.jobs import validate_job_timeout
 from hfbridge.wire.embeddings import (
     OPENAI_EMBEDDING_PROVIDERS,
     ROUTES_BY_API,
@@ -126,8 +130,6 @@ class EmbeddingService(OnConnection):
     ) -> None:
         self.batch_size = positive_int("batch_size", batch_size)
         self.max_batch_bytes = positive_int("max_batch_bytes", max_batch_bytes)
-        self.max_concurrency = positive_int("max_concurrency", max_concurrency)
-        self.job_timeout = None if job_timeout is None else validate_job_timeout(job_timeout)
         self.params = EmbeddingParams.create(
             normalize=normalize,
             truncate=truncate,
@@ -149,8 +151,6 @@ class EmbeddingService(OnConnection):
         self.document_instruction = _instruction(
             "document_instruction", document_instruction, family.document if family else ""
         )
-        self.show_progress = check_show_progress(show_progress)
-        self.progress = progress
         self.routes: RouteService[EmbeddingRequest, list[Vector], Vector] = RouteService(
             get_route(ROUTES_BY_API[self.route.api]), self.connection
         )
@@ -159,11 +159,13 @@ class EmbeddingService(OnConnection):
         self._base_bytes = body_size(self.routes.route.build(empty, self.route.target, False))  # noqa: FBT003
         # A sync client given alone (its own transport, say) must carry every sync request.
         self.engine: BatchEngine[list[Vector]] = BatchEngine(
-            max_concurrency=self.max_concurrency,
-            job_timeout=self.job_timeout, too_large=self._too_large, what="Embedding",
-            unit="text", show_progress=self.show_progress, progress=progress,
+            max_concurrency=max_concurrency, job_timeout=job_timeout, too_large=self._too_large,
+            what="Embedding", unit="text", show_progress=show_progress, progress=progress,
             sync_only=self.connection.sync_only,
         )  # fmt: skip
+        self.max_concurrency = self.engine.max_concurrency
+        self.job_timeout = self.engine.job_timeout
+        self.show_progress, self.progress = self.engine.show_progress, progress
 
     # A service is a handle (clients, a semaphore bounding its requests in flight): a copied
     # adapter shares it, as it shares the connection pools; a deep copy used to fail on the lock.

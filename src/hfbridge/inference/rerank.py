@@ -48,13 +48,12 @@ from hfbridge.errors import (
     HFStatusError,
     HFUnprocessableError,
 )
+from hfbridge.errors._checks import positive_int
 from hfbridge.inference.batches import BatchEngine, Done, is_payload_too_large
-from hfbridge.inference.bulk import check_concurrency, positive_int
 from hfbridge.inference.connection import Connection, ConnectionArgs, OnConnection
-from hfbridge.inference.progress import ProgressCallback, check_show_progress
+from hfbridge.inference.progress import ProgressCallback
 from hfbridge.inference.routes import get_route
 from hfbridge.inference.service import RouteService
-from hfbridge.transport.jobs import validate_job_timeout
 from hfbridge.wire.embeddings import Batch, json_size
 from hfbridge.wire.rerank import (
     FORMATS,
@@ -199,8 +198,6 @@ class RerankService(OnConnection):
     ) -> None:
         self.batch_size = positive_int("batch_size", batch_size)
         self.max_batch_bytes = positive_int("max_batch_bytes", max_batch_bytes)
-        self.max_concurrency = check_concurrency("max_concurrency", max_concurrency)
-        self.job_timeout = None if job_timeout is None else validate_job_timeout(job_timeout)
         self.params = RerankParams.create(
             top_n=top_n, raw_scores=raw_scores, truncate=truncate,
             truncation_direction=truncation_direction, label=label,
@@ -218,11 +215,13 @@ class RerankService(OnConnection):
         )
         self._targets = [self.route.target]
         self.engine: BatchEngine[BatchAnswer] = BatchEngine(
-            max_concurrency=self.max_concurrency, job_timeout=self.job_timeout,
+            max_concurrency=max_concurrency, job_timeout=job_timeout,
             too_large=self._too_large, split_on=is_batch_too_large, what="Reranking",
-            unit="document", show_progress=check_show_progress(show_progress), progress=progress,
+            unit="document", show_progress=show_progress, progress=progress,
             sync_only=self.connection.sync_only,
         )  # fmt: skip
+        self.max_concurrency = self.engine.max_concurrency
+        self.job_timeout = self.engine.job_timeout
 
     # A service is a handle (clients, the engine's bounds): copies of an adapter share it.
     def __copy__(self) -> RerankService:

@@ -5,7 +5,8 @@ A self-hosted server that says what it is (:mod:`hfbridge.inference.server_kinds
 - a conversation, with its chat template (and tools) applied, exactly as the next call's
   ``prompt_tokens`` will be: llama.cpp ``POST /v1/responses/input_tokens`` (recorded: 23 = 23),
   vLLM ``POST /tokenize`` with ``messages``, TGI ``POST /chat_tokenize``;
-- a plain text, as it is: ``POST /tokenize`` on each of them.
+- a plain text, as it is: ``POST /tokenize`` on each of them, which also gives the text's token
+  ids (:func:`text_token_ids`; there are none to give elsewhere).
 
 Everything else (the router, a server that does not say what it is, a counter that fails) gets an
 estimate, about four characters a token, and one :class:`TokenEstimateWarning` per process saying
@@ -20,8 +21,8 @@ import logging
 import math
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from hfbridge.errors import HFError
 from hfbridge.inference.server_kinds import PROBE_TIMEOUT, server_kind
@@ -33,10 +34,13 @@ from hfbridge.wire.server_info import (
     ServerKind,
     chat_tokenize_body,
     parse_token_count,
+    parse_token_ids,
     tokenize_body,
 )
 
 logger = logging.getLogger("hfbridge.inference")
+
+T = TypeVar("T")
 
 CHARS_PER_TOKEN = 4
 """The estimate's rate: about four characters a token (English text, BPE tokenizers)."""
@@ -68,11 +72,14 @@ def estimate(text: str, why: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
 
 
-def _count(client: HFClient, path: str, body: Mapping[str, Any]) -> int | None:
+def _count(
+    client: HFClient, path: str, body: Mapping[str, Any], read: Callable[[Any], T]
+) -> T | None:
+    """``read`` of the server's answer at ``path``; ``None`` when it did not answer one."""
     url = root_url(client.config.base_url, path)
     try:
         response = client.request("POST", url, json=body, timeout=PROBE_TIMEOUT, max_retries=0)
-        return parse_token_count(response.json())
+        return read(response.json())
     except (HFError, ValueError) as exc:
         logger.debug("hfbridge: %s did not count (%s)", url, exc)
         return None
@@ -100,7 +107,7 @@ def count_messages(
             body: Mapping[str, Any] = build_responses_payload(model, messages, params=params)
         else:
             body = chat_tokenize_body(kind, messages, model, tools)
-        count = _count(client, CHAT_TOKENIZE_PATHS[kind], body)
+        count = _count(client, CHAT_TOKENIZE_PATHS[kind], body, parse_token_count)
         if count is not None:
             return count
     why = "the Hugging Face router has no token counter" if client is None else (
@@ -113,10 +120,23 @@ def count_text(client: HFClient | None, model: str | None, text: str) -> int:
     """Tokens of ``text`` as it is (no chat template), counted like :func:`count_messages`."""
     kind: ServerKind | None = server_kind(client) if client is not None else None
     if client is not None and kind is not None:
-        count = _count(client, TOKENIZE_PATH, tokenize_body(kind, text, model))
+        count = _count(client, TOKENIZE_PATH, tokenize_body(kind, text, model), parse_token_count)
         if count is not None:
             return count
     why = "the Hugging Face router has no token counter" if client is None else (
         "the server at base_url did not count it"
     )  # fmt: skip
     return estimate(text, why)
+
+
+def text_token_ids(client: HFClient | None, model: str | None, text: str) -> list[int] | None:
+    """The token ids of ``text`` as it is, from a self-hosted server's ``/tokenize``.
+
+    The same request :func:`count_text` counts with, so ``len`` of the ids is that count. ``None``
+    when no server tokenizes here (the router; a server that does not say what it is, or did
+    not answer): there are no true ids to give, and an estimate has none.
+    """
+    kind: ServerKind | None = server_kind(client) if client is not None else None
+    if client is None or kind is None:
+        return None
+    return _count(client, TOKENIZE_PATH, tokenize_body(kind, text, model), parse_token_ids)

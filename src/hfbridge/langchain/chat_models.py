@@ -23,7 +23,7 @@ from pydantic import Field, PrivateAttr
 
 from hfbridge._constants import TEXTGEN_BATCH_CONCURRENCY
 from hfbridge.catalog.profile import check_profile
-from hfbridge.errors import HFConfigError
+from hfbridge.errors import HFCapabilityError, HFConfigError
 from hfbridge.inference.chat import CallOptions, ChatService
 from hfbridge.inference.connection import Connection
 from hfbridge.inference.settings import CALL_OPTION_KEYS_SET, ChatSettings, ServiceHolder
@@ -248,13 +248,49 @@ class ChatHF(_Holder, ChatSettings, LangChainSerialisation, BaseChatModel):
         A self-hosted llama.cpp, vLLM or TGI server counts them (chat template and tools
         applied); elsewhere (the router) the count is an estimate, about four characters a
         token, and a ``TokenEstimateWarning`` says so once. ``transformers`` is not needed.
+        With ``custom_get_token_ids`` set, LangChain's own count with that encoder.
         """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
         wire_tools = tools_to_wire(tools) if tools else None
         return self.service.count_tokens(messages_to_wire(messages), wire_tools)
 
     def get_num_tokens(self, text: str) -> int:
-        """Tokens of ``text`` as it is, counted like :meth:`get_num_tokens_from_messages`."""
+        """Tokens of ``text`` as it is, counted like :meth:`get_num_tokens_from_messages`.
+
+        Where a server counts, this is ``len(get_token_ids(text))`` (the same ``/tokenize``).
+        """
+        if self.custom_get_token_ids is not None:
+            return len(self.custom_get_token_ids(text))
         return self.service.count_text_tokens(text)
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """The token ids of ``text`` from the model's own tokenizer, never GPT-2's.
+
+        ``custom_get_token_ids`` if set; else a self-hosted llama.cpp, vLLM or TGI server's
+        ``/tokenize`` (the request :meth:`get_num_tokens` counts with). The router has no
+        tokenizer and hfbridge downloads none: there, and from a server that does not tokenize,
+        :class:`~hfbridge.errors.HFCapabilityError` says so before any guess is made.
+        """
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        service = self.service
+        ids = service.text_token_ids(text)
+        if ids is None:
+            where = (
+                f"the server at {service.connection.base_url} did not tokenize it"
+                if service.custom_endpoint
+                else "the Hugging Face router has no tokenizer"
+            )
+            raise HFCapabilityError(
+                f"token ids of {service.spec.model_id} cannot be given: {where}, and hfbridge "
+                "does not download one (nor use GPT-2's, whose ids are another model's). Count "
+                "with get_num_tokens (an estimate there), or pass custom_get_token_ids= your "
+                "tokenizer's encode.",
+                model=service.spec.model_id, provider=service.spec.provider,
+                capability="token ids",
+            )  # fmt: skip
+        return ids
 
     # --- requests -------------------------------------------------------------------------------
 

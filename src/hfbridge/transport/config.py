@@ -40,6 +40,7 @@ from hfbridge._urls import (  # noqa: F401 - origin_of and router_url are read f
 )
 from hfbridge._version import __version__
 from hfbridge.errors import HFConfigError
+from hfbridge.errors._checks import positive_int, positive_seconds
 from hfbridge.transport.auth import (
     Secret,
     TokenSource,
@@ -287,21 +288,13 @@ class ClientConfig:
 
 def validate_timeout(timeout: float, *, what: str = "timeout") -> float:
     """Return ``timeout`` as a float, or raise :class:`HFConfigError` unless positive and finite."""
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not 0 < timeout < float("inf")
-    ):
-        raise HFConfigError(f"{what} must be a positive number of seconds, got {timeout!r}.")
-    return float(timeout)
+    return positive_seconds(what, timeout)
 
 
 def _size(value: int | None, default: int, what: str) -> int:
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HFConfigError(f"{what} must be a positive number of bytes, got {value!r}.")
-    return value
+    return positive_int(what, value, unit="number of bytes")
 
 
 def connect_timeout(read_timeout: float) -> float:

@@ -11,7 +11,6 @@ tasks started inside it (and threads started with a copy of the context) belong 
 from __future__ import annotations
 
 import contextvars
-import math
 import threading
 import time
 from collections.abc import Iterator
@@ -19,24 +18,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hfbridge._constants import JOB_TIMEOUT
-from hfbridge.errors import HFConfigError
+from hfbridge.errors._checks import positive_seconds
 
 __all__ = ["BulkJob", "bulk_job", "current_job", "validate_job_timeout"]
 
 
 def validate_job_timeout(value: object) -> float:
     """``value`` as seconds; :class:`HFConfigError` unless it is a positive finite number."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise HFConfigError(
-            f"job_timeout must be a positive number of seconds, got {value!r}: it bounds how long "
-            f"a bulk call keeps retrying rate limits (default {JOB_TIMEOUT:.0f} s)."
-        )
-    return float(value)
+    return positive_seconds(
+        "job_timeout", value,
+        advice=f"it bounds how long a bulk call keeps retrying rate limits "
+        f"(default {JOB_TIMEOUT:.0f} s).",
+    )  # fmt: skip
 
 
 @dataclass

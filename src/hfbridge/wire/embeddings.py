@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from hfbridge._urls import hf_inference_url, provider_url
 from hfbridge.errors import HFConfigError, HFResponseError
+from hfbridge.errors._checks import positive_int
 from hfbridge.wire.route import Route, Target
 
 EmbeddingAPI = Literal["openai", "feature-extraction"]
@@ -118,10 +119,8 @@ class EmbeddingParams:
                 f"prompt_name must be a non-empty string naming one of the model's "
                 f"sentence-transformers prompts (e.g. 'query'), got {prompt_name!r}."
             )
-        if dimensions is not None and (
-            isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions <= 0
-        ):
-            raise HFConfigError(f"dimensions must be a positive integer, got {dimensions!r}.")
+        if dimensions is not None:
+            positive_int("dimensions", dimensions)
         fmt: EncodingFormat | None = None
         if encoding_format is not None:
             if encoding_format not in ("float", "base64"):

@@ -41,6 +41,7 @@ from urllib.parse import quote
 
 from hfbridge._constants import HF_INFERENCE_PROVIDER, ROUTER_URL
 from hfbridge.errors import HFConfigError, HFResponseError
+from hfbridge.errors._checks import positive_int
 from hfbridge.wire.embeddings import TruncationDirection, check_flags, check_truncation_direction
 from hfbridge.wire.route import Route
 
@@ -109,13 +110,9 @@ class RerankParams:
         label: str | None = None,
     ) -> RerankParams:
         """Validate the values and return the parameters; :class:`HFConfigError` on a bad one."""
-        if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int)):
-            raise HFConfigError(f"top_n must be a positive integer or None, got {top_n!r}.")
-        if top_n is not None and top_n < 1:
-            raise HFConfigError(
-                f"top_n must be at least 1, got {top_n}: it is how many of the best documents to "
-                "keep (None keeps them all)."
-            )
+        if top_n is not None:
+            positive_int("top_n", top_n, meaning="how many of the best documents to keep; None "
+                         "keeps them all")  # fmt: skip
         check_flags(raw_scores=raw_scores, truncate=truncate, return_documents=return_documents)
         direction = check_truncation_direction(truncation_direction)
         if label is not None and (not isinstance(label, str) or not label):

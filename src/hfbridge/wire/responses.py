@@ -9,14 +9,16 @@ stream events into the chat route's per-event deltas and owns the end rule.
 Servers differ (``tests/fixtures/responses/README.md`` has the recordings): llama.cpp's
 ``llama-server`` converts the request to a chat completion and rejects ``previous_response_id``;
 the Hugging Face router (``responses.js``) accepts only ``input_text``/``input_image`` parts and a
-string tool output, and runs remote MCP tools itself; OpenAI rejects unknown parameters.
+string tool output, runs remote MCP tools itself, and keeps no responses (it drops
+``previous_response_id``: :func:`check_stateless` refuses it first); OpenAI rejects unknown
+parameters.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hfbridge.errors import HFConfigError
@@ -378,9 +380,30 @@ class ResponsesRequest:
     body: Mapping[str, Any]
     params: Mapping[str, Any]
 
+    def with_body(self, body: Mapping[str, Any]) -> ResponsesRequest:
+        """The same request with another body (a server's own reading of a field)."""
+        return replace(self, body=body)
+
     def payload(self, model: str | None) -> dict[str, Any]:
         """The body for one attempt: ``model`` first (left out when ``None``)."""
         return {"model": model, **self.body} if model is not None else dict(self.body)
+
+
+def check_stateless(params: Mapping[str, Any]) -> None:
+    """Refuse ``previous_response_id`` for the Hugging Face router, which keeps no responses.
+
+    responses.js has no such field: it drops it and answers the new input alone (recorded:
+    ``routerjs_error_previous_response_id.json``), so the earlier turns would be lost without a
+    word. :class:`HFConfigError` says so before any request.
+    """
+    previous = params.get("previous_response_id")
+    if previous is not None:
+        raise HFConfigError(
+            f"previous_response_id={str(previous)[:60]!r} cannot be honoured: the Hugging Face "
+            "router keeps no responses between calls (it drops the field, so the model would "
+            "answer without the earlier turns). Send the conversation's messages instead (the "
+            "whole history in each call), or use a base_url server that stores responses."
+        )
 
 
 def responses_request(
@@ -389,8 +412,14 @@ def responses_request(
     *,
     stream: bool = False,
     mirror_response_format: bool = False,
+    stateless: bool = False,
 ) -> ResponsesRequest:
-    """Validate and convert once (:class:`HFConfigError`), whatever the number of attempts."""
+    """Validate and convert once (:class:`HFConfigError`), whatever the number of attempts.
+
+    ``stateless``: the server keeps no responses (the router, :func:`check_stateless`).
+    """
+    if stateless:
+        check_stateless(params)
     body = build_responses_payload(
         None, messages, params=params, stream=stream, mirror_response_format=mirror_response_format
     )

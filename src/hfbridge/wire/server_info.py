@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from hfbridge.errors import HFResponseError
 
@@ -237,5 +237,24 @@ def parse_token_count(body: Any) -> int:
     raise HFResponseError(
         "The token counter's answer holds no count (expected 'count', 'input_tokens', "
         "'tokens' or a list of tokens): the server may not offer /tokenize.",
+        body=str(body)[:500],
+    )
+
+
+def parse_token_ids(body: Any) -> list[int]:
+    """The token ids in a ``/tokenize`` answer, in order, whichever server sent it.
+
+    llama.cpp: ``{"tokens": [ids]}``, or ``{"tokens": [{"id": ..., "piece": ...}]}`` with pieces;
+    vLLM: ``{"tokens": [ids], "count": n}``; TGI: ``[{"id": ..., "text": ...}, ...]``. Raises
+    :class:`HFResponseError` for anything else.
+    """
+    tokens = body if isinstance(body, list) else _mapping(body).get("tokens")
+    if isinstance(tokens, list):
+        ids = [_int(token.get("id") if isinstance(token, Mapping) else token) for token in tokens]
+        if None not in ids:
+            return cast("list[int]", ids)
+    raise HFResponseError(
+        "The tokenizer's answer holds no token ids (expected 'tokens' of integers, or a list "
+        "of {'id': ...}): the server may not offer /tokenize.",
         body=str(body)[:500],
     )
