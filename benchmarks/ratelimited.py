@@ -14,10 +14,12 @@ happened: requests, successes, 429s, texts embedded and how many of them more th
 per-100-ms timeline of successes) and ``POST /config`` (new limits; resets the counters).
 
 The bucket: ``rate`` tokens per second, at most ``burst`` seconds' worth banked (and at least one
-token); it starts full. A request that finds a token is answered after ``latency`` seconds; one
-that does not gets 429 at once with ``Retry-After: <retry_after>``. ``rate = 0`` answers 429 to
-everything. ``loading`` seconds after each ``/config``, requests get 503 "currently loading" with
-``estimated_time``. ``max_batch`` bounds the inputs of one embeddings request (413 beyond).
+token); it starts full. ``burst=0`` is a **strict** bucket (one token: at most one request per
+``1/rate`` seconds, evenly; two that arrive closer than that meet a 429). A request that finds a
+token is answered after ``latency`` seconds; one that does not gets 429 at once with
+``Retry-After: <retry_after>``. ``rate = 0`` answers 429 to everything. ``loading`` seconds after
+each ``/config``, requests get 503 "currently loading" with ``estimated_time``. ``max_batch``
+bounds the inputs of one embeddings request (413 beyond).
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class _State:
         capacity = _capacity(limits)
         self.tokens = min(capacity, self.tokens + (now - self.stamp) * limits.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
+        if self.tokens >= 1.0 - 1e-9:  # an arrival exactly on time is admitted despite rounding
             self.tokens -= 1.0
             return True
         return False

@@ -93,6 +93,26 @@ LIMITER_DECREASE: Final = (0.5, 0.7)
 JOB_TIMEOUT: Final = 1800.0
 """Seconds a bulk call (embed_documents, batch, generate) may take; 429s and loading 503s are
 retried until then instead of counting against ``max_retries``."""
+PACER_SHARE: Final = (0.90, 0.95)
+"""On a 429, a key is paced at a random share in this range of the rate its server just admitted
+(the jitter keeps processes that share one limit from stepping in lock step)."""
+PACER_WINDOW: Final = (0.2, 1.0)
+"""Seconds of recent successes the admitted rate is measured over (about ten answers' worth, within
+these bounds)."""
+PACER_PROBE: Final = 0.05
+"""After a cut the paced rate grows by this share of itself per second, times one plus the seconds
+since the cut (slow near the limit just found, faster the longer no 429 comes)."""
+PACER_SLOW_START: Final = (1.5, 0.1)
+"""Until its first paced 429 a pacer multiplies its rate by the first value every second-value
+seconds: an early estimate from a handful of answers is usually far too low."""
+PACER_RESTART: Final = (1.0, 16.0, 0.5)
+"""A pacer that met no 429 for the longer of the first two values (seconds, intervals at its rate)
+goes back to a gentler slow start (``PACER_SLOW_START``'s factor every third-value seconds):
+processes sharing one limit each measure only their own part of it, and the additive probe alone
+left a quarter of the limit unused for seconds (issue 15, 4 processes: share 0.61-0.73 -> 0.96)."""
+PACER_STRIKES: Final = 3
+"""Paced 429s in a row with no success between them: pacing has failed, the key pauses for the
+server's ``Retry-After`` instead and measures again afterwards."""
 PROGRESS_MIN_BATCHES: Final = 8
 """A job of at least this many requests shows a progress bar when a terminal or notebook is
 attached (``show_progress=None``)."""

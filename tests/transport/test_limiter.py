@@ -106,6 +106,8 @@ def test_a_paused_key_refuses_until_the_deadline_then_says_why():
     limiter.release(ticket, "backpressure", wait=30.0)
     with pytest.raises(HFTimeoutError, match="deadline passed while this request waited"):
         limiter.acquire(deadline=clock.now)  # paused for 30 s, deadline now
+    with pytest.raises(HFTimeoutError, match=r"asked to wait 30.0 s more, past the bulk job's"):
+        limiter.acquire(deadline=clock.now + 10)  # the pause outlasts the deadline: at once
     # the request that has waited out the Retry-After itself goes through the window
     limiter.release(limiter.acquire(ignore_pause=True), "ok")
     clock.now += 31

@@ -155,12 +155,13 @@ class AsyncHFClient:
         )  # fmt: skip
         limiter = limiter_for(absolute_url(self.config, url), context.model, context.provider)
         return await self._with_retries(
-            lambda retry: self._send(http, request, context, limiter, retry), max_retries
+            lambda retry: self._send(http, request, context, limiter, retry), max_retries, limiter
         )
 
     async def _with_retries(
-        self, send: Callable[[bool], Awaitable[_T]], max_retries: int | None
-    ) -> _T:
+        self, send: Callable[[bool], Awaitable[_T]], max_retries: int | None,
+        limiter: Limiter | None = None,
+    ) -> _T:  # fmt: skip
         """``await send(retry)``, retried per the policy (see ``HFClient._with_retries``)."""
         policy = self.config.retry.with_max_retries(max_retries)  # a bad count fails here
         try:
@@ -170,7 +171,7 @@ class AsyncHFClient:
         pending: HFError | None = failed
         job = current_job()
         if job is not None:
-            return await _abulk_retries(send, policy, job, failed, self._sleep)
+            return await _abulk_retries(send, policy, job, failed, self._sleep, limiter=limiter)
         async for attempt in self._retrying(max_retries):
             with attempt:
                 if pending is not None:
@@ -286,6 +287,7 @@ class AsyncHFClient:
                     http, request, context, limiter, retry, watch=watch, idle=idle
                 ),
                 max_retries,
+                limiter,
             )
         except BaseException:
             watch.close()
@@ -326,17 +328,19 @@ class AsyncHFClient:
         await self.aclose()
 
 
-async def _abulk_retries(
+async def _abulk_retries(  # noqa: PLR0913 - the retry loop's state
     send: Callable[[bool], Awaitable[_T]],
     policy: RetryPolicy,
     job: BulkJob,
     error: HFError,
     sleep: Callable[[float], Awaitable[None]],
+    *,
+    limiter: Limiter | None = None,
 ) -> _T:
     """Async form of :func:`hfbridge.transport.client._bulk_retries`."""
     attempt, budget = 1, policy.max_retries
     while True:
-        wait = bulk_wait(policy, job, error, attempt, budget)
+        wait = bulk_wait(policy, job, error, attempt, budget, limiter=limiter)
         if wait is None:
             raise error
         if not is_backpressure(error):

@@ -162,17 +162,20 @@ class HFClient:
         )  # fmt: skip
         limiter = limiter_for(absolute_url(self.config, url), context.model, context.provider)
         return self._with_retries(
-            lambda retry: self._send(request, context, limiter, retry), max_retries
+            lambda retry: self._send(request, context, limiter, retry), max_retries, limiter
         )
 
-    def _with_retries(self, send: Callable[[bool], _T], max_retries: int | None) -> _T:
+    def _with_retries(
+        self, send: Callable[[bool], _T], max_retries: int | None, limiter: Limiter | None = None
+    ) -> _T:
         """``send(retry)``, retried per the policy; tenacity only steps in after a failed first try.
 
         Most calls succeed at once, and skipping tenacity's machinery for them saved about 40 us
         per ``ChatHF.invoke`` (BENCHMARKS.md). A failed first try becomes tenacity's first
         attempt, so waits, logs and the attempt count are as if it had run them all. ``send`` is
         told whether it is a retry (which has waited out any ``Retry-After`` already). Inside a
-        bulk job (:func:`~hfbridge.transport.jobs.bulk_job`), :func:`_bulk_retries` decides.
+        bulk job (:func:`~hfbridge.transport.jobs.bulk_job`), :func:`_bulk_retries` decides, asking
+        ``limiter`` (the request's key) how long a 429 waits.
         """
         policy = self.config.retry.with_max_retries(max_retries)  # a bad count fails here
         try:
@@ -182,7 +185,7 @@ class HFClient:
         pending: HFError | None = failed
         job = current_job()
         if job is not None:
-            return _bulk_retries(send, policy, job, failed, self._sleep)
+            return _bulk_retries(send, policy, job, failed, self._sleep, limiter=limiter)
         for attempt in self._retrying(max_retries):
             with attempt:
                 if pending is not None:
@@ -296,7 +299,7 @@ class HFClient:
         url = str(request.url)
         limiter = limiter_for(url, context.model, context.provider)
         response, parser, payloads, first, deadline = self._with_retries(
-            lambda retry: self._open(request, context, limiter, retry, idle), max_retries
+            lambda retry: self._open(request, context, limiter, retry, idle), max_retries, limiter
         )
         stream.headers = response.headers
         stream.request_id = request_id_of(response.headers)
@@ -344,17 +347,19 @@ class HFClient:
         self.close()
 
 
-def _bulk_retries(
+def _bulk_retries(  # noqa: PLR0913 - the retry loop's state
     send: Callable[[bool], _T],
     policy: RetryPolicy,
     job: BulkJob,
     error: HFError,
     sleep: Callable[[float], None],
+    *,
+    limiter: Limiter | None = None,
 ) -> _T:
     """Retries inside a bulk job: backpressure until the deadline, other errors per ``policy``."""
     attempt, budget = 1, policy.max_retries
     while True:
-        wait = bulk_wait(policy, job, error, attempt, budget)
+        wait = bulk_wait(policy, job, error, attempt, budget, limiter=limiter)
         if wait is None:
             raise error
         if not is_backpressure(error):
@@ -368,19 +373,24 @@ def _bulk_retries(
             error = exc
 
 
-def bulk_wait(
-    policy: RetryPolicy, job: BulkJob, error: HFError, attempt: int, budget: int
-) -> float | None:
+def bulk_wait(  # noqa: PLR0913 - the retry loop's state
+    policy: RetryPolicy, job: BulkJob, error: HFError, attempt: int, budget: int, *,
+    limiter: Limiter | None = None,
+) -> float | None:  # fmt: skip
     """The wait before the next try of a bulk job's request, or ``None``: give up with ``error``.
 
     A 429/503 is retried while the deadline allows (and counted on the job); another retryable
-    error only while ``budget`` (retries left of ``max_retries``) lasts.
+    error only while ``budget`` (retries left of ``max_retries``) lasts. A wait that would end
+    past the deadline gives up at once rather than sleeping into it. ``limiter`` (the request's
+    key) may shorten a 429's wait to 0: its pacer spaces the retry (:meth:`Limiter.retry_wait`).
     """
     if is_backpressure(error):
         job.note_backpressure()
     elif budget <= 0 or not is_retryable(error, policy):
         return None
     wait = compute_wait(policy, attempt, error)
+    if limiter is not None:
+        wait = limiter.retry_wait(error, wait)
     return wait if wait < job.remaining() else None
 
 
