@@ -12,6 +12,12 @@ import pytest
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.callbacks import CallbackManager, LlamaDebugHandler
 from llama_index.core.callbacks.schema import CBEventType
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events.embedding import (
+    EmbeddingEndEvent,
+    EmbeddingStartEvent,
+)
 from llama_index.core.storage.kvstore import SimpleKVStore
 
 from hfbridge.errors import HFBatchError, HFConfigError, HFServerError
@@ -164,6 +170,33 @@ def test_one_embedding_event_is_recorded_for_the_job():
     end_payload = events[0][1].payload
     assert end_payload["chunks"] == TEXTS
     assert len(end_payload["embeddings"]) == len(TEXTS)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_instrumentation_observers_get_the_job_s_vectors_without_a_copy(mode):
+    seen = []
+
+    class Observer(BaseEventHandler):
+        def handle(self, event, **kwargs):
+            seen.append(event)
+
+    observer = Observer()
+    root = get_dispatcher()
+    root.add_event_handler(observer)
+    try:
+        embedding = make(Server(), model="local", embed_batch_size=3)
+        if mode == "sync":
+            vectors = embedding.get_text_embedding_batch(TEXTS)
+        else:
+            vectors = asyncio.run(embedding.aget_text_embedding_batch(TEXTS))
+    finally:
+        root.event_handlers.remove(observer)
+    ends = [e for e in seen if isinstance(e, EmbeddingEndEvent)]
+    starts = [e for e in seen if isinstance(e, EmbeddingStartEvent)]
+    assert len(ends) == len(starts) == 1
+    assert ends[0].chunks == TEXTS and ends[0].embeddings == vectors
+    assert all(a is b for a, b in zip(ends[0].embeddings, vectors, strict=True))  # not copied
+    assert ends[0].span_id is not None and ends[0].id_ and ends[0].timestamp
 
 
 def test_with_an_embeddings_cache_llama_index_keeps_its_loop():
