@@ -39,6 +39,7 @@ test: lint type unit bench-smoke integration notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests integration_tests benchmarks scripts
+	$(BIN)/ruff format --check src
 	$(BIN)/lint-imports
 
 type: $(STAMP)

@@ -84,8 +84,10 @@ def config_error_from(error: ValueError, owner: str) -> HFConfigError:
     for item in items:
         where = ".".join(str(part) for part in item.get("loc", ())) or "a setting"
         value = item.get("input")
-        shown = repr(value) if value is None or isinstance(value, (bool, int, float)) else (
-            f"a {type(value).__name__}"
+        shown = (
+            repr(value)
+            if value is None or isinstance(value, (bool, int, float))
+            else f"a {type(value).__name__}"
         )
         parts.append(f"{where}: {item.get('msg', 'invalid')} (got {shown})")
     return HFConfigError(f"{owner} got an invalid setting: {'; '.join(parts)}.")

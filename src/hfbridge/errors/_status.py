@@ -184,5 +184,3 @@ class HFModelLoadingError(HFServerError):
     def __init__(self, message: str, *, estimated_time: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.estimated_time = estimated_time
-
-

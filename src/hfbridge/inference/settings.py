@@ -190,8 +190,11 @@ class ConnectionSettings(BaseModel):
             stream_idle_timeout = (
                 self.stream_idle_timeout if stream_idle_timeout is None else stream_idle_timeout
             )
-        if timeout is None and max_retries is None and headers is None and (
-            stream_idle_timeout is None
+        if (
+            timeout is None
+            and max_retries is None
+            and headers is None
+            and stream_idle_timeout is None
         ):
             return None
         return CallOptions(
@@ -294,6 +297,7 @@ class RerankSettings(BaseModel):
         args = {name: getattr(self, name) for name in RerankSettings.model_fields}
         args["job_timeout"] = getattr(self, "job_timeout", None)  # a connection setting
         return args
+
 
 class ChatSettings(BaseModel):
     """The options every chat adapter (LangChain ``ChatHF``, LlamaIndex ``HFLLM``) shares."""

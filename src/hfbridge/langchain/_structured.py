@@ -83,9 +83,7 @@ def structured_runnable(  # noqa: PLR0913 - with_structured_output's own argumen
 ) -> Runnable[LanguageModelInput, Any]:
     """``model`` bound for ``method`` and piped into the parser for ``schema``."""
     if method not in METHODS:
-        raise HFConfigError(
-            f"method {method!r} is not supported: use one of {', '.join(METHODS)}."
-        )
+        raise HFConfigError(f"method {method!r} is not supported: use one of {', '.join(METHODS)}.")
     if method == "json_mode" and strict is not None:
         raise HFConfigError("strict applies to json_schema and function_calling, not json_mode.")
     if schema is None and method != "json_mode":

@@ -158,9 +158,11 @@ def _first_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:
         for key, item in value.items():
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 return path, f"has a key of type {type(key).__name__}, which is not JSON"
-            found = _first_problem(key, f"{path}.{key}" if path else str(key), depth + 1) if (
-                isinstance(key, str)
-            ) else None
+            found = (
+                _first_problem(key, f"{path}.{key}" if path else str(key), depth + 1)
+                if (isinstance(key, str))
+                else None
+            )
             found = found or _first_problem(item, f"{path}.{key}" if path else str(key), depth + 1)
             if found:
                 return found
@@ -234,9 +236,7 @@ def _requested_wait(headers: Mapping[str, str]) -> float | None:
     return wait if wait is not None else parse_ratelimit(headers.get("ratelimit"))
 
 
-def status_error(
-    response: httpx.Response, body: bytes, context: CallContext
-) -> HFStatusError:
+def status_error(response: httpx.Response, body: bytes, context: CallContext) -> HFStatusError:
     """The typed error for a non-success answer whose body has been read."""
     return error_from_response(
         status_code=response.status_code,

@@ -50,6 +50,7 @@ logger = logging.getLogger("hfbridge.transport")
 
 # --- hfbridge's own clients (internal 1) ---------------------------------------------------------
 
+
 @functools.cache
 def _no_cookies_class() -> type[httpx.Cookies]:
     # Made on first use: a subclass of an httpx class would import httpx with this module.

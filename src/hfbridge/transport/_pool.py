@@ -29,7 +29,6 @@ else:  # imported on first use (transport/_lazy.py)
     from hfbridge.transport._lazy import httpx
 
 
-
 @functools.cache
 def limits() -> httpx.Limits:
     """The pools' connection limits (built on first use, with httpx)."""

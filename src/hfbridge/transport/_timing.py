@@ -177,4 +177,3 @@ class AsyncWatch:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-

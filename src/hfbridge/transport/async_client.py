@@ -187,9 +187,7 @@ class AsyncHFClient:
         job = current_job()
         ticket = await limiter.aacquire(job.deadline if job else None, ignore_pause=retry)
         try:
-            response = await asend_request(
-                http, request, max_body_bytes=self.config.max_body_bytes
-            )
+            response = await asend_request(http, request, max_body_bytes=self.config.max_body_bytes)
         except httpx.HTTPError as exc:
             limiter.release(ticket, "other")
             raise transport_error(exc, request.method, str(request.url), context) from exc
@@ -218,8 +216,10 @@ class AsyncHFClient:
         idle_timeout: float | None = None,
     ) -> AsyncEventStream:
         """Open a server-sent-event stream; see :meth:`HFClient.stream` for the end rule."""
-        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
-            idle_timeout, what="stream_idle_timeout"
+        idle = (
+            self.config.idle_timeout
+            if idle_timeout is None
+            else validate_timeout(idle_timeout, what="stream_idle_timeout")
         )
         stream = AsyncEventStream()
         stream._events = self._events(  # noqa: SLF001

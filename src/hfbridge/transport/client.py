@@ -237,8 +237,10 @@ class HFClient:
         (default: the config's ``stream_idle_timeout``) bounds the wait for each event; keep-alive
         comments do not count.
         """
-        idle = self.config.idle_timeout if idle_timeout is None else validate_timeout(
-            idle_timeout, what="stream_idle_timeout"
+        idle = (
+            self.config.idle_timeout
+            if idle_timeout is None
+            else validate_timeout(idle_timeout, what="stream_idle_timeout")
         )
         request = build_request(
             self.http, self.config, method, url,

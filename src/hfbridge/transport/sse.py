@@ -89,8 +89,6 @@ def _split(chunk: bytes, pending: _Pending) -> list[bytes]:
     return lines
 
 
-
-
 class EventParser:
     """Bytes in, complete event payloads out: the line splitter and the decoder in one pass.
 

@@ -383,7 +383,9 @@ def _openai_build(request: EmbeddingRequest, target: Target, stream: bool) -> di
 
 
 def _feature_extraction_build(
-    request: EmbeddingRequest, target: Target, stream: bool  # noqa: ARG001 - a route's build
+    request: EmbeddingRequest,
+    target: Target,  # noqa: ARG001 - a route's build
+    stream: bool,  # noqa: ARG001
 ) -> dict[str, Any]:
     texts = request.texts
     # A lone text goes as a bare string, as the official clients send one input.
@@ -395,7 +397,9 @@ def _openai_parse(body: Any, headers: Mapping[str, str], request: EmbeddingReque
 
 
 def _feature_extraction_parse(
-    body: Any, headers: Mapping[str, str], request: EmbeddingRequest  # noqa: ARG001
+    body: Any,
+    headers: Mapping[str, str],  # noqa: ARG001 - a route's parse
+    request: EmbeddingRequest,
 ) -> list[Vector]:
     count = len(request.texts)
     return parse_feature_extraction(
