@@ -215,6 +215,31 @@ def test_previous_response_id_still_goes_to_a_self_hosted_server():
     assert json.loads(handler.seen[0].content)["previous_response_id"] == "resp_abc"
 
 
+@pytest.mark.parametrize("where", ["router", "base_url"])
+def test_previous_response_id_is_refused_on_chat_completions(where):
+    def refuse(request):
+        pytest.fail(f"no request may be sent, got {request.url}")
+
+    if where == "router":
+        service = routed_service(MODEL, refuse)
+    else:
+        transport = httpx.MockTransport(refuse)
+        service = ChatService(
+            model="qwen", base_url=BASE, client=HFClient(base_url=BASE, transport=transport),
+            async_client=AsyncHFClient(base_url=BASE, transport=transport),
+        )  # fmt: skip
+    params = {"previous_response_id": "resp_abc"}
+    with pytest.raises(HFConfigError, match="belongs to the Responses API") as info:
+        service.complete(USER, params)
+    assert "use_responses_api=True" in info.value.message
+    with pytest.raises(HFConfigError, match="previous_response_id"):
+        service.stream(USER, params)
+    with pytest.raises(HFConfigError, match="previous_response_id"):
+        asyncio.run(service.acomplete(USER, params))
+    with pytest.raises(HFConfigError, match="previous_response_id"):
+        service.astream(USER, params)
+
+
 def test_a_failed_response_with_http_200_fails_over_to_the_next_provider():
     router = RouterResponses(failing={f"{MODEL}:cerebras"})
     result = make_router(router).complete(USER, {"tools": TOOLS})

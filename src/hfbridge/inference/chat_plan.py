@@ -198,11 +198,19 @@ class ChatPlanning(ChatProfile):
                 messages, params, stream=stream, mirror_response_format=self.custom_endpoint,
                 stateless=not self.custom_endpoint,
             )  # fmt: skip
+        # What only the Responses API can honour is refused here, not sent to be ignored.
         tools = params.get("tools")
         if isinstance(tools, list) and any(is_server_tool(tool) for tool in tools):
             raise HFConfigError(
                 "tools of type 'mcp' (or another server-side tool) run on the server through "
                 "the Responses API only: set use_responses_api=True, or bind function tools."
+            )
+        if params.get("previous_response_id") is not None:
+            raise HFConfigError(
+                "previous_response_id belongs to the Responses API: a chat completions server "
+                "ignores it, so the model would answer without the earlier turns. Send the "
+                "conversation's messages instead, or set use_responses_api=True with a base_url "
+                "server that stores responses."
             )
         return chat_request(
             messages, params, model=self._primary[0].model, stream=stream,
