@@ -239,9 +239,9 @@ MIXED_CALLS = {
     0: [(0.005, "ok", None)],
     1: [(0.005, "backpressure", 0.0), (0.005, "ok", None)],  # 503 loading, estimated_time 0
     2: [(0.005, "rate_limited", 0.0), (0.005, "ok", None)],  # 429 Retry-After: 0 once
-    3: [(0.005, "other", None), (0.005, "ok", None)],  # reset once
+    3: [(0.005, "unanswered", None), (0.005, "ok", None)],  # reset once
     4: [(0.005, "other", None), (0.005, "other", None)],  # 500 on both tries
-    5: [(0.5, "other", None), (0.5, "other", None)],  # never answers: two 0.5 s timeouts
+    5: [(0.5, "unanswered", None), (0.5, "unanswered", None)],  # two 0.5 s timeouts
     6: [(0.005, "other", None)],  # malformed JSON
     7: [(0.005, "ok", None)],
     8: [(0.005, "other", None)],  # 401
@@ -318,6 +318,20 @@ def test_answers_that_failed_count_as_admitted_in_the_measured_rate():
         assert ticket is not None
         limiter.release(ticket, "ok" if i % 2 else "other")
     assert limiter.pacer.estimate(clock.now) == pytest.approx(100.0, rel=0.05)
+
+
+def test_requests_that_got_no_answer_are_not_counted_as_admitted():
+    # A reset, a timeout or a cancellation never reached the server's limit: counted, they
+    # would let the pacer believe the server admits a rate it never showed.
+    clock = Clock()
+    pacer = RatePacer(rate=200.0, cut_at=clock.now)
+    limiter = Limiter(("http://h", "m", None), pacer=pacer, clock=clock)
+    for i in range(100):  # 100 requests in the last second, every other one unanswered
+        clock.now += 0.01
+        ticket = limiter.try_acquire()
+        assert ticket is not None
+        limiter.release(ticket, "ok" if i % 2 else "unanswered")
+    assert limiter.pacer.estimate(clock.now) == pytest.approx(50.0, rel=0.15)  # 100 if counted
 
 
 # --- the limiter's other decisions ----------------------------------------------------------------

@@ -189,10 +189,10 @@ class AsyncHFClient:
         try:
             response = await asend_request(http, request, max_body_bytes=self.config.max_body_bytes)
         except httpx.HTTPError as exc:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise
         try:
             answer_ = answer(response, context)
@@ -240,10 +240,10 @@ class AsyncHFClient:
         try:
             response = await asend_request(http, request, stream=True)
         except httpx.HTTPError as exc:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise transport_error(exc, request.method, url, context) from exc
         except BaseException:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise
         try:
             parser, payloads = await _start_events(response, context, self.config, watch)

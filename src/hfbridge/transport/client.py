@@ -202,10 +202,10 @@ class HFClient:
         try:
             response = send_request(self.http, request, max_body_bytes=self.config.max_body_bytes)
         except httpx.HTTPError as exc:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise transport_error(exc, request.method, str(request.url), context) from exc
         except BaseException:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise
         try:
             answer_ = answer(response, context)
@@ -267,10 +267,10 @@ class HFClient:
         try:
             response = send_request(self.http, request, stream=True)
         except httpx.HTTPError as exc:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise transport_error(exc, request.method, url, context) from exc
         except BaseException:
-            limiter.release(ticket, "other")
+            limiter.release(ticket, "unanswered")
             raise
         deadline = _deadline_of(request)
         try:

@@ -36,7 +36,9 @@ from hfbridge.errors import HFRateLimitError, HFTimeoutError
 from hfbridge.transport.control import AIMDWindow, RatePacer
 from hfbridge.transport.retry import is_congestion, server_requested_wait
 
-Outcome = Literal["ok", "rate_limited", "backpressure", "other"]
+Outcome = Literal["ok", "rate_limited", "backpressure", "other", "unanswered"]
+"""How a request ended for its limiter: ``"other"`` is an answer that failed (a 500, a 401),
+``"unanswered"`` a request that got none (a connection error, a timeout, a cancellation)."""
 LimiterKey = tuple[str, str | None, str | None]
 
 
@@ -255,8 +257,8 @@ class Limiter:
 
         A 429 (``"rate_limited"``) goes to the pacer first; only when it has no rate to pace at
         (or pacing failed, or the server asked for no wait) does it cut the window and pause the
-        key. Other backpressure (503s) always does. Any other outcome is an answer the server
-        admitted, and counts in the pacer's measured rate.
+        key. Other backpressure (503s) always does. A failed answer (``"other"``) was admitted
+        by the server and counts in the pacer's measured rate; a request with no answer does not.
         """
         with self._lock:
             self._in_flight -= 1
@@ -271,7 +273,7 @@ class Limiter:
             elif outcome in ("rate_limited", "backpressure"):
                 self._backpressure += 1
                 self._on_backpressure(ticket, outcome, wait, now)
-            else:
+            elif outcome == "other":
                 self.pacer.on_admitted(now)
             if self._waiters:
                 self._dispatch(now)
