@@ -163,9 +163,21 @@ class EmbeddingService(OnConnection):
             what="Embedding", unit="text", show_progress=show_progress, progress=progress,
             sync_only=self.connection.sync_only,
         )  # fmt: skip
-        self.max_concurrency = self.engine.max_concurrency
-        self.job_timeout = self.engine.job_timeout
-        self.show_progress, self.progress = self.engine.show_progress, progress
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most requests of this service in flight (its engine's ceiling)."""
+        return self.engine.max_concurrency
+
+    @property
+    def job_timeout(self) -> float | None:
+        """Seconds one call may take (``None``: the default of bulk jobs)."""
+        return self.engine.job_timeout
+
+    @property
+    def show_progress(self) -> bool | None:
+        """The progress bar setting (``None``: shown for long jobs when someone watches)."""
+        return self.engine.show_progress
 
     # A service is a handle (clients, a semaphore bounding its requests in flight): a copied
     # adapter shares it, as it shares the connection pools; a deep copy used to fail on the lock.

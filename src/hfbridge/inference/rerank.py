@@ -220,8 +220,6 @@ class RerankService(OnConnection):
             unit="document", show_progress=show_progress, progress=progress,
             sync_only=self.connection.sync_only,
         )  # fmt: skip
-        self.max_concurrency = self.engine.max_concurrency
-        self.job_timeout = self.engine.job_timeout
 
     # A service is a handle (clients, the engine's bounds): copies of an adapter share it.
     def __copy__(self) -> RerankService:
@@ -235,6 +233,16 @@ class RerankService(OnConnection):
             f"RerankService(model={self.route.model_id!r}, api={self.route.api!r}, "
             f"url={redact_url(self.route.url)!r})"
         )
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most requests of this service in flight (its engine's ceiling)."""
+        return self.engine.max_concurrency
+
+    @property
+    def job_timeout(self) -> float | None:
+        """Seconds one call may take (``None``: the default of bulk jobs)."""
+        return self.engine.job_timeout
 
     @property
     def model_id(self) -> str:
